@@ -1,0 +1,207 @@
+//! The crate's error type: every bad input is reported, never panicked on.
+
+use std::fmt;
+
+/// Result alias used by every fallible function in the crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Everything that can go wrong in `maskops`.
+///
+/// Every variant names the offending argument and the numbers involved, so a
+/// message is actionable without a debugger. The enum is `#[non_exhaustive]`:
+/// match it with a wildcard arm.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Error {
+    /// An argument has the wrong number of elements.
+    Length {
+        /// The argument's name, e.g. `"target"`.
+        arg: &'static str,
+        /// The length the other arguments imply.
+        expected: usize,
+        /// The length that was passed.
+        actual: usize,
+    },
+    /// A `rows x cols` shape does not match the data (`rows * cols != len`,
+    /// or the product overflows).
+    Shape {
+        /// The argument's name.
+        arg: &'static str,
+        /// Rows asked for.
+        rows: usize,
+        /// Columns asked for.
+        cols: usize,
+        /// Elements present.
+        len: usize,
+    },
+    /// `dim` is not a dimension of the input.
+    Dim {
+        /// The `dim` that was passed.
+        dim: usize,
+        /// The number of dimensions of the input.
+        ndim: usize,
+    },
+    /// A cross-entropy target outside `[0, classes)` that is not the ignore index.
+    Target {
+        /// The row (sample) holding the target.
+        row: usize,
+        /// The offending target value.
+        value: i64,
+        /// The number of classes.
+        classes: usize,
+        /// The ignore index in force.
+        ignore_index: i64,
+    },
+    /// A sparse index out of range.
+    Index {
+        /// Which index array, e.g. `"row_indices"` or `"col"`.
+        arg: &'static str,
+        /// The offending index.
+        index: usize,
+        /// Its position in the gradient (0-based entry number).
+        position: usize,
+        /// The exclusive bound it must stay below.
+        bound: usize,
+    },
+    /// A hyper-parameter or scalar argument out of its domain (NaN, infinite,
+    /// negative, outside an interval).
+    Param {
+        /// The parameter's name, e.g. `"lr"`.
+        name: &'static str,
+        /// The value that was passed.
+        value: f64,
+        /// What it must be, e.g. `"finite and >= 0"`.
+        expected: &'static str,
+    },
+    /// Two masked operands whose masks differ, under the matching-masks rule.
+    MaskMismatch {
+        /// The first position where the masks differ.
+        position: usize,
+    },
+    /// Bits set past the length of a mask built from raw words.
+    TailBits {
+        /// The mask length.
+        len: usize,
+        /// The index of the first set bit at or past `len`.
+        bit: usize,
+    },
+    /// The CUDA driver or NVRTC is not available on this machine.
+    CudaUnavailable(String),
+    /// A CUDA driver / NVRTC call failed.
+    Cuda(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Length {
+                arg,
+                expected,
+                actual,
+            } => write!(
+                f,
+                "`{arg}` has length {actual}, expected {expected}"
+            ),
+            Error::Shape {
+                arg,
+                rows,
+                cols,
+                len,
+            } => write!(
+                f,
+                "`{arg}`: shape {rows} x {cols} does not match {len} elements"
+            ),
+            Error::Dim { dim, ndim } => write!(
+                f,
+                "`dim` = {dim} is out of range for a {ndim}-dimensional input"
+            ),
+            Error::Target {
+                row,
+                value,
+                classes,
+                ignore_index,
+            } => write!(
+                f,
+                "`targets`[{row}] = {value} is out of range [0, {classes}) and is not the ignore_index {ignore_index}"
+            ),
+            Error::Index {
+                arg,
+                index,
+                position,
+                bound,
+            } => write!(
+                f,
+                "`{arg}`[{position}] = {index} is not in [0, {bound})"
+            ),
+            Error::Param {
+                name,
+                value,
+                expected,
+            } => write!(f, "`{name}` = {value}: must be {expected}"),
+            Error::MaskMismatch { position } => write!(
+                f,
+                "masks differ at position {position} (use MaskPolicy::Intersect for NumPy's semantics)"
+            ),
+            Error::TailBits { len, bit } => write!(
+                f,
+                "`words` has bit {bit} set, past the mask length {len}"
+            ),
+            Error::CudaUnavailable(why) => write!(f, "CUDA is unavailable: {why}"),
+            Error::Cuda(why) => write!(f, "CUDA error: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Checks `actual == expected` for the argument `arg`.
+pub(crate) fn check_len(arg: &'static str, expected: usize, actual: usize) -> Result<()> {
+    if expected == actual {
+        Ok(())
+    } else {
+        Err(Error::Length {
+            arg,
+            expected,
+            actual,
+        })
+    }
+}
+
+/// Checks that `rows * cols == len` without overflow.
+pub(crate) fn check_shape(arg: &'static str, rows: usize, cols: usize, len: usize) -> Result<()> {
+    match rows.checked_mul(cols) {
+        Some(n) if n == len => Ok(()),
+        _ => Err(Error::Shape {
+            arg,
+            rows,
+            cols,
+            len,
+        }),
+    }
+}
+
+/// Checks that a hyper-parameter is finite and `>= 0`.
+pub(crate) fn check_nonneg(name: &'static str, value: f64) -> Result<()> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(Error::Param {
+            name,
+            value,
+            expected: "finite and >= 0",
+        })
+    }
+}
+
+/// Checks that a hyper-parameter is finite.
+pub(crate) fn check_finite(name: &'static str, value: f64) -> Result<()> {
+    if value.is_finite() {
+        Ok(())
+    } else {
+        Err(Error::Param {
+            name,
+            value,
+            expected: "finite",
+        })
+    }
+}

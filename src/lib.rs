@@ -1,0 +1,16 @@
+//! # maskops
+//!
+//! Kernels driven by bit-packed masks. See the README for the overview.
+#![warn(missing_docs)]
+
+pub mod canonical;
+pub mod element;
+pub mod error;
+pub mod mask;
+pub mod math;
+pub mod view;
+
+pub use element::{Element, Float};
+pub use error::{Error, Result};
+pub use mask::{Mask, MaskBuilder};
+pub use view::{MaskedVec, MaskedView};

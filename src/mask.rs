@@ -1,0 +1,506 @@
+//! Bit-packed masks: one bit per element, `u64` words, LSB-first, bit = 1 keeps.
+//!
+//! Element `i` is bit `i % 64` of word `i / 64`, which is exactly Arrow's
+//! validity bitmap on a little-endian machine. Bits at or past `len` are
+//! always 0 (every constructor and operation keeps that invariant), so
+//! `count_ones` is a plain popcount over the words.
+
+use crate::element::Element;
+use crate::error::{check_len, Error, Result};
+use bitvec::prelude::{BitSlice, Lsb0};
+
+/// A bit-packed mask. Bit = 1 keeps the element, bit = 0 masks it out.
+///
+/// ```
+/// use maskops::Mask;
+/// let m = Mask::from_bools(&[true, false, true]);
+/// assert_eq!(m.len(), 3);
+/// assert_eq!(m.count_ones(), 2);
+/// assert!(m.get(0) && !m.get(1));
+/// assert_eq!(m.words(), &[0b101]);
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Mask {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl std::fmt::Debug for Mask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Mask(len={}, ones={}, bits=",
+            self.len,
+            self.count_ones()
+        )?;
+        for i in 0..self.len.min(128) {
+            f.write_str(if self.get(i) { "1" } else { "0" })?;
+        }
+        if self.len > 128 {
+            f.write_str("…")?;
+        }
+        f.write_str(")")
+    }
+}
+
+/// Number of `u64` words needed for `len` bits.
+#[inline]
+pub const fn words_for(len: usize) -> usize {
+    len.div_ceil(64)
+}
+
+/// SplitMix64's output function (Steele, Lea & Flood 2014): a bijective
+/// 64-bit mixer.
+#[inline]
+pub(crate) const fn splitmix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The crate's counter-based random number: a uniform `f64` in `[0, 1)`
+/// for `(seed, stream, counter)`.
+///
+/// Defined as `(splitmix64(splitmix64(splitmix64(seed) ^ stream) ^ counter) >> 11) * 2^-53`,
+/// with `splitmix64` the SplitMix64 output function. It depends on nothing
+/// but its three arguments, so a mask is the same on every platform, ISA and
+/// thread count, and any element can be drawn independently.
+#[inline]
+pub fn uniform(seed: u64, stream: u64, counter: u64) -> f64 {
+    let k = splitmix64(splitmix64(seed) ^ stream);
+    (splitmix64(k ^ counter) >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
+/// Streams of [`uniform`] used by the mask constructors (documented so that
+/// masks can be reproduced outside this crate).
+pub mod streams {
+    /// [`Mask::random`](crate::Mask::random): counter = element index.
+    pub const RANDOM: u64 = 0;
+    /// [`MaskBuilder::mask_rows`](crate::MaskBuilder::mask_rows): counter = row.
+    pub const ROWS: u64 = 1;
+    /// [`MaskBuilder::mask_cols`](crate::MaskBuilder::mask_cols): counter = column.
+    pub const COLS: u64 = 2;
+    /// [`MaskBuilder::mask_random`](crate::MaskBuilder::mask_random): counter = `row * cols + col`.
+    pub const CELLS: u64 = 3;
+}
+
+impl Mask {
+    /// A mask of `len` bits, all kept.
+    pub fn ones(len: usize) -> Mask {
+        let mut words = vec![u64::MAX; words_for(len)];
+        clear_tail(&mut words, len);
+        Mask { words, len }
+    }
+
+    /// A mask of `len` bits, all masked out.
+    pub fn zeros(len: usize) -> Mask {
+        Mask {
+            words: vec![0; words_for(len)],
+            len,
+        }
+    }
+
+    /// One bit per bool (`true` keeps).
+    pub fn from_bools(bits: &[bool]) -> Mask {
+        Mask::from_fn(bits.len(), |i| bits[i])
+    }
+
+    /// A mask whose bit `i` is `f(i)`.
+    pub fn from_fn(len: usize, mut f: impl FnMut(usize) -> bool) -> Mask {
+        let mut words = vec![0u64; words_for(len)];
+        for (w, word) in words.iter_mut().enumerate() {
+            let base = w * 64;
+            let n = (len - base).min(64);
+            let mut acc = 0u64;
+            for b in 0..n {
+                acc |= (f(base + b) as u64) << b;
+            }
+            *word = acc;
+        }
+        Mask { words, len }
+    }
+
+    /// A mask from raw LSB-first words (an Arrow validity bitmap on
+    /// little-endian). `words.len()` must be `ceil(len / 64)` and no bit at or
+    /// past `len` may be set.
+    ///
+    /// ```
+    /// use maskops::{Error, Mask};
+    /// let m = Mask::from_words(vec![0b1011], 4).unwrap();
+    /// assert_eq!(m.count_ones(), 3);
+    /// assert!(matches!(Mask::from_words(vec![0b10000], 4), Err(Error::TailBits { bit: 4, .. })));
+    /// ```
+    pub fn from_words(words: Vec<u64>, len: usize) -> Result<Mask> {
+        check_len("words", words_for(len), words.len())?;
+        if len % 64 != 0 {
+            let last = words[words.len() - 1];
+            let tail = last >> (len % 64);
+            if tail != 0 {
+                return Err(Error::TailBits {
+                    len,
+                    bit: len + tail.trailing_zeros() as usize,
+                });
+            }
+        }
+        Ok(Mask { words, len })
+    }
+
+    /// Keeps `labels[i] != ignore_index` (the cross-entropy `-1` trick).
+    ///
+    /// ```
+    /// use maskops::Mask;
+    /// let m = Mask::from_labels(&[3, -1, 0, -1], -1);
+    /// assert_eq!(m.count_ones(), 2);
+    /// ```
+    pub fn from_labels(labels: &[i64], ignore_index: i64) -> Mask {
+        Mask::from_fn(labels.len(), |i| labels[i] != ignore_index)
+    }
+
+    /// Keeps every element that is not NaN (MaskedTensor's answer to `nanmean`).
+    ///
+    /// ```
+    /// use maskops::{Mask, MaskedView};
+    /// let x = [1.0f32, f32::NAN, 3.0];
+    /// let m = Mask::not_nan(&x);
+    /// assert_eq!(MaskedView::new(&x, &m).unwrap().mean(), Some(2.0));
+    /// ```
+    pub fn not_nan<T: Element>(values: &[T]) -> Mask {
+        Mask::from_fn(values.len(), |i| !values[i].is_nan())
+    }
+
+    /// A key padding mask of `lengths.len()` rows by `max_len` columns: row
+    /// `i` keeps columns `j < lengths[i]`.
+    ///
+    /// PyTorch's `src_key_padding_mask` uses `true` for *padded*; this is its
+    /// negation (`.not()` converts).
+    ///
+    /// ```
+    /// use maskops::Mask;
+    /// let m = Mask::padding(&[2, 0, 3], 3).unwrap();
+    /// assert_eq!(m.count_ones(), 5);
+    /// assert!(m.get(0) && m.get(1) && !m.get(2) && !m.get(3) && m.get(8));
+    /// ```
+    pub fn padding(lengths: &[usize], max_len: usize) -> Result<Mask> {
+        for (position, &l) in lengths.iter().enumerate() {
+            if l > max_len {
+                return Err(Error::Index {
+                    arg: "lengths",
+                    index: l,
+                    position,
+                    bound: max_len + 1,
+                });
+            }
+        }
+        let total = lengths.len().checked_mul(max_len).ok_or(Error::Shape {
+            arg: "lengths",
+            rows: lengths.len(),
+            cols: max_len,
+            len: usize::MAX,
+        })?;
+        let mut m = Mask::zeros(total);
+        for (r, &l) in lengths.iter().enumerate() {
+            m.set_range(r * max_len, r * max_len + l, true);
+        }
+        Ok(m)
+    }
+
+    /// Each bit cleared independently with probability `mask_prob` (MLM-style
+    /// masking): bit `i` is cleared iff
+    /// `uniform(seed, streams::RANDOM, i) < mask_prob` (see [`uniform`]).
+    /// `mask_prob` is clamped to `[0, 1]`; NaN masks nothing.
+    ///
+    /// ```
+    /// use maskops::Mask;
+    /// let a = Mask::random(10_000, 0.15, 42);
+    /// assert_eq!(a, Mask::random(10_000, 0.15, 42));
+    /// let kept = a.count_ones() as f64 / 10_000.0;
+    /// assert!((kept - 0.85).abs() < 0.02);
+    /// ```
+    pub fn random(len: usize, mask_prob: f64, seed: u64) -> Mask {
+        Mask::from_fn(len, |i| {
+            !(uniform(seed, streams::RANDOM, i as u64) < mask_prob)
+        })
+    }
+
+    /// Number of bits (elements).
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// `true` for a mask of zero length.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Number of kept elements (popcount).
+    pub fn count_ones(&self) -> usize {
+        self.words.iter().map(|w| w.count_ones() as usize).sum()
+    }
+
+    /// Bit `i`. Panics if `i >= len` (like slice indexing).
+    #[inline]
+    pub fn get(&self, i: usize) -> bool {
+        assert!(
+            i < self.len,
+            "mask index {i} out of range for length {}",
+            self.len
+        );
+        (self.words[i / 64] >> (i % 64)) & 1 == 1
+    }
+
+    /// Sets bit `i`. Panics if `i >= len` (like slice indexing).
+    #[inline]
+    pub fn set(&mut self, i: usize, keep: bool) {
+        assert!(
+            i < self.len,
+            "mask index {i} out of range for length {}",
+            self.len
+        );
+        let bit = 1u64 << (i % 64);
+        if keep {
+            self.words[i / 64] |= bit;
+        } else {
+            self.words[i / 64] &= !bit;
+        }
+    }
+
+    /// Sets bits `start..end` to `keep`. Panics if `end > len` or `start > end`.
+    pub fn set_range(&mut self, start: usize, end: usize, keep: bool) {
+        assert!(
+            start <= end && end <= self.len,
+            "range {start}..{end} out of mask length {}",
+            self.len
+        );
+        let mut i = start;
+        while i < end {
+            let w = i / 64;
+            let b = i % 64;
+            let n = (end - i).min(64 - b);
+            let bits = if n == 64 {
+                u64::MAX
+            } else {
+                ((1u64 << n) - 1) << b
+            };
+            if keep {
+                self.words[w] |= bits;
+            } else {
+                self.words[w] &= !bits;
+            }
+            i += n;
+        }
+    }
+
+    /// The packed words (LSB-first; bits past `len` are 0).
+    #[inline]
+    pub fn words(&self) -> &[u64] {
+        &self.words
+    }
+
+    /// Consumes the mask, returning its words.
+    pub fn into_words(self) -> Vec<u64> {
+        self.words
+    }
+
+    /// The mask as a `bitvec` slice (`Lsb0` over `u64`, exactly `len` bits).
+    pub fn as_bitslice(&self) -> &BitSlice<u64, Lsb0> {
+        &BitSlice::from_slice(&self.words)[..self.len]
+    }
+
+    /// A mask from a `bitvec` slice.
+    pub fn from_bitslice(bits: &BitSlice<u64, Lsb0>) -> Mask {
+        Mask::from_fn(bits.len(), |i| bits[i])
+    }
+
+    /// The 64 bits starting at element `start` (bit `k` = element `start + k`),
+    /// zero past `len`. Works for any `start`, aligned or not.
+    #[inline]
+    pub fn word_at(&self, start: usize) -> u64 {
+        if start >= self.len {
+            return 0;
+        }
+        let w = start / 64;
+        let b = start % 64;
+        let lo = self.words[w] >> b;
+        if b == 0 {
+            lo
+        } else {
+            let hi = self.words.get(w + 1).copied().unwrap_or(0);
+            lo | (hi << (64 - b))
+        }
+    }
+
+    /// The bits `start..start + len` as a new mask.
+    ///
+    /// Returns `Err` if the range is out of bounds.
+    pub fn slice(&self, start: usize, len: usize) -> Result<Mask> {
+        match start.checked_add(len) {
+            Some(end) if end <= self.len => {}
+            _ => {
+                return Err(Error::Index {
+                    arg: "start + len",
+                    index: start.saturating_add(len),
+                    position: 0,
+                    bound: self.len + 1,
+                })
+            }
+        }
+        let mut words: Vec<u64> = (0..words_for(len))
+            .map(|k| self.word_at(start + 64 * k))
+            .collect();
+        clear_tail(&mut words, len);
+        Ok(Mask { words, len })
+    }
+
+    /// Bitwise AND (an element is kept if both keep it).
+    pub fn and(&self, other: &Mask) -> Result<Mask> {
+        self.zip(other, |a, b| a & b)
+    }
+
+    /// Bitwise OR (an element is kept if either keeps it).
+    pub fn or(&self, other: &Mask) -> Result<Mask> {
+        self.zip(other, |a, b| a | b)
+    }
+
+    /// Bitwise NOT: keeps exactly what was masked out. Use it to compute a
+    /// loss on the *hidden* entries (the masking demo's `~mask`).
+    pub fn not(&self) -> Mask {
+        let mut words: Vec<u64> = self.words.iter().map(|w| !w).collect();
+        clear_tail(&mut words, self.len);
+        Mask {
+            words,
+            len: self.len,
+        }
+    }
+
+    fn zip(&self, other: &Mask, f: impl Fn(u64, u64) -> u64) -> Result<Mask> {
+        check_len("other", self.len, other.len)?;
+        let words = self
+            .words
+            .iter()
+            .zip(&other.words)
+            .map(|(&a, &b)| f(a, b))
+            .collect();
+        Ok(Mask {
+            words,
+            len: self.len,
+        })
+    }
+
+    /// Iterator over the indices of kept elements, ascending.
+    pub fn iter_ones(&self) -> impl Iterator<Item = usize> + '_ {
+        self.words.iter().enumerate().flat_map(|(w, &word)| {
+            let mut x = word;
+            std::iter::from_fn(move || {
+                if x == 0 {
+                    None
+                } else {
+                    let b = x.trailing_zeros() as usize;
+                    x &= x - 1;
+                    Some(w * 64 + b)
+                }
+            })
+        })
+    }
+}
+
+/// Clears bits at or past `len` in the last word.
+fn clear_tail(words: &mut [u64], len: usize) {
+    if len % 64 != 0 {
+        if let Some(last) = words.last_mut() {
+            *last &= (1u64 << (len % 64)) - 1;
+        }
+    }
+}
+
+/// Builds a `rows x cols` mask by AND-composing a row mask, a column mask
+/// and a random element mask, as in the gene-expression masking demo
+/// (cells = rows, genes = columns).
+///
+/// Each probability is the chance that a whole row, a whole column or one
+/// element is **masked out**. Draws use [`uniform`] with the builder's seed
+/// and the streams in [`streams`], so a seed gives the same mask everywhere.
+///
+/// ```
+/// use maskops::MaskBuilder;
+/// let m = MaskBuilder::new(64, 32).mask_rows(0.25).mask_cols(0.25).mask_random(0.25).seed(7).build();
+/// assert_eq!(m.len(), 64 * 32);
+/// // about 0.75^3 of the entries survive all three masks
+/// let kept = m.count_ones() as f64 / (64.0 * 32.0);
+/// assert!(kept > 0.2 && kept < 0.7);
+/// ```
+#[derive(Debug, Clone)]
+pub struct MaskBuilder {
+    rows: usize,
+    cols: usize,
+    p_rows: f64,
+    p_cols: f64,
+    p_random: f64,
+    seed: u64,
+}
+
+impl MaskBuilder {
+    /// A builder for a `rows x cols` mask that keeps everything.
+    pub fn new(rows: usize, cols: usize) -> MaskBuilder {
+        MaskBuilder {
+            rows,
+            cols,
+            p_rows: 0.0,
+            p_cols: 0.0,
+            p_random: 0.0,
+            seed: 0,
+        }
+    }
+    /// Probability that a whole row (cell) is masked out.
+    pub fn mask_rows(mut self, p: f64) -> Self {
+        self.p_rows = p;
+        self
+    }
+    /// Probability that a whole column (gene) is masked out.
+    pub fn mask_cols(mut self, p: f64) -> Self {
+        self.p_cols = p;
+        self
+    }
+    /// Probability that a single element is masked out.
+    pub fn mask_random(mut self, p: f64) -> Self {
+        self.p_random = p;
+        self
+    }
+    /// The seed of all three draws.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+    /// The row mask alone (`rows` bits).
+    pub fn row_mask(&self) -> Mask {
+        Mask::from_fn(self.rows, |r| {
+            !(uniform(self.seed, streams::ROWS, r as u64) < self.p_rows)
+        })
+    }
+    /// The column mask alone (`cols` bits).
+    pub fn col_mask(&self) -> Mask {
+        Mask::from_fn(self.cols, |c| {
+            !(uniform(self.seed, streams::COLS, c as u64) < self.p_cols)
+        })
+    }
+    /// The composed `rows x cols` mask (row AND column AND random).
+    ///
+    /// Panics if `rows * cols` overflows `usize`.
+    pub fn build(&self) -> Mask {
+        let rows = self.row_mask();
+        let cols = self.col_mask();
+        let n = self
+            .rows
+            .checked_mul(self.cols)
+            .expect("rows * cols overflows usize");
+        let cols_n = self.cols;
+        Mask::from_fn(n, |i| {
+            let (r, c) = (i / cols_n, i % cols_n);
+            rows.get(r)
+                && cols.get(c)
+                && !(uniform(self.seed, streams::CELLS, i as u64) < self.p_random)
+        })
+    }
+}
