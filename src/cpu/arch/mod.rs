@@ -1,0 +1,6 @@
+//! One room per ISA. Nothing here is called except through `crate::cpu`'s
+//! dispatch functions.
+
+pub mod portable;
+#[cfg(target_arch = "x86_64")]
+pub mod x86_64;

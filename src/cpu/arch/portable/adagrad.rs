@@ -1,0 +1,1 @@
+//! `portable` adagrad kernels.

@@ -1,0 +1,1 @@
+//! `portable` loss kernels.

@@ -1,0 +1,1 @@
+//! `portable` reduce kernels.

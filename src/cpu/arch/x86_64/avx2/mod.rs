@@ -1,0 +1,6 @@
+//! Kernels for the `avx2` room, one file per family.
+
+pub mod adagrad;
+pub mod elementwise;
+pub mod loss;
+pub mod reduce;

@@ -1,0 +1,1 @@
+//! `avx512` loss kernels.
