@@ -20,6 +20,7 @@ pub use view::{MaskedVec, MaskedView};
 // --- reductions & softmax (reduce helper) ---
 
 // --- losses (loss helper) ---
+pub mod loss;
 
 // --- optimizer (adagrad helper) ---
 
