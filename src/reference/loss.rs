@@ -211,8 +211,14 @@ pub fn cross_entropy<T: Float>(
         let wt = w(t);
         denom += wt;
         let nll = wt * (lse - x[t]);
-        let smooth: f64 = (0..classes).map(|c| w(c) * (lse - x[c])).sum();
-        vals[r] = (1.0 - eps) * nll + eps / cf * smooth;
+        vals[r] = if eps > 0.0 {
+            let smooth: f64 = (0..classes).map(|c| w(c) * (lse - x[c])).sum();
+            (1.0 - eps) * nll + eps / cf * smooth
+        } else {
+            // PyTorch skips the smoothing term entirely (a -inf logit would
+            // otherwise give 0 * inf)
+            nll
+        };
         let g = &mut grads[r * classes..(r + 1) * classes];
         for c in 0..classes {
             let p = (x[c] - lse).exp();
