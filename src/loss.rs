@@ -335,7 +335,7 @@ pub fn cross_entropy<T: Float>(
 /// # Ok::<(), maskops::Error>(())
 /// ```
 pub fn ecs<T: Float>(embedding: &[T], rows: usize, cols: usize, threshold: f64) -> Result<Loss<T>> {
-    crate::reference::loss::ecs(embedding, rows, cols, threshold)
+    crate::cpu::loss::ecs_with(crate::cpu::isa(), embedding, rows, cols, threshold)
 }
 
 /// Masked Pearson correlation per row of row-major `rows x cols` `input`
@@ -359,5 +359,129 @@ pub fn pearson<T: Float>(
     rows: usize,
     cols: usize,
 ) -> Result<MaskedVec<T>> {
-    crate::reference::loss::pearson(input, target, mask, rows, cols)
+    crate::cpu::loss::pearson_with(crate::cpu::isa(), input, target, mask, rows, cols)
+}
+
+// ------------------------------------------------------ allocation-free variants
+
+/// [`mse`] writing the gradient into `grad` (the input's length) instead of
+/// allocating it, so a training loop allocates nothing per step except the
+/// returned value (one element unless [`Reduction::None`]).
+///
+/// ```
+/// use maskops::{loss::{mse_into, Reduction}, Mask};
+/// let mut grad = vec![0.0f32; 2];
+/// let v = mse_into(&[3.0, 1.0], &[1.0, 1.0], &Mask::ones(2), Reduction::Sum, &mut grad)?;
+/// assert_eq!((v[0], grad), (4.0, vec![4.0, 0.0]));
+/// # Ok::<(), maskops::Error>(())
+/// ```
+pub fn mse_into<T: Float>(
+    input: &[T],
+    target: &[T],
+    mask: &Mask,
+    reduction: Reduction,
+    grad: &mut [T],
+) -> Result<Vec<T>> {
+    crate::cpu::loss::mse_into_with(crate::cpu::isa(), input, target, mask, reduction, grad)
+}
+
+/// [`l1`] writing the gradient into `grad`; returns the value.
+pub fn l1_into<T: Float>(
+    input: &[T],
+    target: &[T],
+    mask: &Mask,
+    reduction: Reduction,
+    grad: &mut [T],
+) -> Result<Vec<T>> {
+    crate::cpu::loss::l1_into_with(crate::cpu::isa(), input, target, mask, reduction, grad)
+}
+
+/// [`huber`] writing the gradient into `grad`; returns the value.
+pub fn huber_into<T: Float>(
+    input: &[T],
+    target: &[T],
+    mask: &Mask,
+    delta: f64,
+    reduction: Reduction,
+    grad: &mut [T],
+) -> Result<Vec<T>> {
+    crate::cpu::loss::huber_into_with(
+        crate::cpu::isa(),
+        input,
+        target,
+        mask,
+        delta,
+        reduction,
+        grad,
+    )
+}
+
+/// [`smooth_l1`] writing the gradient into `grad`; returns the value.
+pub fn smooth_l1_into<T: Float>(
+    input: &[T],
+    target: &[T],
+    mask: &Mask,
+    beta: f64,
+    reduction: Reduction,
+    grad: &mut [T],
+) -> Result<Vec<T>> {
+    crate::cpu::loss::smooth_l1_into_with(
+        crate::cpu::isa(),
+        input,
+        target,
+        mask,
+        beta,
+        reduction,
+        grad,
+    )
+}
+
+/// [`bce_with_logits`] writing the gradient into `grad`; returns the value.
+pub fn bce_with_logits_into<T: Float>(
+    input: &[T],
+    target: &[T],
+    mask: &Mask,
+    pos_weight: Option<&[T]>,
+    reduction: Reduction,
+    grad: &mut [T],
+) -> Result<Vec<T>> {
+    crate::cpu::loss::bce_with_logits_into_with(
+        crate::cpu::isa(),
+        input,
+        target,
+        mask,
+        pos_weight,
+        reduction,
+        grad,
+    )
+}
+
+/// [`cross_entropy`] writing the gradient into `grad` (the logits' length);
+/// returns the value (one per row for [`Reduction::None`]).
+///
+/// ```
+/// use maskops::loss::{cross_entropy_into, CrossEntropy};
+/// let mut grad = vec![0.0f32; 4];
+/// let v = cross_entropy_into(&[0.0, 0.0, 1.0, 1.0], 2, 2, &[0, -100], &CrossEntropy::default(), &mut grad)?;
+/// assert!((v[0] - 2f32.ln()).abs() < 1e-6);
+/// assert_eq!(grad, vec![-0.5, 0.5, 0.0, 0.0]);
+/// # Ok::<(), maskops::Error>(())
+/// ```
+pub fn cross_entropy_into<T: Float>(
+    logits: &[T],
+    rows: usize,
+    classes: usize,
+    targets: &[i64],
+    opts: &CrossEntropy<T>,
+    grad: &mut [T],
+) -> Result<Vec<T>> {
+    crate::cpu::loss::cross_entropy_into_with(
+        crate::cpu::isa(),
+        logits,
+        rows,
+        classes,
+        targets,
+        opts,
+        grad,
+    )
 }

@@ -713,3 +713,94 @@ fn into_variants_match_and_check_the_buffer() {
     let l = fast::cross_entropy_with(isa, &xl, 27, 3, &t, &o).unwrap();
     assert_eq!((v, grad), (l.value, l.grad));
 }
+
+#[test]
+fn ecs_fast_matches_reference_and_threads() {
+    let mut g = Rng(21);
+    for &(rows, cols) in &[(1usize, 3usize), (2, 2), (7, 5), (40, 33), (300, 64)] {
+        let mut e = g.vec32(rows * cols, -1.0, 1.0);
+        if rows > 3 {
+            // a zero row (norm below eps) and a row parallel to row 0
+            e[cols..2 * cols].fill(0.0);
+            let r0: Vec<f32> = e[..cols].iter().map(|v| v * 3.0).collect();
+            e[2 * cols..3 * cols].copy_from_slice(&r0);
+        }
+        let base = fast::ecs_with(Isa::Portable, &e, rows, cols, 0.5).unwrap();
+        for pool in pools() {
+            for isa in Isa::all_available() {
+                let l = pool
+                    .install(|| fast::ecs_with(isa, &e, rows, cols, 0.5))
+                    .unwrap();
+                same_bits(&base, &l, &format!("ecs {rows}x{cols} {isa:?}"));
+            }
+        }
+        let want = r::ecs(&up(&e), rows, cols, 0.5).unwrap();
+        // cos error <= (cols/32 + 8) u (canonical dot of unit vectors plus the
+        // normalization); each of the rows^2 terms 1 - (r - thr)^2 moves by at
+        // most 2 |r - thr| <= 3 times that, plus the canonical sum's own error
+        let ce = (cols as f64 / 32.0 + 8.0) * U;
+        let tol = 3.0 * ce + (rows as f64).log2().ceil() * 2.0 * U + 140.0 * U;
+        assert!(
+            (base.value[0] as f64 - want.value[0]).abs() <= tol,
+            "ecs {rows}x{cols}: {} vs {}",
+            base.value[0],
+            want.value[0]
+        );
+        // gradient: sum over rows of terms bounded by (2 (1 + thr) / n^2) / |e_i|
+        for i in 0..rows {
+            let ni: f64 = (0..cols)
+                .map(|k| (e[i * cols + k] as f64).powi(2))
+                .sum::<f64>()
+                .sqrt();
+            if ni < 1e-6 {
+                continue;
+            }
+            let scale = 2.0 * 2.0 * 1.5 * rows as f64 / (rows * rows) as f64 / ni;
+            for k in 0..cols {
+                let (a, b) = (base.grad[i * cols + k] as f64, want.grad[i * cols + k]);
+                let tol = (rows as f64 + cols as f64 / 32.0 + 16.0) * ce.max(U) * scale * 4.0;
+                assert!(
+                    (a - b).abs() <= tol,
+                    "ecs grad {rows}x{cols} [{i},{k}]: {a} vs {b}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn pearson_fast_matches_reference() {
+    let mut g = Rng(8);
+    let (rows, cols) = (50, 301);
+    let mut x = g.vec32(rows * cols, -3.0, 3.0);
+    let y: Vec<f32> = x.iter().map(|v| v * 0.5 + 0.3).collect::<Vec<_>>();
+    let y: Vec<f32> = y
+        .iter()
+        .zip(g.vec32(rows * cols, -1.0, 1.0))
+        .map(|(a, b)| a + b)
+        .collect();
+    let mut m = g.mask(rows * cols, 0.4);
+    // row 0: constant 0.1 input (zero variance though the f32 mean rounds)
+    x[..cols].fill(0.1);
+    // row 1: one kept entry; row 2: nothing kept
+    for k in 0..cols {
+        m.set(cols + k, k == 5);
+        m.set(2 * cols + k, false);
+    }
+    let mut xp = x.clone();
+    poison(&mut xp, &m);
+    let want = r::pearson(&up(&x), &up(&y), &m, rows, cols).unwrap();
+    for isa in Isa::all_available() {
+        let p = fast::pearson_with(isa, &xp, &y, &m, rows, cols).unwrap();
+        assert_eq!(p.mask, want.mask);
+        assert!(!p.mask.get(0) && !p.mask.get(1) && !p.mask.get(2));
+        for i in 3..rows {
+            let (a, b) = (p.values[i] as f64, want.values[i]);
+            assert!(
+                (a - b).abs() <= (cols as f64 / 32.0 + 32.0) * U * 4.0,
+                "row {i}: {a} vs {b}"
+            );
+        }
+        assert_eq!(p.values[..3], [0.0; 3]);
+    }
+}

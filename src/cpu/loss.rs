@@ -40,6 +40,27 @@ use crate::reference::loss as reference;
 /// `benches/loss.rs`, see the README of the benches).
 pub const PAR_MIN_ELEMS: usize = 1 << 16;
 
+/// Default of [`stream_min_elems`].
+pub const STREAM_MIN_ELEMS: usize = 1 << 21;
+
+static STREAM_MIN: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(STREAM_MIN_ELEMS);
+
+/// From this many elements (default [`STREAM_MIN_ELEMS`]) the elementwise
+/// kernels write the gradient with non-temporal stores: the arrays are far
+/// larger than the private caches, so the gradient would be evicted anyway,
+/// and streaming saves the read of every gradient line before it is written.
+/// It changes no bits.
+pub fn stream_min_elems() -> usize {
+    STREAM_MIN.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Sets [`stream_min_elems`] for the whole process (`usize::MAX` turns
+/// streaming stores off); for benchmarks and tuning.
+pub fn set_stream_min_elems(n: usize) {
+    STREAM_MIN.store(n, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The float types the fused kernels compute in, with the deterministic
 /// `exp`/`ln` each uses.
 pub(crate) trait Lf: Float {
@@ -99,6 +120,10 @@ pub(crate) struct ElemParams<F> {
     pub b: F,
     /// Huber: `delta * scale`; smooth L1: `0.5 / beta`.
     pub c: F,
+    /// Write the outputs with non-temporal (streaming) stores where aligned:
+    /// set for inputs far larger than the caches, where it saves the
+    /// read-for-ownership of every gradient line. Changes no bits.
+    pub stream: bool,
 }
 
 /// The kernels of one float type on one ISA.
@@ -274,6 +299,7 @@ fn elem_impl<F: Kernels>(
         a: F::ZERO,
         b: F::ZERO,
         c: F::ZERO,
+        stream: x.len() >= stream_min_elems(),
     };
     let total = match op {
         Op::Mse => {
@@ -729,4 +755,158 @@ pub fn ln_with(isa: Isa, x: &[f32], out: &mut [f32]) -> Result<()> {
         _ => portable::ln_slice(x, out),
     }
     Ok(())
+}
+
+// ------------------------------------------------------------ ECS, Pearson
+
+/// ECS in `F`: returns the value, writes the gradient.
+fn ecs_impl<F: Lf>(e: &[F], rows: usize, cols: usize, thr: f64, grad: &mut [F]) -> F {
+    let n2 = (rows * rows) as f64;
+    let eps = F::from_f64(1e-12);
+    let par = rows * rows * cols.max(1) >= PAR_MIN_ELEMS && rayon::current_num_threads() > 1;
+    // norms and the normalized embedding
+    let norms: Vec<F> = (0..rows)
+        .map(|i| {
+            let r = &e[i * cols..(i + 1) * cols];
+            portable::dot(r, r).sqrt()
+        })
+        .collect();
+    let mut u = e.to_vec();
+    for (i, row) in u.chunks_mut(cols.max(1)).enumerate().take(rows) {
+        let d = if norms[i] > eps { norms[i] } else { eps };
+        for v in row.iter_mut() {
+            *v /= d;
+        }
+    }
+    let thr_f = F::from_f64(thr);
+    let inv_n2 = F::from_f64(1.0 / n2);
+    let mut vals = vec![F::ZERO; rows * rows];
+    let mut gc = vec![F::ZERO; rows * rows];
+    let fwd =
+        |i: usize, v: &mut [F], g: &mut [F]| portable::ecs_row(&u, cols, i, thr_f, inv_n2, v, g);
+    if par {
+        vals.par_chunks_mut(rows)
+            .zip(gc.par_chunks_mut(rows))
+            .enumerate()
+            .for_each(|(i, (v, g))| fwd(i, v, g));
+    } else {
+        for (i, (v, g)) in vals.chunks_mut(rows).zip(gc.chunks_mut(rows)).enumerate() {
+            fwd(i, v, g);
+        }
+    }
+    if cols > 0 {
+        let bwd = |i: usize, out: &mut [F]| {
+            portable::ecs_grad_row(&u, cols, i, &gc[i * rows..(i + 1) * rows], norms[i], out)
+        };
+        if par {
+            grad.par_chunks_mut(cols)
+                .enumerate()
+                .for_each(|(i, out)| bwd(i, out));
+        } else {
+            for (i, out) in grad.chunks_mut(cols).enumerate() {
+                bwd(i, out);
+            }
+        }
+    }
+    let total = canonical_fold(rows * rows, F::ZERO, |_| true, |k| vals[k], |a, b| a + b);
+    F::from_f64(total.to_f64() / n2)
+}
+
+/// [`crate::loss::ecs`] on the given ISA. ECS has one implementation for
+/// every ISA (portable code written to auto-vectorize; rayon over rows),
+/// so the bits never depend on `isa` or on the thread count: dot products
+/// in the canonical order, `dL/du_i = sum_j 2 g_ij u_j` in increasing `j`.
+pub fn ecs_with<T: Float>(
+    _isa: Isa,
+    embedding: &[T],
+    rows: usize,
+    cols: usize,
+    threshold: f64,
+) -> Result<Loss<T>> {
+    crate::loss::check_ecs(embedding.len(), rows, cols, threshold)?;
+    if rows == 0 {
+        return Ok(Loss {
+            value: vec![T::ZERO],
+            grad: Vec::new(),
+        });
+    }
+    let mut grad = vec![T::ZERO; embedding.len()];
+    let value;
+    macro_rules! run {
+        ($F:ty) => {{
+            // SAFETY: T is $F (TypeId checked by the caller).
+            let (e, g) = unsafe { (re::<T, $F>(embedding), re_mut::<T, $F>(&mut grad)) };
+            value = T::from_f64(ecs_impl::<$F>(e, rows, cols, threshold, g) as f64);
+        }};
+    }
+    if same::<T, f32>() {
+        run!(f32);
+    } else if same::<T, f64>() {
+        run!(f64);
+    } else {
+        return reference::ecs(embedding, rows, cols, threshold);
+    }
+    Ok(Loss {
+        value: vec![value],
+        grad,
+    })
+}
+
+/// [`crate::loss::pearson`] on the given ISA: one portable implementation
+/// (canonical sums per row, rayon over rows), the same bits for every `isa`.
+pub fn pearson_with<T: Float>(
+    _isa: Isa,
+    input: &[T],
+    target: &[T],
+    mask: &Mask,
+    rows: usize,
+    cols: usize,
+) -> Result<crate::view::MaskedVec<T>> {
+    crate::loss::check_pearson(input.len(), target.len(), mask, rows, cols)?;
+    let mut values = vec![T::ZERO; rows];
+    let mut ok = vec![false; rows];
+    macro_rules! run {
+        ($F:ty) => {{
+            // SAFETY: T is $F (TypeId checked by the caller).
+            let (x, y, v) = unsafe {
+                (
+                    re::<T, $F>(input),
+                    re::<T, $F>(target),
+                    re_mut::<T, $F>(&mut values),
+                )
+            };
+            let row = |r: usize, out: &mut $F, flag: &mut bool| {
+                let s = r * cols;
+                if let Some(p) =
+                    portable::pearson_row::<$F>(&x[s..s + cols], &y[s..s + cols], |k| {
+                        mask.get(s + k)
+                    })
+                {
+                    *out = p;
+                    *flag = true;
+                }
+            };
+            if rows * cols >= PAR_MIN_ELEMS && rayon::current_num_threads() > 1 {
+                v.par_iter_mut()
+                    .zip(ok.par_iter_mut())
+                    .enumerate()
+                    .for_each(|(r, (o, f))| row(r, o, f));
+            } else {
+                for (r, (o, f)) in v.iter_mut().zip(ok.iter_mut()).enumerate() {
+                    row(r, o, f);
+                }
+            }
+        }};
+    }
+    if same::<T, f32>() {
+        run!(f32);
+    } else if same::<T, f64>() {
+        run!(f64);
+    } else {
+        return reference::pearson(input, target, mask, rows, cols);
+    }
+    Ok(crate::view::MaskedVec {
+        values,
+        mask: Mask::from_bools(&ok),
+    })
 }

@@ -350,12 +350,15 @@ pub fn pearson<T: Float>(
             continue;
         }
         let n = idx.len() as f64;
-        let mx = idx.iter().map(|&i| input[i].to_f64()).sum::<f64>() / n;
-        let my = idx.iter().map(|&i| target[i].to_f64()).sum::<f64>() / n;
+        // shift by the first kept pair (mathematically neutral; makes a
+        // constant row exactly constant 0, hence zero variance)
+        let (px, py) = (input[idx[0]].to_f64(), target[idx[0]].to_f64());
+        let mx = idx.iter().map(|&i| input[i].to_f64() - px).sum::<f64>() / n;
+        let my = idx.iter().map(|&i| target[i].to_f64() - py).sum::<f64>() / n;
         let (mut sxy, mut sxx, mut syy) = (0.0f64, 0.0f64, 0.0f64);
         for &i in &idx {
-            let dx = input[i].to_f64() - mx;
-            let dy = target[i].to_f64() - my;
+            let dx = (input[i].to_f64() - px) - mx;
+            let dy = (target[i].to_f64() - py) - my;
             sxy += dx * dy;
             sxx += dx * dx;
             syy += dy * dy;

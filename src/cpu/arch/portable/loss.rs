@@ -192,3 +192,133 @@ pub(crate) fn ln_slice<F: Lf>(x: &[F], out: &mut [F]) {
         *o = v.dln();
     }
 }
+
+/// `sum_k a_k b_k` in the canonical order (lane `k % 32` inside blocks of
+/// `BLOCK`, halving trees); the inner fixed-width loop vectorizes without
+/// reassociation. Symmetric: `dot(a, b) == dot(b, a)` bit for bit.
+pub(crate) fn dot<F: Lf>(a: &[F], b: &[F]) -> F {
+    let n = a.len().min(b.len());
+    let nb = n.div_ceil(BLOCK);
+    let partial = |start: usize, end: usize| {
+        let mut acc = [F::ZERO; LANES];
+        let (ab, bb) = (&a[start..end], &b[start..end]);
+        let full = ab.len() / LANES * LANES;
+        for (ca, cb) in ab[..full]
+            .chunks_exact(LANES)
+            .zip(bb[..full].chunks_exact(LANES))
+        {
+            for j in 0..LANES {
+                acc[j] += ca[j] * cb[j];
+            }
+        }
+        for (j, (x, y)) in ab[full..].iter().zip(&bb[full..]).enumerate() {
+            acc[j] += *x * *y;
+        }
+        halving_tree(&mut acc, F::ZERO, |x, y| x + y)
+    };
+    if nb <= 1 {
+        return partial(0, n);
+    }
+    let ps: Vec<F> = (0..nb)
+        .map(|b| partial(b * BLOCK, n.min((b + 1) * BLOCK)))
+        .collect();
+    fold_partials(&ps, F::ZERO, |x, y| x + y)
+}
+
+/// One row `i` of the ECS forward: with `u` the normalized `rows x cols`
+/// embedding, writes `vals[j] = 1 - (relu(cos_ij) - thr)^2` (cos_ii = 0)
+/// and `gc[j] = dL/dcos_ij = -2 (relu(cos_ij) - thr) * inv_n2` where
+/// `cos_ij > 0`, `i != j` (0 elsewhere).
+pub(crate) fn ecs_row<F: Lf>(
+    u: &[F],
+    cols: usize,
+    i: usize,
+    thr: F,
+    inv_n2: F,
+    vals: &mut [F],
+    gc: &mut [F],
+) {
+    let ui = &u[i * cols..(i + 1) * cols];
+    let two = F::from_f64(2.0);
+    for (j, (v, g)) in vals.iter_mut().zip(gc.iter_mut()).enumerate() {
+        let c = if i == j {
+            F::ZERO
+        } else {
+            dot(ui, &u[j * cols..(j + 1) * cols])
+        };
+        let r = if c > F::ZERO { c } else { F::ZERO };
+        let t = r - thr;
+        *v = F::ONE - t * t;
+        *g = if c > F::ZERO {
+            -(two * t) * inv_n2
+        } else {
+            F::ZERO
+        };
+    }
+}
+
+/// One row of the ECS backward: `ge_i` from `gc_i` (row `i` of the
+/// symmetric `dL/dcos`), the normalized embedding `u` and the row norm:
+/// `gu_i = sum_j 2 gc_ij u_j` (sequential in `j`), then through
+/// `u = e / max(|e|, 1e-12)`.
+pub(crate) fn ecs_grad_row<F: Lf>(
+    u: &[F],
+    cols: usize,
+    i: usize,
+    gc: &[F],
+    norm: F,
+    out: &mut [F],
+) {
+    let two = F::from_f64(2.0);
+    out.fill(F::ZERO);
+    for (j, &g) in gc.iter().enumerate() {
+        if g != F::ZERO {
+            let w = two * g;
+            for (o, &uj) in out.iter_mut().zip(&u[j * cols..(j + 1) * cols]) {
+                *o += w * uj;
+            }
+        }
+    }
+    let eps = F::from_f64(1e-12);
+    let ui = &u[i * cols..(i + 1) * cols];
+    if norm > eps {
+        let d = dot(out, ui);
+        for (o, &uk) in out.iter_mut().zip(ui) {
+            *o = (*o - uk * d) / norm;
+        }
+    } else {
+        for o in out.iter_mut() {
+            *o /= eps;
+        }
+    }
+}
+
+/// Masked Pearson correlation of one row: `keep(k)` selects the entries.
+/// Sums in the canonical order over the row; values are shifted by the
+/// first kept pair first (exact for constant rows, so they get zero
+/// variance). Returns `None` for < 2 kept or zero variance.
+pub(crate) fn pearson_row<F: Lf>(x: &[F], y: &[F], keep: impl Fn(usize) -> bool) -> Option<F> {
+    let n = x.len();
+    let first = (0..n).find(|&k| keep(k))?;
+    let (px, py) = (x[first], y[first]);
+    let add = |a: F, b: F| a + b;
+    let cnt = (0..n).filter(|&k| keep(k)).count();
+    if cnt < 2 {
+        return None;
+    }
+    let cf = F::from_f64(cnt as f64);
+    let mx = crate::canonical::canonical_fold(n, F::ZERO, &keep, |k| x[k] - px, add) / cf;
+    let my = crate::canonical::canonical_fold(n, F::ZERO, &keep, |k| y[k] - py, add) / cf;
+    let dx = |k: usize| (x[k] - px) - mx;
+    let dy = |k: usize| (y[k] - py) - my;
+    let sxy = crate::canonical::canonical_fold(n, F::ZERO, &keep, |k| dx(k) * dy(k), add);
+    let sxx = crate::canonical::canonical_fold(n, F::ZERO, &keep, |k| dx(k) * dx(k), add);
+    let syy = crate::canonical::canonical_fold(n, F::ZERO, &keep, |k| dy(k) * dy(k), add);
+    if sxx > F::ZERO && syy > F::ZERO {
+        Some(sxy / (sxx.sqrt() * syy.sqrt()))
+    } else if sxx.is_nan() || syy.is_nan() {
+        Some(F::from_f64(f64::NAN))
+    } else {
+        None
+    }
+}

@@ -253,6 +253,11 @@ pub(crate) unsafe fn elem_block<const K: u8>(
     let mut pwbuf = [1.0f32; LANES];
     let mut pi = pw.map_or(0, |(_, o)| o);
     let (xp, yp, gp) = (x.as_ptr(), y.as_ptr(), grad.as_mut_ptr());
+    let stream = p.stream && (gp as usize) % 32 == 0;
+    let stream_v = p.stream
+        && vals
+            .as_deref()
+            .is_some_and(|v| (v.as_ptr() as usize) % 32 == 0);
     let mut k = 0;
     while k < n {
         let rem = n - k;
@@ -295,12 +300,15 @@ pub(crate) unsafe fn elem_block<const K: u8>(
                 let g = _mm256_and_ps(g, keep[q]);
                 acc[q] = _mm256_add_ps(acc[q], l);
                 match &vm {
+                    // 32-byte aligned: checked for the block start, o % 8 == 0
+                    None if stream => _mm256_stream_ps(gp.add(o), g),
                     None => _mm256_storeu_ps(gp.add(o), g),
                     Some(v) => _mm256_maskstore_ps(gp.add(o), v[q], g),
                 }
                 if let Some(vs) = vals.as_deref_mut() {
                     let vp = vs.as_mut_ptr();
                     match &vm {
+                        None if stream_v => _mm256_stream_ps(vp.add(o), l),
                         None => _mm256_storeu_ps(vp.add(o), l),
                         Some(v) => _mm256_maskstore_ps(vp.add(o), v[q], l),
                     }
@@ -308,6 +316,10 @@ pub(crate) unsafe fn elem_block<const K: u8>(
             }
         }
         k += 32;
+    }
+    if stream || stream_v {
+        // order the streaming stores before anything that publishes them
+        _mm_sfence();
     }
     lane_tree(&acc)
 }

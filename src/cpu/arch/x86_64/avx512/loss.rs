@@ -214,6 +214,11 @@ pub(crate) unsafe fn elem_block<const K: u8>(
     let mut pwbuf = [1.0f32; LANES];
     let mut pi = pw.map_or(0, |(_, o)| o);
     let (xp, yp, gp) = (x.as_ptr(), y.as_ptr(), grad.as_mut_ptr());
+    let stream = p.stream && (gp as usize) % 64 == 0;
+    let stream_v = p.stream
+        && vals
+            .as_deref()
+            .is_some_and(|v| (v.as_ptr() as usize) % 64 == 0);
     let mut k = 0;
     while k < n {
         let rem = n - k;
@@ -248,15 +253,32 @@ pub(crate) unsafe fn elem_block<const K: u8>(
             let (l1, g1) = op16::<K>(&c, x1, y1, w1);
             acc0 = _mm512_mask_add_ps(acc0, k0, acc0, l0);
             acc1 = _mm512_mask_add_ps(acc1, k1, acc1, l1);
-            _mm512_mask_storeu_ps(gp.add(k), v0, _mm512_maskz_mov_ps(k0, g0));
-            _mm512_mask_storeu_ps(gp.add(k + 16), v1, _mm512_maskz_mov_ps(k1, g1));
+            let (g0, g1) = (_mm512_maskz_mov_ps(k0, g0), _mm512_maskz_mov_ps(k1, g1));
+            if stream && rem >= 32 {
+                // 64-byte aligned: checked for the block start, k % 32 == 0
+                _mm512_stream_ps(gp.add(k), g0);
+                _mm512_stream_ps(gp.add(k + 16), g1);
+            } else {
+                _mm512_mask_storeu_ps(gp.add(k), v0, g0);
+                _mm512_mask_storeu_ps(gp.add(k + 16), v1, g1);
+            }
             if let Some(vs) = vals.as_deref_mut() {
                 let vp = vs.as_mut_ptr();
-                _mm512_mask_storeu_ps(vp.add(k), v0, _mm512_maskz_mov_ps(k0, l0));
-                _mm512_mask_storeu_ps(vp.add(k + 16), v1, _mm512_maskz_mov_ps(k1, l1));
+                let (l0, l1) = (_mm512_maskz_mov_ps(k0, l0), _mm512_maskz_mov_ps(k1, l1));
+                if stream_v && rem >= 32 {
+                    _mm512_stream_ps(vp.add(k), l0);
+                    _mm512_stream_ps(vp.add(k + 16), l1);
+                } else {
+                    _mm512_mask_storeu_ps(vp.add(k), v0, l0);
+                    _mm512_mask_storeu_ps(vp.add(k + 16), v1, l1);
+                }
             }
         }
         k += 32;
+    }
+    if stream || stream_v {
+        // order the streaming stores before anything that publishes them
+        _mm_sfence();
     }
     lane_tree(acc0, acc1)
 }

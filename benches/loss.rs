@@ -1,0 +1,198 @@
+//! Criterion benches of the fused losses (forward + backward), one thread
+//! unless the name says `t2`, against a STREAM-like bandwidth baseline and
+//! the reference.
+//!
+//! Targets (issue 4): masked MSE / L1 / Huber on 2^24 f32 at >= 70% of the
+//! bandwidth counting input + target + mask read and gradient written
+//! (12.125 bytes per element); cross-entropy on 8192 x 1000 f32 logits with
+//! 15% of the rows kept (the rest `ignore_index`) at >= 50% of the
+//! bandwidth counting the kept rows' logits read once and the whole
+//! gradient written once. Criterion's throughput (bytes) is set to those
+//! counts, so its GiB/s is directly comparable with `bandwidth/triad`
+//! (two arrays read, one written: 12 bytes per element).
+//!
+//! Run: `cargo bench --bench loss` (or with a filter, e.g. `-- mse`).
+
+use std::time::Duration;
+
+use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use maskops::cpu::{loss as fast, Isa};
+use maskops::loss::{CrossEntropy, Reduction};
+use maskops::{reference, Mask};
+
+const N: usize = 1 << 24;
+
+fn data(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed;
+    (0..n)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
+        })
+        .collect()
+}
+
+fn pool(t: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(t)
+        .build()
+        .unwrap()
+}
+
+fn bandwidth(c: &mut Criterion) {
+    let a = data(N, 1);
+    let b = data(N, 2);
+    let mut out = vec![0.0f32; N];
+    let mut g = c.benchmark_group("bandwidth");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    g.throughput(Throughput::Bytes((N * 12) as u64));
+    g.bench_function("triad_2r1w_2^24", |bch| {
+        bch.iter(|| {
+            for ((o, x), y) in out.iter_mut().zip(&a).zip(&b) {
+                *o = *x + 0.5 * *y;
+            }
+            black_box(&out);
+        })
+    });
+    g.finish();
+}
+
+fn elementwise(c: &mut Criterion) {
+    let x = data(N, 3);
+    let y = data(N, 4);
+    let m = Mask::random(N, 0.5, 7);
+    let mut grad = vec![0.0f32; N];
+    let one = pool(1);
+    let two = pool(2);
+    let mut g = c.benchmark_group("loss_2^24_f32");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    g.throughput(Throughput::Bytes((N * 12 + N / 8) as u64));
+    for isa in Isa::all_available() {
+        let name = isa.name();
+        g.bench_function(BenchmarkId::new("mse", name), |b| {
+            b.iter(|| {
+                one.install(|| fast::mse_into_with(isa, &x, &y, &m, Reduction::Mean, &mut grad))
+                    .unwrap()
+            })
+        });
+        g.bench_function(BenchmarkId::new("l1", name), |b| {
+            b.iter(|| {
+                one.install(|| fast::l1_into_with(isa, &x, &y, &m, Reduction::Mean, &mut grad))
+                    .unwrap()
+            })
+        });
+        g.bench_function(BenchmarkId::new("huber", name), |b| {
+            b.iter(|| {
+                one.install(|| {
+                    fast::huber_into_with(isa, &x, &y, &m, 1.0, Reduction::Mean, &mut grad)
+                })
+                .unwrap()
+            })
+        });
+    }
+    let best = maskops::cpu::isa();
+    g.bench_function(BenchmarkId::new("mse_t2", best.name()), |b| {
+        b.iter(|| {
+            two.install(|| fast::mse_into_with(best, &x, &y, &m, Reduction::Mean, &mut grad))
+                .unwrap()
+        })
+    });
+    g.bench_function(BenchmarkId::new("mse_alloc", best.name()), |b| {
+        b.iter(|| {
+            one.install(|| fast::mse_with(best, &x, &y, &m, Reduction::Mean))
+                .unwrap()
+        })
+    });
+    g.bench_function(BenchmarkId::new("bce", best.name()), |b| {
+        b.iter(|| {
+            one.install(|| {
+                fast::bce_with_logits_into_with(best, &x, &y, &m, None, Reduction::Mean, &mut grad)
+            })
+            .unwrap()
+        })
+    });
+    g.finish();
+    // the reference on a 2^20 slice, for scale
+    let n = 1 << 20;
+    let mut g = c.benchmark_group("loss_2^20_f32_reference");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1));
+    g.throughput(Throughput::Bytes((n * 12 + n / 8) as u64));
+    let ms = Mask::random(n, 0.5, 7);
+    g.bench_function("mse_reference", |b| {
+        b.iter(|| reference::loss::mse(&x[..n], &y[..n], &ms, Reduction::Mean).unwrap())
+    });
+    g.finish();
+}
+
+fn cross_entropy(c: &mut Criterion) {
+    let (rows, classes) = (8192usize, 1000usize);
+    let x = data(rows * classes, 5);
+    // 15% of the rows kept (MLM), the rest ignore_index
+    let mut s = 11u64;
+    let t: Vec<i64> = (0..rows)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            if (s >> 33) % 100 < 15 {
+                ((s >> 40) % classes as u64) as i64
+            } else {
+                -100
+            }
+        })
+        .collect();
+    let kept = t.iter().filter(|&&v| v != -100).count();
+    let mut grad = vec![0.0f32; rows * classes];
+    let opts = CrossEntropy::default();
+    let one = pool(1);
+    let two = pool(2);
+    let mut g = c.benchmark_group("cross_entropy_8192x1000_f32_15pct");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    g.throughput(Throughput::Bytes(((kept + rows) * classes * 4) as u64));
+    for isa in Isa::all_available() {
+        g.bench_function(BenchmarkId::new("ce", isa.name()), |b| {
+            b.iter(|| {
+                one.install(|| {
+                    fast::cross_entropy_into_with(isa, &x, rows, classes, &t, &opts, &mut grad)
+                })
+                .unwrap()
+            })
+        });
+    }
+    let best = maskops::cpu::isa();
+    g.bench_function(BenchmarkId::new("ce_t2", best.name()), |b| {
+        b.iter(|| {
+            two.install(|| {
+                fast::cross_entropy_into_with(best, &x, rows, classes, &t, &opts, &mut grad)
+            })
+            .unwrap()
+        })
+    });
+    let smooth = CrossEntropy {
+        label_smoothing: 0.1,
+        weight: Some(data(classes, 9).iter().map(|v| v.abs() + 0.5).collect()),
+        ..Default::default()
+    };
+    g.bench_function(BenchmarkId::new("ce_weight_smooth", best.name()), |b| {
+        b.iter(|| {
+            one.install(|| {
+                fast::cross_entropy_into_with(best, &x, rows, classes, &t, &smooth, &mut grad)
+            })
+            .unwrap()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bandwidth, elementwise, cross_entropy);
+criterion_main!(benches);
