@@ -804,3 +804,48 @@ fn pearson_fast_matches_reference() {
         assert_eq!(p.values[..3], [0.0; 3]);
     }
 }
+
+/// A 64-byte aligned sub-slice of `buf` (streaming stores need alignment).
+fn aligned(buf: &mut [f32]) -> &mut [f32] {
+    let off = buf.as_ptr().align_offset(64);
+    &mut buf[off..]
+}
+
+#[test]
+fn streaming_stores_and_forced_threads_change_no_bits() {
+    let mut g = Rng(99);
+    let n = 3 * 4096 + 77;
+    let x = g.vec32(n, -3.0, 3.0);
+    let y = g.vec32(n, 0.0, 1.0);
+    let m = g.mask(n, 0.5);
+    let isas = Isa::all_available();
+    for e in ALL_E {
+        for red in RED {
+            fast::set_stream_min_elems(usize::MAX);
+            let base = run_fast(Isa::Portable, e, &x, &y, &[1.0], &m, red);
+            fast::set_stream_min_elems(0);
+            fast::set_par_min_elems(0);
+            for &isa in &isas {
+                // aligned and unaligned gradient buffers, with the *_into entry
+                let mut buf = vec![0.0f32; n + 32];
+                for g in [&mut aligned(&mut buf)[..n], &mut vec![7.0f32; n + 1][1..]] {
+                    let v = match e {
+                        E::Mse => fast::mse_into_with(isa, &x, &y, &m, red, g),
+                        E::L1 => fast::l1_into_with(isa, &x, &y, &m, red, g),
+                        E::Huber(d) => fast::huber_into_with(isa, &x, &y, &m, d, red, g),
+                        E::Smooth(b) => fast::smooth_l1_into_with(isa, &x, &y, &m, b, red, g),
+                        E::Bce => fast::bce_with_logits_into_with(isa, &x, &y, &m, None, red, g),
+                        E::BcePw => {
+                            fast::bce_with_logits_into_with(isa, &x, &y, &m, Some(&[1.0]), red, g)
+                        }
+                    }
+                    .unwrap();
+                    assert_eq!(bits(&v), bits(&base.value), "{e:?} {red:?} {isa:?}");
+                    assert_eq!(bits(g), bits(&base.grad), "{e:?} {red:?} {isa:?}");
+                }
+            }
+            fast::set_stream_min_elems(fast::STREAM_MIN_ELEMS);
+            fast::set_par_min_elems(fast::PAR_MIN_ELEMS);
+        }
+    }
+}

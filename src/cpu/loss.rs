@@ -14,7 +14,7 @@
 //! for bit by `tests/loss_simd.rs`, which also measures their ulp error
 //! against `f64`: see [`exp_with`]).
 //!
-//! Above [`PAR_MIN_ELEMS`] elements (elementwise) or logits (cross-entropy)
+//! From [`par_min_elems`] elements (elementwise) or logits (cross-entropy)
 //! the work is spread over rayon's pool, by canonical block or by row.
 
 use std::any::TypeId;
@@ -35,22 +35,42 @@ use crate::loss::{
 use crate::mask::Mask;
 use crate::reference::loss as reference;
 
-/// Inputs at least this long (elements, or logits for cross-entropy) are
-/// split over rayon's pool; below it one thread is faster (measured by
-/// `benches/loss.rs`, see the README of the benches).
-pub const PAR_MIN_ELEMS: usize = 1 << 16;
+/// Default of [`par_min_elems`].
+pub const PAR_MIN_ELEMS: usize = 1 << 17;
 
-/// Default of [`stream_min_elems`].
-pub const STREAM_MIN_ELEMS: usize = 1 << 21;
+static PAR_MIN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(PAR_MIN_ELEMS);
+
+/// Work (in MSE-element equivalents: an element of MSE/L1/Huber/smooth L1
+/// counts 1, of BCE 8, a cross-entropy logit 4, ECS `rows^2 * cols`,
+/// Pearson `rows * cols`) from which a call is split over rayon's pool;
+/// below it one thread is faster. Default [`PAR_MIN_ELEMS`] (about 30 µs of
+/// single-thread MSE); see the report for the measurement. The thread
+/// count never changes the bits.
+pub fn par_min_elems() -> usize {
+    PAR_MIN.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Sets [`par_min_elems`] for the whole process (0 always splits,
+/// `usize::MAX` never does); for benchmarks, tuning and tests.
+pub fn set_par_min_elems(n: usize) {
+    PAR_MIN.store(n, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Default of [`stream_min_elems`]: off. On the development machine (a VM
+/// whose last-level cache is 480 MiB) streaming stores measured no gain on
+/// 2^24-element inputs, which stay cache-resident; on machines whose caches
+/// are far smaller than the arrays, set a threshold with
+/// [`set_stream_min_elems`] (e.g. `1 << 22`).
+pub const STREAM_MIN_ELEMS: usize = usize::MAX;
 
 static STREAM_MIN: std::sync::atomic::AtomicUsize =
     std::sync::atomic::AtomicUsize::new(STREAM_MIN_ELEMS);
 
-/// From this many elements (default [`STREAM_MIN_ELEMS`]) the elementwise
-/// kernels write the gradient with non-temporal stores: the arrays are far
-/// larger than the private caches, so the gradient would be evicted anyway,
-/// and streaming saves the read of every gradient line before it is written.
-/// It changes no bits.
+/// From this many elements (default [`STREAM_MIN_ELEMS`], off) the
+/// elementwise kernels of the AVX2 and AVX-512 rooms write the gradient (and
+/// per-element values) with non-temporal stores where the buffer is
+/// aligned, saving the read of every gradient line before it is written
+/// when the arrays do not fit in the caches. It changes no bits.
 pub fn stream_min_elems() -> usize {
     STREAM_MIN.load(std::sync::atomic::Ordering::Relaxed)
 }
@@ -330,7 +350,7 @@ fn elem_impl<F: Kernels>(
 }
 
 /// Runs every canonical block (spread over rayon's pool from
-/// [`PAR_MIN_ELEMS`] elements) and folds the block partials canonically.
+/// [`par_min_elems`] elements) and folds the block partials canonically.
 #[allow(clippy::too_many_arguments)]
 fn run_blocks<F: Kernels, const K: u8>(
     isa: Isa,
@@ -359,7 +379,9 @@ fn run_blocks<F: Kernels, const K: u8>(
         )
     };
     let mut partials = vec![F::ZERO; n.div_ceil(BLOCK)];
-    let par = n >= PAR_MIN_ELEMS && rayon::current_num_threads() > 1;
+    // BCE costs about 8 times an MSE element (exp, ln, two divisions)
+    let cost = if K == kind::BCE { 8 } else { 1 };
+    let par = n.saturating_mul(cost) >= par_min_elems() && rayon::current_num_threads() > 1;
     match (vals, par) {
         (Some(v), true) => grad
             .par_chunks_mut(BLOCK)
@@ -616,7 +638,8 @@ fn ce_impl<F: Kernels>(
         g[t] -= F::from_f64(scale * (1.0 - eps) * wt64);
         loss
     };
-    if rows * classes >= PAR_MIN_ELEMS && rayon::current_num_threads() > 1 {
+    // a kept logit costs about 4 MSE elements (max, exp, gradient passes)
+    if rows * classes * 4 >= par_min_elems() && rayon::current_num_threads() > 1 {
         let min_rows = (4096 / classes).max(1);
         grad.par_chunks_mut(classes)
             .zip(rowv.par_iter_mut())
@@ -763,7 +786,8 @@ pub fn ln_with(isa: Isa, x: &[f32], out: &mut [f32]) -> Result<()> {
 fn ecs_impl<F: Lf>(e: &[F], rows: usize, cols: usize, thr: f64, grad: &mut [F]) -> F {
     let n2 = (rows * rows) as f64;
     let eps = F::from_f64(1e-12);
-    let par = rows * rows * cols.max(1) >= PAR_MIN_ELEMS && rayon::current_num_threads() > 1;
+    let work = rows.saturating_mul(rows).saturating_mul(cols.max(1));
+    let par = work >= par_min_elems() && rayon::current_num_threads() > 1;
     // norms and the normalized embedding
     let norms: Vec<F> = (0..rows)
         .map(|i| {
@@ -886,7 +910,7 @@ pub fn pearson_with<T: Float>(
                     *flag = true;
                 }
             };
-            if rows * cols >= PAR_MIN_ELEMS && rayon::current_num_threads() > 1 {
+            if rows * cols >= par_min_elems() && rayon::current_num_threads() > 1 {
                 v.par_iter_mut()
                     .zip(ok.par_iter_mut())
                     .enumerate()

@@ -97,7 +97,29 @@ pub(crate) fn elem_block<F: Lf, const K: u8>(
     debug_assert!(n <= BLOCK && y.len() == n && grad.len() == n);
     let mut acc = [F::ZERO; LANES];
     let mut pi = pw.map_or(0, |(_, o)| o);
-    for i in 0..n {
+    // whole 32-lane chunks without a positive weight: branch-free selects
+    // that the compiler vectorizes. Adding +0 for a masked-out lane is the
+    // same as skipping it: a lane accumulator starts at +0 and a sum is -0
+    // only if both terms are -0, so it is never -0.
+    let full = if pw.is_none() { n / LANES * LANES } else { 0 };
+    let mut vbuf = [F::ZERO; LANES];
+    for k in (0..full).step_by(LANES) {
+        let bits = words[k / 64] >> (k % 64);
+        let (xs, ys) = (&x[k..k + LANES], &y[k..k + LANES]);
+        let gs = &mut grad[k..k + LANES];
+        for j in 0..LANES {
+            let (v, g) = elem_op::<F, K>(p, xs[j], ys[j], F::ONE);
+            let keep = (bits >> j) & 1 == 1;
+            let v = if keep { v } else { F::ZERO };
+            acc[j] += v;
+            gs[j] = if keep { g } else { F::ZERO };
+            vbuf[j] = v;
+        }
+        if let Some(vs) = vals.as_deref_mut() {
+            vs[k..k + LANES].copy_from_slice(&vbuf);
+        }
+    }
+    for i in full..n {
         let keep = (words[i / 64] >> (i % 64)) & 1 == 1;
         let (v, g) = if keep {
             let w = pw.map_or(F::ONE, |(w, _)| w[pi]);

@@ -28,12 +28,14 @@ fn seti(v: i32) -> __m256i {
 
 /// `a` where `m` is clear, `b` where it is set (lane masks of all ones/zeros).
 #[target_feature(enable = "avx2")]
+#[inline]
 fn sel(m: __m256, a: __m256, b: __m256) -> __m256 {
     _mm256_blendv_ps(a, b, m)
 }
 
 /// `exp_f32` on 8 lanes.
 #[target_feature(enable = "avx2")]
+#[inline]
 fn exp8(x: __m256) -> __m256 {
     let nan = _mm256_cmp_ps::<_CMP_UNORD_Q>(x, x);
     let hi = _mm256_cmp_ps::<_CMP_GT_OQ>(x, set1(EXP_HI));
@@ -65,6 +67,7 @@ fn exp8(x: __m256) -> __m256 {
 
 /// `ln_f32` on 8 lanes.
 #[target_feature(enable = "avx2")]
+#[inline]
 fn ln8(x: __m256) -> __m256 {
     let zero = _mm256_setzero_ps();
     let bad = _mm256_cmp_ps::<_CMP_NGE_UQ>(x, zero); // NaN or < 0
@@ -112,6 +115,7 @@ fn ln8(x: __m256) -> __m256 {
 
 /// `sign(d)`: 1, -1, 0, NaN for NaN (portable `sgn`).
 #[target_feature(enable = "avx2")]
+#[inline]
 fn sgn8(d: __m256) -> __m256 {
     let zero = _mm256_setzero_ps();
     let r = sel(_mm256_cmp_ps::<_CMP_GT_OQ>(d, zero), zero, set1(1.0));
@@ -120,11 +124,13 @@ fn sgn8(d: __m256) -> __m256 {
 }
 
 #[target_feature(enable = "avx2")]
+#[inline]
 fn abs8(v: __m256) -> __m256 {
     _mm256_castsi256_ps(_mm256_and_si256(_mm256_castps_si256(v), seti(i32::MAX)))
 }
 
 #[target_feature(enable = "avx2")]
+#[inline]
 fn neg8(v: __m256) -> __m256 {
     _mm256_castsi256_ps(_mm256_xor_si256(_mm256_castps_si256(v), seti(i32::MIN)))
 }
@@ -141,6 +147,7 @@ struct C {
 
 /// `portable::elem_op` on 8 lanes.
 #[target_feature(enable = "avx2")]
+#[inline]
 fn op8<const K: u8>(c: &C, x: __m256, y: __m256, pw: __m256) -> (__m256, __m256) {
     let half = set1(0.5);
     let one = set1(1.0);
@@ -202,6 +209,7 @@ fn op8<const K: u8>(c: &C, x: __m256, y: __m256, pw: __m256) -> (__m256, __m256)
 /// Lane masks (all ones where bit `8 q + j` of `bits` is set) for the four
 /// 8-lane quarters of a 32-lane chunk.
 #[target_feature(enable = "avx2")]
+#[inline]
 fn lane_masks(bits: u32) -> [__m256; 4] {
     let sel_bits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
     std::array::from_fn(|q| {
@@ -212,6 +220,7 @@ fn lane_masks(bits: u32) -> [__m256; 4] {
 
 /// Folds the 32 lanes (four registers) by the canonical halving tree.
 #[target_feature(enable = "avx2")]
+#[inline]
 fn lane_tree(acc: &[__m256; 4]) -> f32 {
     let mut lanes = [0.0f32; LANES];
     for (q, a) in acc.iter().enumerate() {
@@ -475,6 +484,7 @@ pub(crate) unsafe fn ln_slice(x: &[f32], out: &mut [f32]) {
 }
 
 #[target_feature(enable = "avx2")]
+#[inline]
 fn map8(x: &[f32], out: &mut [f32], f: impl Fn(__m256) -> __m256) {
     let n = x.len();
     assert_eq!(out.len(), n);

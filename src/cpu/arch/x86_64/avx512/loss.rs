@@ -21,6 +21,7 @@ fn set1(v: f32) -> __m512 {
 
 /// `exp_f32` on 16 lanes.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+#[inline]
 fn exp16(x: __m512) -> __m512 {
     let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(x, x);
     let hi = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(x, set1(EXP_HI));
@@ -52,6 +53,7 @@ fn exp16(x: __m512) -> __m512 {
 
 /// `ln_f32` on 16 lanes.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+#[inline]
 fn ln16(x: __m512) -> __m512 {
     let zero = _mm512_setzero_ps();
     let bad = _mm512_cmp_ps_mask::<_CMP_NGE_UQ>(x, zero); // NaN or < 0
@@ -95,6 +97,7 @@ fn ln16(x: __m512) -> __m512 {
 
 /// `sign(d)`: 1, -1, 0, NaN for NaN (portable `sgn`).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+#[inline]
 fn sgn16(d: __m512) -> __m512 {
     let zero = _mm512_setzero_ps();
     let r = _mm512_mask_mov_ps(zero, _mm512_cmp_ps_mask::<_CMP_GT_OQ>(d, zero), set1(1.0));
@@ -103,6 +106,7 @@ fn sgn16(d: __m512) -> __m512 {
 }
 
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+#[inline]
 fn neg16(v: __m512) -> __m512 {
     _mm512_castsi512_ps(_mm512_xor_si512(
         _mm512_castps_si512(v),
@@ -122,6 +126,7 @@ struct C {
 
 /// `portable::elem_op` on 16 lanes.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+#[inline]
 fn op16<const K: u8>(c: &C, x: __m512, y: __m512, pw: __m512) -> (__m512, __m512) {
     let half = set1(0.5);
     let one = set1(1.0);
@@ -285,6 +290,7 @@ pub(crate) unsafe fn elem_block<const K: u8>(
 
 /// Folds the 32 lanes (two registers) by the canonical halving tree.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+#[inline]
 fn lane_tree(acc0: __m512, acc1: __m512) -> f32 {
     let mut lanes = [0.0f32; LANES];
     // SAFETY: `lanes` holds 32 f32, two unaligned 16-lane stores fit.
@@ -435,6 +441,7 @@ pub(crate) unsafe fn ln_slice(x: &[f32], out: &mut [f32]) {
 }
 
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+#[inline]
 fn map16(x: &[f32], out: &mut [f32], f: impl Fn(__m512) -> __m512) {
     let n = x.len();
     assert_eq!(out.len(), n);
