@@ -849,3 +849,32 @@ fn streaming_stores_and_forced_threads_change_no_bits() {
         }
     }
 }
+
+#[test]
+fn f64_elementwise_bitwise_across_isas() {
+    let mut g = Rng(64);
+    for &n in &[5usize, 64, 4097, 9001] {
+        let x: Vec<f64> = up(&g.vec32(n, -3.0, 3.0)).iter().map(|v| v * 1.1).collect();
+        let y: Vec<f64> = up(&g.vec32(n, 0.0, 1.0));
+        let m = g.mask(n, 0.6);
+        for red in RED {
+            let base = fast::huber_with(Isa::Portable, &x, &y, &m, 0.3, red).unwrap();
+            let want = r::huber(&x, &y, &m, 0.3, red).unwrap();
+            for (a, b) in base.grad.iter().zip(&want.grad) {
+                assert!((a - b).abs() <= 1e-15 * (1.0 + b.abs()));
+            }
+            for isa in Isa::all_available() {
+                let l = fast::huber_with(isa, &x, &y, &m, 0.3, red).unwrap();
+                let b64 = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(b64(&l.value), b64(&base.value), "f64 {red:?} {isa:?}");
+                assert_eq!(b64(&l.grad), b64(&base.grad), "f64 {red:?} {isa:?}");
+                let a = fast::mse_with(isa, &x, &y, &m, red).unwrap();
+                let b = fast::mse_with(Isa::Portable, &x, &y, &m, red).unwrap();
+                assert_eq!(a, b);
+                let a = fast::bce_with_logits_with(isa, &x, &y, &m, None, red).unwrap();
+                let b = fast::bce_with_logits_with(Isa::Portable, &x, &y, &m, None, red).unwrap();
+                assert_eq!(a, b);
+            }
+        }
+    }
+}

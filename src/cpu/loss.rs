@@ -7,7 +7,8 @@
 //! and the sums follow the canonical order of [`crate::canonical`], so the
 //! result has the same bits for every `isa` and every rayon thread count.
 //! `f32` has portable, AVX2 and AVX-512 kernels; `f64` runs the portable
-//! kernels on every ISA (with `std` `exp`/`ln`).
+//! kernels (with `std` `exp`/`ln`), for the elementwise losses compiled
+//! inside each ISA room so the compiler vectorizes them (same bits).
 //!
 //! `f32` cross-entropy and BCE use [`crate::math::exp_f32`] /
 //! [`crate::math::ln_f32`] or their exact SIMD transcriptions (checked bit
@@ -88,6 +89,10 @@ pub(crate) trait Lf: Float {
     fn dexp(self) -> Self;
     /// `ln`: [`crate::math::ln_f32`] for `f32`, `std` for `f64`.
     fn dln(self) -> Self;
+    /// `self` if bit 0 of `bit` is set, else `+0`, by AND-ing the bit
+    /// pattern with an all-ones / all-zeros mask (a select, never a multiply;
+    /// written so that the compiler vectorizes it).
+    fn keep_or_zero(self, bit: u64) -> Self;
 }
 
 impl Lf for f32 {
@@ -99,6 +104,10 @@ impl Lf for f32 {
     fn dln(self) -> f32 {
         crate::math::ln_f32(self)
     }
+    #[inline(always)]
+    fn keep_or_zero(self, bit: u64) -> f32 {
+        f32::from_bits(self.to_bits() & ((bit & 1) as u32).wrapping_neg())
+    }
 }
 
 impl Lf for f64 {
@@ -109,6 +118,10 @@ impl Lf for f64 {
     #[inline(always)]
     fn dln(self) -> f64 {
         self.ln()
+    }
+    #[inline(always)]
+    fn keep_or_zero(self, bit: u64) -> f64 {
+        f64::from_bits(self.to_bits() & (bit & 1).wrapping_neg())
     }
 }
 
@@ -171,7 +184,7 @@ pub(crate) trait Kernels: Lf {
 
 impl Kernels for f64 {
     fn elem_block<const K: u8>(
-        _isa: Isa,
+        isa: Isa,
         p: &ElemParams<f64>,
         x: &[f64],
         y: &[f64],
@@ -180,7 +193,15 @@ impl Kernels for f64 {
         grad: &mut [f64],
         vals: Option<&mut [f64]>,
     ) -> f64 {
-        portable::elem_block::<f64, K>(p, x, y, pw, words, grad, vals)
+        match isa.clamp_available() {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the CPU has AVX-512 F/BW/VL/DQ (clamp_available).
+            Isa::Avx512 => unsafe { avx512::elem_block_f64::<K>(p, x, y, pw, words, grad, vals) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the CPU has AVX2 (clamp_available).
+            Isa::Avx2 => unsafe { avx2::elem_block_f64::<K>(p, x, y, pw, words, grad, vals) },
+            _ => portable::elem_block::<f64, K>(p, x, y, pw, words, grad, vals),
+        }
     }
     fn ce_stats(
         _isa: Isa,
@@ -450,7 +471,7 @@ fn elementwise_into<T: Float>(
     if same::<T, f32>() {
         run!(f32, isa);
     } else if same::<T, f64>() {
-        run!(f64, Isa::Portable);
+        run!(f64, isa);
     }
     value
 }

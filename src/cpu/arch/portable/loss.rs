@@ -84,6 +84,7 @@ pub(crate) fn elem_op<F: Lf, const K: u8>(p: &ElemParams<F>, x: F, y: F, pw: F) 
 /// block's first element (blocks start at multiples of 64). `pw` is the
 /// positive-weight vector and the index into it of the block's first element.
 #[allow(clippy::too_many_arguments)]
+#[inline]
 pub(crate) fn elem_block<F: Lf, const K: u8>(
     p: &ElemParams<F>,
     x: &[F],
@@ -109,10 +110,9 @@ pub(crate) fn elem_block<F: Lf, const K: u8>(
         let gs = &mut grad[k..k + LANES];
         for j in 0..LANES {
             let (v, g) = elem_op::<F, K>(p, xs[j], ys[j], F::ONE);
-            let keep = (bits >> j) & 1 == 1;
-            let v = if keep { v } else { F::ZERO };
+            let v = v.keep_or_zero(bits >> j);
             acc[j] += v;
-            gs[j] = if keep { g } else { F::ZERO };
+            gs[j] = g.keep_or_zero(bits >> j);
             vbuf[j] = v;
         }
         if let Some(vs) = vals.as_deref_mut() {

@@ -11,6 +11,7 @@
 use std::arch::x86_64::*;
 
 use crate::canonical::{fold_partials, halving_tree, BLOCK, LANES};
+use crate::cpu::arch::portable::loss as portable;
 use crate::cpu::loss::{kind, ElemParams};
 use crate::math::{EXP_HI, EXP_LO, EXP_P, LN2_HI, LN2_LO, LOG2E, LOG_P, SQRTHF};
 
@@ -117,10 +118,12 @@ fn ln8(x: __m256) -> __m256 {
 #[target_feature(enable = "avx2")]
 #[inline]
 fn sgn8(d: __m256) -> __m256 {
+    // the three cases are exclusive, so AND/OR selects them (no blends)
     let zero = _mm256_setzero_ps();
-    let r = sel(_mm256_cmp_ps::<_CMP_GT_OQ>(d, zero), zero, set1(1.0));
-    let r = sel(_mm256_cmp_ps::<_CMP_LT_OQ>(d, zero), r, set1(-1.0));
-    sel(_mm256_cmp_ps::<_CMP_UNORD_Q>(d, d), r, d)
+    let pos = _mm256_and_ps(_mm256_cmp_ps::<_CMP_GT_OQ>(d, zero), set1(1.0));
+    let neg = _mm256_and_ps(_mm256_cmp_ps::<_CMP_LT_OQ>(d, zero), set1(-1.0));
+    let nan = _mm256_and_ps(_mm256_cmp_ps::<_CMP_UNORD_Q>(d, d), d);
+    _mm256_or_ps(_mm256_or_ps(pos, neg), nan)
 }
 
 #[target_feature(enable = "avx2")]
@@ -500,4 +503,24 @@ fn map8(x: &[f32], out: &mut [f32], f: impl Fn(__m256) -> __m256) {
         out[k..k + m].copy_from_slice(&buf[..m]);
         k += 8;
     }
+}
+
+/// `f64` elementwise block: the portable kernel compiled for this ISA (the
+/// compiler vectorizes its branch-free chunks; the operations are the
+/// same, so are the bits).
+///
+/// # Safety
+/// The CPU must support the room's ISA; slices as in `portable::elem_block`.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx2")]
+pub(crate) unsafe fn elem_block_f64<const K: u8>(
+    p: &ElemParams<f64>,
+    x: &[f64],
+    y: &[f64],
+    pw: Option<(&[f64], usize)>,
+    words: &[u64],
+    grad: &mut [f64],
+    vals: Option<&mut [f64]>,
+) -> f64 {
+    portable::elem_block::<f64, K>(p, x, y, pw, words, grad, vals)
 }

@@ -10,6 +10,7 @@
 use std::arch::x86_64::*;
 
 use crate::canonical::{fold_partials, halving_tree, BLOCK, LANES};
+use crate::cpu::arch::portable::loss as portable;
 use crate::cpu::loss::{kind, ElemParams};
 use crate::math::{EXP_HI, EXP_LO, EXP_P, LN2_HI, LN2_LO, LOG2E, LOG_P, SQRTHF};
 
@@ -460,4 +461,24 @@ fn map16(x: &[f32], out: &mut [f32], f: impl Fn(__m512) -> __m512) {
         }
         k += 16;
     }
+}
+
+/// `f64` elementwise block: the portable kernel compiled for this ISA (the
+/// compiler vectorizes its branch-free chunks; the operations are the
+/// same, so are the bits).
+///
+/// # Safety
+/// The CPU must support the room's ISA; slices as in `portable::elem_block`.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+pub(crate) unsafe fn elem_block_f64<const K: u8>(
+    p: &ElemParams<f64>,
+    x: &[f64],
+    y: &[f64],
+    pw: Option<(&[f64], usize)>,
+    words: &[u64],
+    grad: &mut [f64],
+    vals: Option<&mut [f64]>,
+) -> f64 {
+    portable::elem_block::<f64, K>(p, x, y, pw, words, grad, vals)
 }
