@@ -109,6 +109,14 @@ fn elementwise(c: &mut Criterion) {
                 .unwrap()
         })
     });
+    g.bench_function(BenchmarkId::new("smooth_l1", best.name()), |b| {
+        b.iter(|| {
+            one.install(|| {
+                fast::smooth_l1_into_with(best, &x, &y, &m, 0.5, Reduction::Mean, &mut grad)
+            })
+            .unwrap()
+        })
+    });
     g.bench_function(BenchmarkId::new("bce", best.name()), |b| {
         b.iter(|| {
             one.install(|| {
@@ -194,5 +202,28 @@ fn cross_entropy(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bandwidth, elementwise, cross_entropy);
+fn scformer(c: &mut Criterion) {
+    let mut g = c.benchmark_group("scformer");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1));
+    let (cells, dim) = (256usize, 128usize);
+    let e = data(cells * dim, 13);
+    g.bench_function("ecs_256x128", |b| {
+        b.iter(|| maskops::loss::ecs(&e, cells, dim, 0.85).unwrap())
+    });
+    g.bench_function("ecs_256x128_reference", |b| {
+        b.iter(|| reference::loss::ecs(&e, cells, dim, 0.85).unwrap())
+    });
+    let (rows, cols) = (1024usize, 1000usize);
+    let x = data(rows * cols, 14);
+    let y = data(rows * cols, 15);
+    let m = Mask::random(rows * cols, 0.3, 3);
+    g.bench_function("pearson_1024x1000", |b| {
+        b.iter(|| maskops::loss::pearson(&x, &y, &m, rows, cols).unwrap())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bandwidth, elementwise, cross_entropy, scformer);
 criterion_main!(benches);

@@ -922,10 +922,9 @@ pub fn pearson_with<T: Float>(
             };
             let row = |r: usize, out: &mut $F, flag: &mut bool| {
                 let s = r * cols;
+                let keep: Vec<bool> = (s..s + cols).map(|i| mask.get(i)).collect();
                 if let Some(p) =
-                    portable::pearson_row::<$F>(&x[s..s + cols], &y[s..s + cols], |k| {
-                        mask.get(s + k)
-                    })
+                    portable::pearson_row::<$F>(&x[s..s + cols], &y[s..s + cols], &keep)
                 {
                     *out = p;
                     *flag = true;

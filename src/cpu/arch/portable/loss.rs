@@ -315,27 +315,53 @@ pub(crate) fn ecs_grad_row<F: Lf>(
     }
 }
 
-/// Masked Pearson correlation of one row: `keep(k)` selects the entries.
-/// Sums in the canonical order over the row; values are shifted by the
-/// first kept pair first (exact for constant rows, so they get zero
+/// Canonical-order sums of `K` sequences at once over the kept positions
+/// of a row (`keep[k]`): `f(k)` gives the `K` terms at position `k`.
+fn csums<F: Lf, const N: usize>(keep: &[bool], f: impl Fn(usize) -> [F; N]) -> [F; N] {
+    let n = keep.len();
+    let nb = n.div_ceil(BLOCK);
+    let mut parts: Vec<[F; N]> = Vec::with_capacity(nb);
+    for b in 0..nb {
+        let start = b * BLOCK;
+        let end = n.min(start + BLOCK);
+        let mut acc = [[F::ZERO; LANES]; N];
+        for k in start..end {
+            if keep[k] {
+                let t = f(k);
+                for q in 0..N {
+                    acc[q][(k - start) % LANES] += t[q];
+                }
+            }
+        }
+        parts.push(std::array::from_fn(|q| {
+            halving_tree(&mut acc[q], F::ZERO, |x, y| x + y)
+        }));
+    }
+    std::array::from_fn(|q| {
+        let col: Vec<F> = parts.iter().map(|p| p[q]).collect();
+        fold_partials(&col, F::ZERO, |x, y| x + y)
+    })
+}
+
+/// Masked Pearson correlation of one row over the positions with
+/// `keep[k]`. Sums in the canonical order over the row; values are shifted
+/// by the first kept pair first (exact for constant rows, so they get zero
 /// variance). Returns `None` for < 2 kept or zero variance.
-pub(crate) fn pearson_row<F: Lf>(x: &[F], y: &[F], keep: impl Fn(usize) -> bool) -> Option<F> {
-    let n = x.len();
-    let first = (0..n).find(|&k| keep(k))?;
-    let (px, py) = (x[first], y[first]);
-    let add = |a: F, b: F| a + b;
-    let cnt = (0..n).filter(|&k| keep(k)).count();
+pub(crate) fn pearson_row<F: Lf>(x: &[F], y: &[F], keep: &[bool]) -> Option<F> {
+    let first = keep.iter().position(|&b| b)?;
+    let cnt = keep.iter().filter(|&&b| b).count();
     if cnt < 2 {
         return None;
     }
+    let (px, py) = (x[first], y[first]);
     let cf = F::from_f64(cnt as f64);
-    let mx = crate::canonical::canonical_fold(n, F::ZERO, &keep, |k| x[k] - px, add) / cf;
-    let my = crate::canonical::canonical_fold(n, F::ZERO, &keep, |k| y[k] - py, add) / cf;
-    let dx = |k: usize| (x[k] - px) - mx;
-    let dy = |k: usize| (y[k] - py) - my;
-    let sxy = crate::canonical::canonical_fold(n, F::ZERO, &keep, |k| dx(k) * dy(k), add);
-    let sxx = crate::canonical::canonical_fold(n, F::ZERO, &keep, |k| dx(k) * dx(k), add);
-    let syy = crate::canonical::canonical_fold(n, F::ZERO, &keep, |k| dy(k) * dy(k), add);
+    let [sx, sy] = csums(keep, |k| [x[k] - px, y[k] - py]);
+    let (mx, my) = (sx / cf, sy / cf);
+    let [sxy, sxx, syy] = csums(keep, |k| {
+        let dx = (x[k] - px) - mx;
+        let dy = (y[k] - py) - my;
+        [dx * dy, dx * dx, dy * dy]
+    });
     if sxx > F::ZERO && syy > F::ZERO {
         Some(sxy / (sxx.sqrt() * syy.sqrt()))
     } else if sxx.is_nan() || syy.is_nan() {
