@@ -228,7 +228,7 @@ fn lane_tree(acc: &[__m256; 4]) -> f32 {
     let mut lanes = [0.0f32; LANES];
     for (q, a) in acc.iter().enumerate() {
         // SAFETY: `lanes` holds 32 f32; quarter q covers 8q..8q+8.
-        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr().add(8 * q), *a) };
+        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr().wrapping_add(8 * q), *a) };
     }
     halving_tree(&mut lanes, 0.0, |a, b| a + b)
 }
@@ -297,32 +297,36 @@ pub(crate) unsafe fn elem_block<const K: u8>(
         for q in 0..4 {
             let o = k + 8 * q;
             // SAFETY: full chunks read/write 32 in-bounds lanes; in the last,
-            // partial chunk maskload/maskstore touch only lanes < rem.
+            // partial chunk maskload/maskstore touch only lanes < rem (the
+            // pointers use `wrapping_add`: a quarter may start past the end).
             unsafe {
                 let (xv, yv) = match &vm {
-                    None => (_mm256_loadu_ps(xp.add(o)), _mm256_loadu_ps(yp.add(o))),
+                    None => (
+                        _mm256_loadu_ps(xp.wrapping_add(o)),
+                        _mm256_loadu_ps(yp.wrapping_add(o)),
+                    ),
                     Some(v) => (
-                        _mm256_maskload_ps(xp.add(o), v[q]),
-                        _mm256_maskload_ps(yp.add(o), v[q]),
+                        _mm256_maskload_ps(xp.wrapping_add(o), v[q]),
+                        _mm256_maskload_ps(yp.wrapping_add(o), v[q]),
                     ),
                 };
-                let wv = _mm256_loadu_ps(pwbuf.as_ptr().add(8 * q));
+                let wv = _mm256_loadu_ps(pwbuf.as_ptr().wrapping_add(8 * q));
                 let (l, g) = op8::<K>(&c, xv, yv, wv);
                 let l = _mm256_and_ps(l, keep[q]);
                 let g = _mm256_and_ps(g, keep[q]);
                 acc[q] = _mm256_add_ps(acc[q], l);
                 match &vm {
                     // 32-byte aligned: checked for the block start, o % 8 == 0
-                    None if stream => _mm256_stream_ps(gp.add(o), g),
-                    None => _mm256_storeu_ps(gp.add(o), g),
-                    Some(v) => _mm256_maskstore_ps(gp.add(o), v[q], g),
+                    None if stream => _mm256_stream_ps(gp.wrapping_add(o), g),
+                    None => _mm256_storeu_ps(gp.wrapping_add(o), g),
+                    Some(v) => _mm256_maskstore_ps(gp.wrapping_add(o), v[q], g),
                 }
                 if let Some(vs) = vals.as_deref_mut() {
                     let vp = vs.as_mut_ptr();
                     match &vm {
-                        None if stream_v => _mm256_stream_ps(vp.add(o), l),
-                        None => _mm256_storeu_ps(vp.add(o), l),
-                        Some(v) => _mm256_maskstore_ps(vp.add(o), v[q], l),
+                        None if stream_v => _mm256_stream_ps(vp.wrapping_add(o), l),
+                        None => _mm256_storeu_ps(vp.wrapping_add(o), l),
+                        Some(v) => _mm256_maskstore_ps(vp.wrapping_add(o), v[q], l),
                     }
                 }
             }
@@ -355,7 +359,7 @@ pub(crate) unsafe fn ce_stats(
     let mut k = 0;
     while k < full {
         // SAFETY: k + 8 <= n.
-        mx = _mm256_max_ps(mx, unsafe { _mm256_loadu_ps(x.as_ptr().add(k)) });
+        mx = _mm256_max_ps(mx, unsafe { _mm256_loadu_ps(x.as_ptr().wrapping_add(k)) });
         k += 8;
     }
     let mut lanes = [0.0f32; 8];
@@ -389,27 +393,32 @@ pub(crate) unsafe fn ce_stats(
                 // maskload/maskstore over lanes < rem only.
                 unsafe {
                     let xv = match &vm {
-                        None => _mm256_loadu_ps(xp.add(o)),
-                        Some(v) => _mm256_maskload_ps(xp.add(o), _mm256_castps_si256(v[q])),
+                        None => _mm256_loadu_ps(xp.wrapping_add(o)),
+                        Some(v) => {
+                            _mm256_maskload_ps(xp.wrapping_add(o), _mm256_castps_si256(v[q]))
+                        }
                     };
                     let d = _mm256_sub_ps(xv, mv);
                     let e = exp8(d);
                     let (e_sel, d_w) = match &vm {
                         None => {
-                            _mm256_storeu_ps(gp.add(o), e);
+                            _mm256_storeu_ps(gp.wrapping_add(o), e);
                             let dw = match w {
-                                Some(w) => _mm256_mul_ps(_mm256_loadu_ps(w.as_ptr().add(o)), d),
+                                Some(w) => {
+                                    _mm256_mul_ps(_mm256_loadu_ps(w.as_ptr().wrapping_add(o)), d)
+                                }
                                 None => d,
                             };
                             (e, dw)
                         }
                         Some(v) => {
                             let vi = _mm256_castps_si256(v[q]);
-                            _mm256_maskstore_ps(gp.add(o), vi, e);
+                            _mm256_maskstore_ps(gp.wrapping_add(o), vi, e);
                             let dw = match w {
-                                Some(w) => {
-                                    _mm256_mul_ps(_mm256_maskload_ps(w.as_ptr().add(o), vi), d)
-                                }
+                                Some(w) => _mm256_mul_ps(
+                                    _mm256_maskload_ps(w.as_ptr().wrapping_add(o), vi),
+                                    d,
+                                ),
                                 None => d,
                             };
                             (_mm256_and_ps(e, v[q]), _mm256_and_ps(dw, v[q]))
@@ -450,12 +459,12 @@ pub(crate) unsafe fn ce_grad(g: &mut [f32], w: Option<&[f32]>, alpha: f32, beta:
     while k < full {
         // SAFETY: k + 8 <= n for `g` and `w`.
         unsafe {
-            let gv = _mm256_loadu_ps(gp.add(k));
+            let gv = _mm256_loadu_ps(gp.wrapping_add(k));
             let t = match w {
-                Some(w) => _mm256_mul_ps(bv, _mm256_loadu_ps(w.as_ptr().add(k))),
+                Some(w) => _mm256_mul_ps(bv, _mm256_loadu_ps(w.as_ptr().wrapping_add(k))),
                 None => bv,
             };
-            _mm256_storeu_ps(gp.add(k), _mm256_sub_ps(_mm256_mul_ps(gv, av), t));
+            _mm256_storeu_ps(gp.wrapping_add(k), _mm256_sub_ps(_mm256_mul_ps(gv, av), t));
         }
         k += 8;
     }

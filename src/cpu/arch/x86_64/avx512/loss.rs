@@ -246,15 +246,16 @@ pub(crate) unsafe fn elem_block<const K: u8>(
             }
         }
         // SAFETY: lanes past `rem` are masked off (v0/v1), and masked
-        // AVX-512 loads/stores never touch masked-off lanes; k + 32 lanes
-        // cover at most the slice ends.
+        // AVX-512 loads/stores never touch masked-off lanes (no fault, no
+        // access); the pointers are formed with `wrapping_add` because the
+        // second half may start past the end of the slice in the last chunk.
         unsafe {
-            let x0 = _mm512_maskz_loadu_ps(v0, xp.add(k));
-            let x1 = _mm512_maskz_loadu_ps(v1, xp.add(k + 16));
-            let y0 = _mm512_maskz_loadu_ps(v0, yp.add(k));
-            let y1 = _mm512_maskz_loadu_ps(v1, yp.add(k + 16));
+            let x0 = _mm512_maskz_loadu_ps(v0, xp.wrapping_add(k));
+            let x1 = _mm512_maskz_loadu_ps(v1, xp.wrapping_add(k + 16));
+            let y0 = _mm512_maskz_loadu_ps(v0, yp.wrapping_add(k));
+            let y1 = _mm512_maskz_loadu_ps(v1, yp.wrapping_add(k + 16));
             let w0 = _mm512_loadu_ps(pwbuf.as_ptr());
-            let w1 = _mm512_loadu_ps(pwbuf.as_ptr().add(16));
+            let w1 = _mm512_loadu_ps(pwbuf.as_ptr().wrapping_add(16));
             let (l0, g0) = op16::<K>(&c, x0, y0, w0);
             let (l1, g1) = op16::<K>(&c, x1, y1, w1);
             acc0 = _mm512_mask_add_ps(acc0, k0, acc0, l0);
@@ -262,21 +263,21 @@ pub(crate) unsafe fn elem_block<const K: u8>(
             let (g0, g1) = (_mm512_maskz_mov_ps(k0, g0), _mm512_maskz_mov_ps(k1, g1));
             if stream && rem >= 32 {
                 // 64-byte aligned: checked for the block start, k % 32 == 0
-                _mm512_stream_ps(gp.add(k), g0);
-                _mm512_stream_ps(gp.add(k + 16), g1);
+                _mm512_stream_ps(gp.wrapping_add(k), g0);
+                _mm512_stream_ps(gp.wrapping_add(k + 16), g1);
             } else {
-                _mm512_mask_storeu_ps(gp.add(k), v0, g0);
-                _mm512_mask_storeu_ps(gp.add(k + 16), v1, g1);
+                _mm512_mask_storeu_ps(gp.wrapping_add(k), v0, g0);
+                _mm512_mask_storeu_ps(gp.wrapping_add(k + 16), v1, g1);
             }
             if let Some(vs) = vals.as_deref_mut() {
                 let vp = vs.as_mut_ptr();
                 let (l0, l1) = (_mm512_maskz_mov_ps(k0, l0), _mm512_maskz_mov_ps(k1, l1));
                 if stream_v && rem >= 32 {
-                    _mm512_stream_ps(vp.add(k), l0);
-                    _mm512_stream_ps(vp.add(k + 16), l1);
+                    _mm512_stream_ps(vp.wrapping_add(k), l0);
+                    _mm512_stream_ps(vp.wrapping_add(k + 16), l1);
                 } else {
-                    _mm512_mask_storeu_ps(vp.add(k), v0, l0);
-                    _mm512_mask_storeu_ps(vp.add(k + 16), v1, l1);
+                    _mm512_mask_storeu_ps(vp.wrapping_add(k), v0, l0);
+                    _mm512_mask_storeu_ps(vp.wrapping_add(k + 16), v1, l1);
                 }
             }
         }
@@ -297,7 +298,7 @@ fn lane_tree(acc0: __m512, acc1: __m512) -> f32 {
     // SAFETY: `lanes` holds 32 f32, two unaligned 16-lane stores fit.
     unsafe {
         _mm512_storeu_ps(lanes.as_mut_ptr(), acc0);
-        _mm512_storeu_ps(lanes.as_mut_ptr().add(16), acc1);
+        _mm512_storeu_ps(lanes.as_mut_ptr().wrapping_add(16), acc1);
     }
     halving_tree(&mut lanes, 0.0, |a, b| a + b)
 }
@@ -330,7 +331,7 @@ pub(crate) unsafe fn ce_stats(
             (1u16 << rem) - 1
         };
         // SAFETY: masked load, lanes past the end are not read.
-        let xv = unsafe { _mm512_mask_loadu_ps(ninf, v, xp.add(k)) };
+        let xv = unsafe { _mm512_mask_loadu_ps(ninf, v, xp.wrapping_add(k)) };
         mx = _mm512_max_ps(mx, xv);
         k += 16;
     }
@@ -355,12 +356,12 @@ pub(crate) unsafe fn ce_stats(
             let (v0, v1) = (valid as u16, (valid >> 16) as u16);
             // SAFETY: masked loads/stores stay inside the row (v0/v1).
             unsafe {
-                let d0 = _mm512_sub_ps(_mm512_maskz_loadu_ps(v0, xp.add(k)), mv);
-                let d1 = _mm512_sub_ps(_mm512_maskz_loadu_ps(v1, xp.add(k + 16)), mv);
+                let d0 = _mm512_sub_ps(_mm512_maskz_loadu_ps(v0, xp.wrapping_add(k)), mv);
+                let d1 = _mm512_sub_ps(_mm512_maskz_loadu_ps(v1, xp.wrapping_add(k + 16)), mv);
                 let e0 = exp16(d0);
                 let e1 = exp16(d1);
-                _mm512_mask_storeu_ps(gp.add(k), v0, e0);
-                _mm512_mask_storeu_ps(gp.add(k + 16), v1, e1);
+                _mm512_mask_storeu_ps(gp.wrapping_add(k), v0, e0);
+                _mm512_mask_storeu_ps(gp.wrapping_add(k + 16), v1, e1);
                 s0 = _mm512_mask_add_ps(s0, v0, s0, e0);
                 s1 = _mm512_mask_add_ps(s1, v1, s1, e1);
                 if with_q {
@@ -368,8 +369,11 @@ pub(crate) unsafe fn ce_stats(
                         Some(w) => {
                             let wp = w.as_ptr();
                             (
-                                _mm512_mul_ps(_mm512_maskz_loadu_ps(v0, wp.add(k)), d0),
-                                _mm512_mul_ps(_mm512_maskz_loadu_ps(v1, wp.add(k + 16)), d1),
+                                _mm512_mul_ps(_mm512_maskz_loadu_ps(v0, wp.wrapping_add(k)), d0),
+                                _mm512_mul_ps(
+                                    _mm512_maskz_loadu_ps(v1, wp.wrapping_add(k + 16)),
+                                    d1,
+                                ),
                             )
                         }
                         None => (d0, d1),
@@ -412,12 +416,16 @@ pub(crate) unsafe fn ce_grad(g: &mut [f32], w: Option<&[f32]>, alpha: f32, beta:
         };
         // SAFETY: masked loads/stores stay inside the row.
         unsafe {
-            let gv = _mm512_maskz_loadu_ps(v, gp.add(k));
+            let gv = _mm512_maskz_loadu_ps(v, gp.wrapping_add(k));
             let t = match w {
-                Some(w) => _mm512_mul_ps(bv, _mm512_maskz_loadu_ps(v, w.as_ptr().add(k))),
+                Some(w) => _mm512_mul_ps(bv, _mm512_maskz_loadu_ps(v, w.as_ptr().wrapping_add(k))),
                 None => bv,
             };
-            _mm512_mask_storeu_ps(gp.add(k), v, _mm512_sub_ps(_mm512_mul_ps(gv, av), t));
+            _mm512_mask_storeu_ps(
+                gp.wrapping_add(k),
+                v,
+                _mm512_sub_ps(_mm512_mul_ps(gv, av), t),
+            );
         }
         k += 16;
     }
@@ -456,8 +464,8 @@ fn map16(x: &[f32], out: &mut [f32], f: impl Fn(__m512) -> __m512) {
         };
         // SAFETY: masked loads/stores stay inside both slices.
         unsafe {
-            let xv = _mm512_maskz_loadu_ps(v, x.as_ptr().add(k));
-            _mm512_mask_storeu_ps(out.as_mut_ptr().add(k), v, f(xv));
+            let xv = _mm512_maskz_loadu_ps(v, x.as_ptr().wrapping_add(k));
+            _mm512_mask_storeu_ps(out.as_mut_ptr().wrapping_add(k), v, f(xv));
         }
         k += 16;
     }
