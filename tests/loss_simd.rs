@@ -878,3 +878,54 @@ fn f64_elementwise_bitwise_across_isas() {
         }
     }
 }
+
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        #[test]
+        fn elementwise_random_shapes(n in 0usize..9000, off in 0usize..5, p in 0.0f64..1.0, seed in any::<u64>(), which in 0usize..7, red in 0usize..3) {
+            let mut g = Rng(seed);
+            let xb = g.vec32(n + off, -6.0, 6.0);
+            let yb = g.vec32(n + off, 0.0, 1.0);
+            let (x, y) = (&xb[off..], &yb[off..]);
+            let m = g.mask(n, p);
+            let e = ALL_E[which];
+            let red = RED[red];
+            let pw = [1.5f32];
+            let base = run_fast(Isa::Portable, e, x, y, &pw, &m, red);
+            for isa in Isa::all_available() {
+                let l = run_fast(isa, e, x, y, &pw, &m, red);
+                prop_assert_eq!(bits(&l.value), bits(&base.value));
+                prop_assert_eq!(bits(&l.grad), bits(&base.grad));
+            }
+            let want = run_ref(e, &up(x), &up(y), &up(&pw), &m, red);
+            check_close(e, x, y, &pw, &m, red, &base, &want);
+        }
+
+        #[test]
+        fn cross_entropy_random_shapes(rows in 0usize..40, classes in 1usize..300, keep in 0.0f64..1.0, eps in 0.0f64..1.0, weighted in any::<bool>(), seed in any::<u64>(), red in 0usize..3) {
+            let mut g = Rng(seed);
+            let x = g.vec32(rows * classes, -20.0, 20.0);
+            let t: Vec<i64> = (0..rows)
+                .map(|_| if g.unif() < keep { (g.next() % classes as u64) as i64 } else { -100 })
+                .collect();
+            let opts = CrossEntropy {
+                weight: if weighted { Some(g.vec32(classes, 0.0, 2.0)) } else { None },
+                label_smoothing: eps,
+                reduction: RED[red],
+                ..Default::default()
+            };
+            let base = fast::cross_entropy_with(Isa::Portable, &x, rows, classes, &t, &opts).unwrap();
+            for isa in Isa::all_available() {
+                let l = fast::cross_entropy_with(isa, &x, rows, classes, &t, &opts).unwrap();
+                prop_assert_eq!(bits(&l.value), bits(&base.value));
+                prop_assert_eq!(bits(&l.grad), bits(&base.grad));
+            }
+            ce_check(&x, rows, classes, &t, &opts, &base);
+        }
+    }
+}
