@@ -220,11 +220,11 @@ pub(crate) unsafe fn elem_block<const K: u8>(
     let mut pwbuf = [1.0f32; LANES];
     let mut pi = pw.map_or(0, |(_, o)| o);
     let (xp, yp, gp) = (x.as_ptr(), y.as_ptr(), grad.as_mut_ptr());
-    let stream = p.stream && (gp as usize) % 64 == 0;
+    let stream = p.stream && (gp as usize).is_multiple_of(64);
     let stream_v = p.stream
         && vals
             .as_deref()
-            .is_some_and(|v| (v.as_ptr() as usize) % 64 == 0);
+            .is_some_and(|v| (v.as_ptr() as usize).is_multiple_of(64));
     let mut k = 0;
     while k < n {
         let rem = n - k;
