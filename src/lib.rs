@@ -18,10 +18,13 @@ pub use mask::{Mask, MaskBuilder};
 pub use view::{MaskedVec, MaskedView};
 
 // --- reductions & softmax (reduce helper) ---
+pub mod softmax;
 
 // --- losses (loss helper) ---
+pub mod loss;
 
 // --- optimizer (adagrad helper) ---
+pub mod optim;
 
 // --- masked arithmetic (array helper) ---
 
