@@ -21,6 +21,7 @@ pub use view::{MaskedVec, MaskedView};
 pub mod softmax;
 
 // --- losses (loss helper) ---
+pub mod loss;
 
 // --- optimizer (adagrad helper) ---
 
