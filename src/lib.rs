@@ -24,6 +24,7 @@ pub mod softmax;
 pub mod loss;
 
 // --- optimizer (adagrad helper) ---
+pub mod optim;
 
 // --- masked arithmetic (array helper) ---
 
