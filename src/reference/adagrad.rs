@@ -59,8 +59,8 @@ pub fn step_dense<P: AdagradElement>(
     validate::check_state(param.len(), state.sum.len())?;
     let (step, h) = validate::next_step(opt, state.step)?;
     state.step = step;
-    for i in 0..param.len() {
-        apply(param, &mut state.sum, i, grad[i].to_f64(), &h);
+    for (i, g) in grad.iter().enumerate() {
+        apply(param, &mut state.sum, i, g.to_f64(), &h);
     }
     Ok(())
 }

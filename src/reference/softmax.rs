@@ -2,9 +2,8 @@
 //! accumulating in `f64`, rounding once to the element type per output.
 //!
 //! Each function runs a per-sequence kernel (`*_seq`) over the rows
-//! (`dim = 1`) or columns (`dim = 0`) given by
-//! [`sequences`](crate::reference::reduce::sequences); a 1-D view has only
-//! `dim = 0`, the whole view.
+//! (`dim = 1`) or columns (`dim = 0`) given by [`sequences`]; a 1-D view has
+//! only `dim = 0`, the whole view.
 //!
 //! Semantics (`torch.masked.softmax` with DESIGN.md's rules): the softmax is
 //! taken over the kept elements of each sequence only; the output mask is the
