@@ -37,12 +37,14 @@ import json
 import math
 import os
 import sys
+import warnings
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 torch.use_deterministic_algorithms(True)
+warnings.filterwarnings("ignore", message="Sparse invariant checks")
 F64 = torch.float64
 GRID = 1024.0  # inputs are multiples of 1/GRID
 POISON = [float("nan"), float("inf"), float("-inf")]
@@ -224,8 +226,8 @@ def reductions_case(name, dtype, x64, keep):
         if r is not None and not op.startswith("arg"):
             masked_check(op, x64, keep, None, [r[0]], [True])
     case["full"] = full
-    x2 = x64.reshape(1, -1) if len(shape) == 1 else x64
-    k2 = keep.reshape(1, -1) if len(shape) == 1 else keep
+    x2 = x64.reshape(-1, 1) if len(shape) == 1 else x64
+    k2 = keep.reshape(-1, 1) if len(shape) == 1 else keep
     rows, cols = x2.shape
     dims = [0] if len(shape) == 1 else [0, 1]
     for dim in dims:
@@ -308,9 +310,9 @@ def softmax_case(name, dtype, x64, keep, g64):
     case = {"name": name, "dtype": dtype, "shape": shape,
             "data": enc(poison(x64, keep), dtype), "mask": bits(keep),
             "grad_output": enc(poison(g64, keep), dtype)}
-    x2 = x64.reshape(1, -1) if len(shape) == 1 else x64
-    k2 = keep.reshape(1, -1) if len(shape) == 1 else keep
-    g2 = g64.reshape(1, -1) if len(shape) == 1 else g64
+    x2 = x64.reshape(-1, 1) if len(shape) == 1 else x64
+    k2 = keep.reshape(-1, 1) if len(shape) == 1 else keep
+    g2 = g64.reshape(-1, 1) if len(shape) == 1 else g64
     dims = [0] if len(shape) == 1 else [0, 1]
     for dim in dims:
         rdim = 0 if len(shape) == 1 else dim
@@ -635,6 +637,47 @@ def run_adagrad(param64, grads, cfg):
     return params, sums
 
 
+def run_adagrad_hand(param64, grads, cfg):
+    """The same update written out with torch ops, for gradients that torch's Adagrad
+    refuses (weight_decay with a sparse gradient): only the specified entries are
+    touched, weight decay included (maskops's masked semantics).
+
+    grads: list of sparse COO tensors (coalesced here: duplicates summed first)."""
+    o = adagrad_opts(cfg)
+    p = param64.clone()
+    s = torch.full_like(p, o["initial_accumulator_value"])
+    params, sums = [], []
+    for t, g in enumerate(grads, 1):
+        g = g.coalesce()
+        spec = torch.zeros(p.shape, dtype=torch.bool)
+        if g._nnz():
+            spec = g.to_dense() != 0
+            spec[tuple(g.indices())] = True  # specified entries, zeros included
+        gd = g.to_dense()[spec]
+        clr = o["lr"] / (1 + (t - 1) * o["lr_decay"])
+        if o["maximize"]:
+            gd = -gd
+        if o["weight_decay"] != 0:
+            gd = gd + o["weight_decay"] * p[spec]
+        s[spec] = s[spec] + gd * gd
+        p[spec] = p[spec] - clr * gd / (s[spec].sqrt() + o["eps"])
+        params.append(out(p))
+        sums.append(out(s))
+    return params, sums
+
+
+def run_sparse(param64, grads, cfg):
+    """torch's Adagrad where it accepts the configuration, else the hand-written update;
+    the two are cross-checked wherever both apply."""
+    hand = run_adagrad_hand(param64, grads, cfg)
+    if cfg.get("weight_decay", 0.0) != 0.0:
+        return hand, False
+    ref = run_adagrad(param64, grads, cfg)
+    for a, b in zip(hand[0] + hand[1], ref[0] + ref[1]):
+        assert np.allclose(a, b, rtol=1e-13, atol=1e-15)
+    return ref, True
+
+
 def adagrad_cases():
     rng = np.random.default_rng(31337)
     dense_cfgs = [
@@ -647,7 +690,7 @@ def adagrad_cases():
         ("all", {"lr": 0.2, "lr_decay": 0.01, "weight_decay": 0.05,
                  "initial_accumulator_value": 0.1, "eps": 1e-6, "maximize": True}),
     ]
-    sparse_cfgs = [dc for dc in dense_cfgs if "weight_decay" not in dc[1]]  # torch: no wd with sparse
+    sparse_cfgs = dense_cfgs  # weight decay: by hand (torch refuses it with sparse gradients)
     steps = 5
     rows, cols = 3, 7
     p0 = grid(rng, (rows, cols), -1.0, 1.0)
@@ -661,6 +704,13 @@ def adagrad_cases():
         gd = [round_to(g, dtype) for g in dgrads]
         for name, cfg in dense_cfgs:
             params, sums = run_adagrad(pd, gd, cfg)
+            # the hand-written update (used for sparse + weight decay) equals torch's dense
+            # step when every entry is specified
+            allidx = torch.stack([torch.arange(rows).repeat_interleave(cols), torch.arange(cols).repeat(rows)])
+            hand = run_adagrad_hand(pd, [torch.sparse_coo_tensor(allidx, g.reshape(-1), (rows, cols))
+                                         for g in gd], cfg)
+            for a, b in zip(hand[0] + hand[1], params + sums):
+                assert np.allclose(a, b, rtol=1e-13, atol=1e-15), name
             dense.append({"name": name, "dtype": dtype, "config": adagrad_opts(cfg), "shape": [rows, cols],
                           "param": enc(pd, dtype), "grads": [enc(g, dtype) for g in gd],
                           "params": params, "sums": sums})
@@ -672,8 +722,9 @@ def adagrad_cases():
                 r, c = idx // cols, idx % cols
                 sg.append(torch.sparse_coo_tensor(torch.stack([r, c]), g.reshape(-1)[idx],
                                                   (rows, cols), dtype=F64, check_invariants=True))
-            params, sums = run_adagrad(pd, sg, cfg)
-            masked.append({"name": name, "dtype": dtype, "config": adagrad_opts(cfg), "shape": [rows, cols],
+            (params, sums), native = run_sparse(pd, sg, cfg)
+            masked.append({"name": name, "dtype": dtype, "config": adagrad_opts(cfg), "torch_native": native,
+                           "shape": [rows, cols],
                            "param": enc(pd, dtype),
                            "grads": [enc(poison(g, m), dtype) for g, m in zip(gd, masks)],
                            "masks": [bits(m) for m in masks], "params": params, "sums": sums})
@@ -704,8 +755,9 @@ def adagrad_cases():
                 sg.append(torch.sparse_coo_tensor(torch.tensor([r, c], dtype=torch.int64).reshape(2, -1),
                                                   vv, (crow, ccol), dtype=F64))
                 enc_steps.append({"rows": r, "cols": c, "values": enc(vv, dtype)})
-            params, sums = run_adagrad(pd, sg, cfg)
-            coo.append({"name": name, "dtype": dtype, "config": adagrad_opts(cfg), "shape": [crow, ccol],
+            (params, sums), native = run_sparse(pd, sg, cfg)
+            coo.append({"name": name, "dtype": dtype, "config": adagrad_opts(cfg), "torch_native": native,
+                        "shape": [crow, ccol],
                         "param": enc(pd, dtype), "steps": enc_steps, "params": params, "sums": sums})
     # CsVec: 1-D, sorted unique indices
     vlen = 17
@@ -722,8 +774,9 @@ def adagrad_cases():
                 vv = round_to(v, dtype)
                 sg.append(torch.sparse_coo_tensor(torch.tensor([idx], dtype=torch.int64), vv, (vlen,), dtype=F64))
                 enc_steps.append({"indices": idx, "values": enc(vv, dtype)})
-            params, sums = run_adagrad(pd, sg, cfg)
-            vec.append({"name": name, "dtype": dtype, "config": adagrad_opts(cfg), "len": vlen,
+            (params, sums), native = run_sparse(pd, sg, cfg)
+            vec.append({"name": name, "dtype": dtype, "config": adagrad_opts(cfg), "torch_native": native,
+                        "len": vlen,
                         "param": enc(pd, dtype), "steps": enc_steps, "params": params, "sums": sums})
     # row-sparse (embedding backward): torch hybrid COO, one sparse dim, duplicate rows
     erows, ecols = 6, 4
@@ -749,8 +802,8 @@ def adagrad_cases():
                 sg.append(torch.sparse_coo_tensor(torch.tensor([ri], dtype=torch.int64), vv,
                                                   (erows, ecols), dtype=F64))
                 enc_steps.append({"row_indices": ri, "values": enc(vv, dtype)})
-            params, sums = run_adagrad(pd, sg, cfg)
-            rowsparse.append({"name": name, "dtype": dtype, "config": adagrad_opts(cfg),
+            (params, sums), native = run_sparse(pd, sg, cfg)
+            rowsparse.append({"name": name, "dtype": dtype, "config": adagrad_opts(cfg), "torch_native": native,
                               "shape": [erows, ecols], "param": enc(pd, dtype), "steps": enc_steps,
                               "params": params, "sums": sums})
     return {"dense": dense, "masked": masked, "coo": coo, "csvec": vec, "rows": rowsparse}
