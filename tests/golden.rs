@@ -496,6 +496,19 @@ fn softmax_case<T: Gold>(case: &Value, rep: &mut Report) {
 fn golden_softmax() {
     let g = load("softmax.json");
     let mut rep = Report::default();
+    // the key-padding cases' mask is what Mask::padding builds from the lengths
+    let lengths = usizes(&g["padding_lengths"]);
+    let pad = Mask::padding(&lengths, 9).unwrap();
+    for case in arr(&g["cases"])
+        .iter()
+        .filter(|c| s(c, "name") == "padding5x9")
+    {
+        rep.eq(
+            &|| "Mask::padding".into(),
+            mask_bits(&pad),
+            bools(&case["mask"]),
+        );
+    }
     for case in arr(&g["cases"]) {
         match s(case, "dtype") {
             "f32" => softmax_case::<f32>(case, &mut rep),
@@ -547,7 +560,11 @@ fn elementwise_case<T: Gold + Float>(case: &Value, rep: &mut Report) {
     let t: Vec<T> = decode(&case["target"]);
     let mask = mask_of(&case["mask"]);
     let r = reduction(red);
-    let pw: Option<Vec<T>> = params.get("pos_weight").map(|p| vec![T::from_f64(num(p))]);
+    // one value, or one per class (column) broadcast over the row-major input
+    let pw: Option<Vec<T>> = params.get("pos_weight").map(|p| match p {
+        Value::Array(_) => decode(p),
+        _ => vec![T::decode(p)],
+    });
     let out = match kind {
         "mse" => loss::mse(&x, &t, &mask, r),
         "l1" => loss::l1(&x, &t, &mask, r),

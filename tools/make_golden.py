@@ -149,6 +149,9 @@ def reduce_kept(op, v, pos):
     if n == 0:
         return None
     a = v.abs()
+    a = a[torch.isfinite(a)]  # kept inf/NaN give exact (non-finite) results; scale the rest
+    if a.numel() == 0:
+        a = torch.zeros(1, dtype=F64)
     if op == "sum":
         return v.sum().item(), a.sum().item()
     if op == "mean":
@@ -169,7 +172,7 @@ def reduce_kept(op, v, pos):
         if n <= c:
             return None
         var = torch.var(v, correction=c).item()
-        vscale = (v * v).sum().item() / (n - c)
+        vscale = (a * a).sum().item() / (n - c)
         if op.startswith("var"):
             return var, vscale
         return math.sqrt(var), math.sqrt(vscale)
@@ -180,6 +183,11 @@ def reduce_kept(op, v, pos):
     if op == "logsumexp":
         return torch.logsumexp(v, 0).item(), a.max().item() + math.log(n) + 1.0
     raise ValueError(op)
+
+
+def finite_scale(x):
+    """Non-finite results (kept inf/NaN) are compared exactly: scale 0."""
+    return x if math.isfinite(x) else 0.0
 
 
 CHECKS = [0]
@@ -207,7 +215,10 @@ def masked_check(op, x, keep, dim, expected_vals, expected_mask):
         if ok:
             got = r.reshape(-1)[i].item()
             want = expected_vals[i]
-            assert math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-12), (op, dim, i, got, want)
+            if math.isnan(want):
+                assert math.isnan(got), (op, dim, i, got, want)
+            else:
+                assert got == want or math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-12), (op, dim, i, got, want)
 
 
 def reductions_case(name, dtype, x64, keep):
@@ -222,7 +233,7 @@ def reductions_case(name, dtype, x64, keep):
     for op in RED_OPS:
         r = reduce_kept(op, flat[kflat], pos_all[kflat])
         full[op] = {"value": None if r is None else (r[0] if op.startswith("arg") else num(r[0])),
-                    "scale": 0.0 if r is None else r[1]}
+                    "scale": 0.0 if r is None else finite_scale(r[1])}
         if r is not None and not op.startswith("arg"):
             masked_check(op, x64, keep, None, [r[0]], [True])
     case["full"] = full
@@ -248,7 +259,7 @@ def reductions_case(name, dtype, x64, keep):
                 else:
                     vals.append(r[0])
                     msk.append(1)
-                    scales.append(r[1])
+                    scales.append(finite_scale(r[1]))
             if not op.startswith("arg"):
                 if len(shape) == 2:
                     masked_check(op, x64, keep, dim, vals, msk)
@@ -288,7 +299,18 @@ def make_reductions():
     all_kept = signed_mag(rng, (4, 5), -1.0, 1.0)
     one_d = signed_mag(rng, (100,), -0.5, 0.5)
     one_d_keep = rand_mask(rng, (100,), 0.6)
+    # kept non-finite values: NaN propagates, infinities follow torch (masked-out poison still excluded)
+    nan, inf = float("nan"), float("inf")
+    nf = torch.tensor([[1.0, nan, -2.0, 3.0, 0.5],
+                       [inf, 2.0, -1.0, 0.25, 1.0],
+                       [-inf, 4.0, 1.5, -3.0, 2.0],
+                       [inf, -inf, 1.0, 2.0, -1.0]], dtype=F64)
+    nf_keep = torch.tensor([[1, 1, 1, 1, 0],
+                            [1, 1, 1, 0, 1],
+                            [1, 1, 0, 1, 1],
+                            [1, 1, 1, 0, 0]], dtype=torch.bool)
     for dtype in ("f32", "f64", "f16", "bf16"):
+        cases.append(reductions_case("keptnonfinite4x5", dtype, round_to(nf, dtype), nf_keep))
         cases.append(reductions_case("rand7x37", dtype, round_to(base, dtype), keep))
         cases.append(reductions_case("offset3x5", dtype, round_to(off, dtype), off_keep))
         cases.append(reductions_case("ties3x8", dtype, round_to(ties, dtype), ties_keep))
@@ -386,7 +408,8 @@ def make_softmax():
 RED = ["none", "sum", "mean"]
 
 
-def elementwise_loss(kind, params, x, t, reduction):
+def elementwise_loss(kind, params, x, t, reduction, kept=None):
+    """kept: bool selector of the flat elements x, t were taken from (for a per-column pos_weight)."""
     if kind == "mse":
         return F.mse_loss(x, t, reduction=reduction)
     if kind == "l1":
@@ -397,8 +420,14 @@ def elementwise_loss(kind, params, x, t, reduction):
         return F.smooth_l1_loss(x, t, reduction=reduction, beta=params["beta"])
     if kind == "bce_with_logits":
         pw = params.get("pos_weight")
-        return F.binary_cross_entropy_with_logits(
-            x, t, reduction=reduction, pos_weight=None if pw is None else torch.tensor(pw, dtype=F64))
+        if isinstance(pw, list):
+            # per-class pos_weight broadcast over a row-major [rows, classes] input: element i
+            # takes pos_weight[i % classes]; select the kept elements' weights
+            full = torch.tensor(pw, dtype=F64).repeat(kept.numel() // len(pw))
+            pw = full[kept]
+        elif pw is not None:
+            pw = torch.tensor(pw, dtype=F64)
+        return F.binary_cross_entropy_with_logits(x, t, reduction=reduction, pos_weight=pw)
     raise ValueError(kind)
 
 
@@ -412,18 +441,25 @@ def elementwise_case(name, kind, params, dtype, x64, t64, keep, reduction):
     if reduction == "none":
         val = torch.zeros_like(xf)
         if n:
-            val = val.index_put((kf,), elementwise_loss(kind, params, xf[kf], tf[kf], "none"))
+            val = val.index_put((kf,), elementwise_loss(kind, params, xf[kf], tf[kf], "none", kf))
         total = val.sum()
         value = val
     elif n == 0:
         total = (xf[kf] * 0).sum()  # our rule: 0 and zero gradient (torch's mean gives NaN)
         value = total.reshape(1)
     else:
-        total = elementwise_loss(kind, params, xf[kf], tf[kf], reduction)
+        total = elementwise_loss(kind, params, xf[kf], tf[kf], reduction, kf)
+        if kind == "bce_with_logits" and isinstance(params.get("pos_weight"), list) and keep.dim() == 2:
+            # torch's own broadcasting on the full (clean) matrix agrees
+            pw = torch.tensor(params["pos_weight"], dtype=F64)
+            full = F.binary_cross_entropy_with_logits(x64, t64, reduction="none", pos_weight=pw)
+            agg = full[keep].sum()
+            agg = agg / n if reduction == "mean" else agg
+            assert torch.allclose(agg, total)
         value = total.reshape(1)
     # cross-check the masked formula against torch on un-poisoned data times the mask
     if n and reduction != "none":
-        ref = elementwise_loss(kind, params, x64.reshape(-1)[kf], tf[kf], reduction)
+        ref = elementwise_loss(kind, params, x64.reshape(-1)[kf], tf[kf], reduction, kf)
         assert torch.allclose(ref, total)
     if total.requires_grad:
         total.backward()
@@ -550,20 +586,23 @@ def make_losses():
     xs, ts, tbs = x[:3, :5], t[:3, :5], tb[:3, :5]
     configs = [("mse", {}), ("l1", {}), ("huber", {"delta": 1.0}), ("huber", {"delta": 0.5}),
                ("smooth_l1", {"beta": 1.0}), ("smooth_l1", {"beta": 0.25}),
-               ("bce_with_logits", {}), ("bce_with_logits", {"pos_weight": 2.5})]
+               ("bce_with_logits", {}), ("bce_with_logits", {"pos_weight": 2.5}),
+               ("bce_with_logits", {"pos_weight": [0.5, 1.0, 2.0, 3.0, 0.25, 1.5, 1.0, 4.0, 0.75, 2.5, 1.0, 0.5, 2.0]})]
     elem = []
     for kind, params in configs:
         tgt, tgts = (tb, tbs) if kind == "bce_with_logits" else (t, ts)
-        pname = "_".join("%s%s" % kv for kv in params.items())
+        xs_, sh = xs, (3, 5)
+        if isinstance(params.get("pos_weight"), list):  # per-class: keep 13 columns
+            xs_, tgts, sh = x[:2], tb[:2], (2, 13)
+        small = "%dx%d" % sh
         for dtype in ("f32", "f64"):
             for red in RED:
                 elem.append(elementwise_case("rand4x13", kind, params, dtype, x, tgt, keep, red))
-            elem.append(elementwise_case("allkept3x5", kind, params, dtype, xs, tgts,
-                                         torch.ones(3, 5, dtype=torch.bool), "mean"))
+            elem.append(elementwise_case("allkept" + small, kind, params, dtype, xs_, tgts,
+                                         torch.ones(*sh, dtype=torch.bool), "mean"))
             for red in RED:
-                elem.append(elementwise_case("nonekept3x5", kind, params, dtype, xs, tgts,
-                                             torch.zeros(3, 5, dtype=torch.bool), red))
-        del pname
+                elem.append(elementwise_case("nonekept" + small, kind, params, dtype, xs_, tgts,
+                                             torch.zeros(*sh, dtype=torch.bool), red))
 
     # cross-entropy
     rows, classes = 9, 5
