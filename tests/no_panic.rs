@@ -390,6 +390,70 @@ proptest! {
     }
 }
 
+/// A view with no elements but a huge dimension: softmax (forward and
+/// backward) and every reduction whose output is empty return at once
+/// instead of materializing `usize::MAX` empty rows.
+#[test]
+fn empty_views_with_a_huge_dimension() {
+    let x: [f32; 0] = [];
+    let m = Mask::zeros(0);
+    for (rows, cols) in [(usize::MAX, 0), (0, usize::MAX), (1 << 40, 0), (0, 1 << 40)] {
+        let v = MaskedView::matrix(&x, &m, rows, cols).unwrap();
+        for dim in [0, 1] {
+            let out = no_panic("softmax", || {
+                [
+                    v.softmax(dim),
+                    v.log_softmax(dim),
+                    softmax::softmax_backward(&v, &[], dim),
+                    softmax::log_softmax_backward(&v, &[], dim),
+                ]
+            })
+            .unwrap();
+            for r in out {
+                let r = r.unwrap();
+                assert!(r.values.is_empty() && r.mask.is_empty(), "{rows} x {cols}");
+            }
+            assert!(matches!(v.softmax(2), Err(Error::Dim { dim: 2, ndim: 2 })));
+        }
+        assert_eq!(v.sum(), None);
+        assert_eq!(v.argmax(), None);
+        assert_eq!(v.norm(2.0), None);
+        // the reduction along the huge dimension has an empty output
+        let dim = if rows == 0 { 1 } else { 0 };
+        let r = no_panic("sum_dim", || v.sum_dim(dim)).unwrap().unwrap();
+        assert!(r.is_empty());
+        let r = no_panic("var_dim", || v.var_dim(dim, 1)).unwrap().unwrap();
+        assert!(r.is_empty());
+        let r = no_panic("argmin_dim", || v.argmin_dim(dim))
+            .unwrap()
+            .unwrap();
+        assert!(r.is_empty());
+    }
+}
+
+/// `MaskedVec`'s fields are public, so its mask may be shorter or longer
+/// than its values: `get` and `to_dense` treat missing bits as masked out.
+#[test]
+fn inconsistent_masked_vec() {
+    let short = MaskedVec {
+        values: vec![1.0f32, 2.0, 3.0],
+        mask: Mask::ones(2),
+    };
+    assert_eq!(no_panic("get", || short.get(2)).unwrap(), None);
+    assert_eq!(short.get(1), Some(2.0));
+    assert_eq!(short.get(usize::MAX), None);
+    assert_eq!(
+        no_panic("to_dense", || short.to_dense(-1.0)).unwrap(),
+        vec![1.0, 2.0, -1.0]
+    );
+    let long = MaskedVec {
+        values: vec![1.0f32],
+        mask: Mask::ones(5),
+    };
+    assert_eq!(long.get(3), None);
+    assert_eq!(long.to_dense(0.0), vec![1.0]);
+}
+
 // ---------------------------------------------------------------- losses
 
 type Ew<T> = Box<dyn Fn(&[T], &[T], &Mask, Reduction) -> Result<Loss<T>>>;
