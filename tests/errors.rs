@@ -1182,3 +1182,77 @@ fn adagrad_late_failure_long_gradient() {
     assert_index(r, "row_inds", n, n - 1, n);
     assert_eq!(snapshot(&p, &st), before);
 }
+
+/// Every variant's message names what it carries, and `Error` works as a
+/// `std::error::Error` behind `?`.
+#[test]
+fn display_of_every_variant() {
+    let cases: [(Error, &[&str]); 10] = [
+        (
+            Error::Length {
+                arg: "target",
+                expected: 17,
+                actual: 16,
+            },
+            &["`target`", "16", "17"],
+        ),
+        (
+            Error::Shape {
+                arg: "logits",
+                rows: 3,
+                cols: 5,
+                len: 14,
+            },
+            &["`logits`", "3 x 5", "14"],
+        ),
+        (
+            Error::Dim { dim: 4, ndim: 2 },
+            &["`dim`", "4", "2-dimensional"],
+        ),
+        (
+            Error::Target {
+                row: 9,
+                value: -3,
+                classes: 10,
+                ignore_index: -100,
+            },
+            &["`targets`[9] = -3", "[0, 10)", "-100"],
+        ),
+        (
+            Error::Index {
+                arg: "col_inds",
+                index: 44,
+                position: 12,
+                bound: 40,
+            },
+            &["`col_inds`[12] = 44", "[0, 40)"],
+        ),
+        (
+            Error::Param {
+                name: "eps",
+                value: -0.5,
+                expected: "finite and >= 0",
+            },
+            &["`eps`", "-0.5", "finite and >= 0"],
+        ),
+        (Error::MaskMismatch { position: 77 }, &["77"]),
+        (Error::TailBits { len: 70, bit: 71 }, &["71", "70"]),
+        (
+            Error::CudaUnavailable("no libcuda".into()),
+            &["CUDA", "no libcuda"],
+        ),
+        (
+            Error::Cuda("launch failed".into()),
+            &["CUDA", "launch failed"],
+        ),
+    ];
+    for (e, parts) in &cases {
+        assert_msg(e, parts);
+    }
+    fn fails() -> std::result::Result<(), Box<dyn std::error::Error>> {
+        Mask::from_words(vec![], 3)?;
+        Ok(())
+    }
+    let e = fails().unwrap_err();
+    assert_eq!(e.to_string(), "`words` has length 0, expected 1");
+}
