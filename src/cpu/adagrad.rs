@@ -13,7 +13,10 @@ macro_rules! dispatch {
     ($t:ty, $dense:ident, $masked:ident, $row:ident) => {
         /// Dense update of `p`, `s` by `g` (all the same length).
         pub fn $dense(isa: Isa, p: &mut [$t], s: &mut [$t], g: &[$t], h: &Hp<$t>) {
-            assert!(s.len() == p.len() && g.len() == p.len(), "adagrad dense: length mismatch");
+            assert!(
+                s.len() == p.len() && g.len() == p.len(),
+                "adagrad dense: length mismatch"
+            );
             match isa.clamp_available() {
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: AVX-512 F/DQ checked by `clamp_available`; lengths asserted.
@@ -35,19 +38,34 @@ macro_rules! dispatch {
             match isa.clamp_available() {
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: AVX-512 F/DQ checked; lengths asserted.
-                Isa::Avx512 => unsafe { super::arch::x86_64::avx512::adagrad::$masked(p, s, g, words, h) },
+                Isa::Avx512 => unsafe {
+                    super::arch::x86_64::avx512::adagrad::$masked(p, s, g, words, h)
+                },
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: AVX2 checked; lengths asserted.
-                Isa::Avx2 => unsafe { super::arch::x86_64::avx2::adagrad::$masked(p, s, g, words, h) },
+                Isa::Avx2 => unsafe {
+                    super::arch::x86_64::avx2::adagrad::$masked(p, s, g, words, h)
+                },
                 _ => portable::masked(p, s, g, words, h),
             }
         }
 
         /// One row (`p.len()` columns) of a row-sparse gradient: the sum, in
         /// the order given, of the `values` rows `items[k] & pos_mask`.
-        pub fn $row(isa: Isa, p: &mut [$t], s: &mut [$t], values: &[$t], items: &[u64], pos_mask: u64, h: &Hp<$t>) {
+        pub fn $row(
+            isa: Isa,
+            p: &mut [$t],
+            s: &mut [$t],
+            values: &[$t],
+            items: &[u64],
+            pos_mask: u64,
+            h: &Hp<$t>,
+        ) {
             let cols = p.len();
-            assert!(s.len() == cols && !items.is_empty(), "adagrad row: bad arguments");
+            assert!(
+                s.len() == cols && !items.is_empty(),
+                "adagrad row: bad arguments"
+            );
             if cols == 0 {
                 return;
             }
@@ -59,10 +77,14 @@ macro_rules! dispatch {
             match isa.clamp_available() {
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: AVX-512 F/DQ checked; every position asserted in range.
-                Isa::Avx512 => unsafe { super::arch::x86_64::avx512::adagrad::$row(p, s, values, items, pos_mask, h) },
+                Isa::Avx512 => unsafe {
+                    super::arch::x86_64::avx512::adagrad::$row(p, s, values, items, pos_mask, h)
+                },
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: AVX2 checked; every position asserted in range.
-                Isa::Avx2 => unsafe { super::arch::x86_64::avx2::adagrad::$row(p, s, values, items, pos_mask, h) },
+                Isa::Avx2 => unsafe {
+                    super::arch::x86_64::avx2::adagrad::$row(p, s, values, items, pos_mask, h)
+                },
                 _ => portable::row(p, s, values, items, pos_mask, h),
             }
         }

@@ -59,7 +59,10 @@
 
 mod adagrad;
 mod element;
+mod engine;
 pub(crate) mod validate;
+mod workspace;
 
 pub use adagrad::{Adagrad, AdagradState};
 pub use element::AdagradElement;
+pub use workspace::{Workspace, DEFAULT_PARALLEL_MIN};

@@ -84,7 +84,8 @@ macro_rules! avx2_family {
             while i + $lanes <= n {
                 // SAFETY: `i + lanes <= n`, inside all three slices.
                 unsafe {
-                    let (np, ns) = $upd($loadu(pp.add(i)), $loadu(gp.add(i)), $loadu(sp.add(i)), &c);
+                    let (np, ns) =
+                        $upd($loadu(pp.add(i)), $loadu(gp.add(i)), $loadu(sp.add(i)), &c);
                     $storeu(pp.add(i), np);
                     $storeu(sp.add(i), ns);
                 }
@@ -165,10 +166,19 @@ macro_rules! avx2_family {
         /// AVX2; `items` non-empty; `s.len() >= p.len()`; every
         /// `(items[k] & pos_mask + 1) * p.len() <= values.len()`.
         #[target_feature(enable = "avx2")]
-        pub unsafe fn $row(p: &mut [$t], s: &mut [$t], values: &[$t], items: &[u64], pos_mask: u64, h: &Hp<$t>) {
+        pub unsafe fn $row(
+            p: &mut [$t],
+            s: &mut [$t],
+            values: &[$t],
+            items: &[u64],
+            pos_mask: u64,
+            h: &Hp<$t>,
+        ) {
             let cols = p.len();
             debug_assert!(s.len() >= cols && !items.is_empty());
-            debug_assert!(items.iter().all(|&it| ((it & pos_mask) as usize + 1) * cols <= values.len()));
+            debug_assert!(items
+                .iter()
+                .all(|&it| ((it & pos_mask) as usize + 1) * cols <= values.len()));
             let c = $cst(h);
             let (pp, sp, vp) = (p.as_mut_ptr(), s.as_mut_ptr(), values.as_ptr());
             let first = (items[0] & pos_mask) as usize * cols;
@@ -201,19 +211,49 @@ macro_rules! avx2_family {
 }
 
 avx2_family!(
-    f32, 8, __m256,
-    set1 = _mm256_set1_ps, loadu = _mm256_loadu_ps, storeu = _mm256_storeu_ps,
-    add = _mm256_add_ps, sub = _mm256_sub_ps, mul = _mm256_mul_ps, div = _mm256_div_ps,
-    sqrt = _mm256_sqrt_ps, xor = _mm256_xor_ps, and = _mm256_and_ps, blendv = _mm256_blendv_ps,
+    f32,
+    8,
+    __m256,
+    set1 = _mm256_set1_ps,
+    loadu = _mm256_loadu_ps,
+    storeu = _mm256_storeu_ps,
+    add = _mm256_add_ps,
+    sub = _mm256_sub_ps,
+    mul = _mm256_mul_ps,
+    div = _mm256_div_ps,
+    sqrt = _mm256_sqrt_ps,
+    xor = _mm256_xor_ps,
+    and = _mm256_and_ps,
+    blendv = _mm256_blendv_ps,
     select = select_f32,
-    dense = dense_f32, masked = masked_f32, row = row_f32, ct = Consts32, cst = consts_f32, upd = upd_f32
+    dense = dense_f32,
+    masked = masked_f32,
+    row = row_f32,
+    ct = Consts32,
+    cst = consts_f32,
+    upd = upd_f32
 );
 
 avx2_family!(
-    f64, 4, __m256d,
-    set1 = _mm256_set1_pd, loadu = _mm256_loadu_pd, storeu = _mm256_storeu_pd,
-    add = _mm256_add_pd, sub = _mm256_sub_pd, mul = _mm256_mul_pd, div = _mm256_div_pd,
-    sqrt = _mm256_sqrt_pd, xor = _mm256_xor_pd, and = _mm256_and_pd, blendv = _mm256_blendv_pd,
+    f64,
+    4,
+    __m256d,
+    set1 = _mm256_set1_pd,
+    loadu = _mm256_loadu_pd,
+    storeu = _mm256_storeu_pd,
+    add = _mm256_add_pd,
+    sub = _mm256_sub_pd,
+    mul = _mm256_mul_pd,
+    div = _mm256_div_pd,
+    sqrt = _mm256_sqrt_pd,
+    xor = _mm256_xor_pd,
+    and = _mm256_and_pd,
+    blendv = _mm256_blendv_pd,
     select = select_f64,
-    dense = dense_f64, masked = masked_f64, row = row_f64, ct = Consts64, cst = consts_f64, upd = upd_f64
+    dense = dense_f64,
+    masked = masked_f64,
+    row = row_f64,
+    ct = Consts64,
+    cst = consts_f64,
+    upd = upd_f64
 );

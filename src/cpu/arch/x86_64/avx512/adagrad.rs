@@ -67,14 +67,20 @@ macro_rules! avx512_family {
             // `< n`), inside all three slices by the caller's contract.
             unsafe {
                 while i + $lanes <= n {
-                    let (np, ns) = $upd($loadu(pp.add(i)), $loadu(gp.add(i)), $loadu(sp.add(i)), &c);
+                    let (np, ns) =
+                        $upd($loadu(pp.add(i)), $loadu(gp.add(i)), $loadu(sp.add(i)), &c);
                     $storeu(pp.add(i), np);
                     $storeu(sp.add(i), ns);
                     i += $lanes;
                 }
                 if i < n {
                     let k: $mask = ((1u32 << (n - i)) - 1) as $mask;
-                    let (np, ns) = $upd($mzl(k, pp.add(i)), $mzl(k, gp.add(i)), $mzl(k, sp.add(i)), &c);
+                    let (np, ns) = $upd(
+                        $mzl(k, pp.add(i)),
+                        $mzl(k, gp.add(i)),
+                        $mzl(k, sp.add(i)),
+                        &c,
+                    );
                     $msu(pp.add(i), k, np);
                     $msu(sp.add(i), k, ns);
                 }
@@ -104,7 +110,11 @@ macro_rules! avx512_family {
                 let mut j = 0;
                 while j < 64 && base + j < n {
                     let i = base + j;
-                    let valid: u64 = if n - i >= $lanes { (1u64 << $lanes) - 1 } else { (1u64 << (n - i)) - 1 };
+                    let valid: u64 = if n - i >= $lanes {
+                        (1u64 << $lanes) - 1
+                    } else {
+                        (1u64 << (n - i)) - 1
+                    };
                     let k: $mask = (((word >> j) & valid) as $mask);
                     j += $lanes;
                     if k == 0 {
@@ -113,7 +123,12 @@ macro_rules! avx512_family {
                     // SAFETY: lanes with a clear bit in `k` are neither read
                     // nor written; set lanes are `< n` (masked by `valid`).
                     unsafe {
-                        let (np, ns) = $upd($mzl(k, pp.add(i)), $mzl(k, gp.add(i)), $mzl(k, sp.add(i)), &c);
+                        let (np, ns) = $upd(
+                            $mzl(k, pp.add(i)),
+                            $mzl(k, gp.add(i)),
+                            $mzl(k, sp.add(i)),
+                            &c,
+                        );
                         $msu(pp.add(i), k, np);
                         $msu(sp.add(i), k, ns);
                     }
@@ -129,16 +144,29 @@ macro_rules! avx512_family {
         /// AVX-512 F and DQ; `items` non-empty; `s.len() >= p.len()`; every
         /// `(items[k] & pos_mask + 1) * p.len() <= values.len()`.
         #[target_feature(enable = "avx512f,avx512dq")]
-        pub unsafe fn $row(p: &mut [$t], s: &mut [$t], values: &[$t], items: &[u64], pos_mask: u64, h: &Hp<$t>) {
+        pub unsafe fn $row(
+            p: &mut [$t],
+            s: &mut [$t],
+            values: &[$t],
+            items: &[u64],
+            pos_mask: u64,
+            h: &Hp<$t>,
+        ) {
             let cols = p.len();
             debug_assert!(s.len() >= cols && !items.is_empty());
-            debug_assert!(items.iter().all(|&it| ((it & pos_mask) as usize + 1) * cols <= values.len()));
+            debug_assert!(items
+                .iter()
+                .all(|&it| ((it & pos_mask) as usize + 1) * cols <= values.len()));
             let c = $cst(h);
             let (pp, sp, vp) = (p.as_mut_ptr(), s.as_mut_ptr(), values.as_ptr());
             let first = (items[0] & pos_mask) as usize * cols;
             let mut j = 0;
             while j < cols {
-                let k: $mask = if cols - j >= $lanes { !0 } else { ((1u32 << (cols - j)) - 1) as $mask };
+                let k: $mask = if cols - j >= $lanes {
+                    !0
+                } else {
+                    ((1u32 << (cols - j)) - 1) as $mask
+                };
                 // SAFETY: lanes `j .. min(j + lanes, cols)` of the row and of
                 // each values row, inside the slices by the caller's contract.
                 unsafe {
@@ -157,19 +185,49 @@ macro_rules! avx512_family {
 }
 
 avx512_family!(
-    f32, 16, __mmask16, __m512,
-    set1 = _mm512_set1_ps, loadu = _mm512_loadu_ps, maskz_loadu = _mm512_maskz_loadu_ps,
-    storeu = _mm512_storeu_ps, mask_storeu = _mm512_mask_storeu_ps,
-    add = _mm512_add_ps, sub = _mm512_sub_ps, mul = _mm512_mul_ps, div = _mm512_div_ps,
-    sqrt = _mm512_sqrt_ps, xor = _mm512_xor_ps,
-    dense = dense_f32, masked = masked_f32, row = row_f32, ct = Consts32, cst = consts_f32, upd = upd_f32
+    f32,
+    16,
+    __mmask16,
+    __m512,
+    set1 = _mm512_set1_ps,
+    loadu = _mm512_loadu_ps,
+    maskz_loadu = _mm512_maskz_loadu_ps,
+    storeu = _mm512_storeu_ps,
+    mask_storeu = _mm512_mask_storeu_ps,
+    add = _mm512_add_ps,
+    sub = _mm512_sub_ps,
+    mul = _mm512_mul_ps,
+    div = _mm512_div_ps,
+    sqrt = _mm512_sqrt_ps,
+    xor = _mm512_xor_ps,
+    dense = dense_f32,
+    masked = masked_f32,
+    row = row_f32,
+    ct = Consts32,
+    cst = consts_f32,
+    upd = upd_f32
 );
 
 avx512_family!(
-    f64, 8, __mmask8, __m512d,
-    set1 = _mm512_set1_pd, loadu = _mm512_loadu_pd, maskz_loadu = _mm512_maskz_loadu_pd,
-    storeu = _mm512_storeu_pd, mask_storeu = _mm512_mask_storeu_pd,
-    add = _mm512_add_pd, sub = _mm512_sub_pd, mul = _mm512_mul_pd, div = _mm512_div_pd,
-    sqrt = _mm512_sqrt_pd, xor = _mm512_xor_pd,
-    dense = dense_f64, masked = masked_f64, row = row_f64, ct = Consts64, cst = consts_f64, upd = upd_f64
+    f64,
+    8,
+    __mmask8,
+    __m512d,
+    set1 = _mm512_set1_pd,
+    loadu = _mm512_loadu_pd,
+    maskz_loadu = _mm512_maskz_loadu_pd,
+    storeu = _mm512_storeu_pd,
+    mask_storeu = _mm512_mask_storeu_pd,
+    add = _mm512_add_pd,
+    sub = _mm512_sub_pd,
+    mul = _mm512_mul_pd,
+    div = _mm512_div_pd,
+    sqrt = _mm512_sqrt_pd,
+    xor = _mm512_xor_pd,
+    dense = dense_f64,
+    masked = masked_f64,
+    row = row_f64,
+    ct = Consts64,
+    cst = consts_f64,
+    upd = upd_f64
 );
