@@ -180,6 +180,7 @@ fn bench_rows(c: &mut Criterion) {
 
 /// The straightforward baseline: (key, position) pairs sorted by comparison
 /// (stable), duplicates summed, scalar update.
+#[allow(clippy::too_many_arguments)]
 fn baseline_sparse(
     opt: &Adagrad,
     p: &mut [f32],
