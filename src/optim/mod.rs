@@ -1,5 +1,5 @@
 //! Optimizers: PyTorch-exact Adagrad for dense, masked and sparse gradients,
-//! and FBGEMM's row-wise Adagrad for embedding tables.
+//! and FBGEMM's row-wise Adagrad for embedding tables ([`RowwiseAdagrad`]).
 //!
 //! # Update rule (PyTorch's `torch.optim.Adagrad`)
 //!
@@ -60,9 +60,11 @@
 mod adagrad;
 mod element;
 mod engine;
+mod rowwise;
 pub(crate) mod validate;
 mod workspace;
 
 pub use adagrad::{Adagrad, AdagradState};
 pub use element::AdagradElement;
+pub use rowwise::RowwiseAdagrad;
 pub use workspace::{Workspace, DEFAULT_PARALLEL_MIN};
