@@ -235,8 +235,8 @@ fn row_update<P: AdagradElement>(
     let ns = *s + sq / <P::State as Element>::from_f64(cols as f64);
     *s = ns;
     let mult = h.clr / (ns.sqrt() + h.eps);
-    for j in 0..cols {
-        let g = grad_at(p[j], values, cols, items, pos_mask, j, h);
-        p[j] = P::from_state(p[j].to_state() - mult * g);
+    for (j, pj) in p.iter_mut().enumerate() {
+        let g = grad_at(*pj, values, cols, items, pos_mask, j, h);
+        *pj = P::from_state(pj.to_state() - mult * g);
     }
 }
