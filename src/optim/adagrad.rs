@@ -1,8 +1,12 @@
 //! `Adagrad` and its state.
 
 use super::element::AdagradElement;
+use super::engine::{self, with_thread_ws};
+use super::validate;
+use super::workspace::Workspace;
+use crate::cpu::{self, Isa};
 use crate::element::{Element, Float};
-use crate::error::Result;
+use crate::error::{check_len, Result};
 use crate::view::MaskedView;
 
 /// Adagrad with PyTorch's hyper-parameters (`torch.optim.Adagrad`).
@@ -89,7 +93,32 @@ impl Adagrad {
         grad: &[P],
         state: &mut AdagradState<P::State>,
     ) -> Result<()> {
-        crate::reference::adagrad::step_dense(self, param, grad, state)
+        with_thread_ws(|ws| self.step_dense_with(cpu::isa(), ws, param, grad, state))
+    }
+
+    /// [`Adagrad::step_dense`] on a given ISA (any ISA gives the same bits)
+    /// and workspace (only its [`Workspace::parallel_min`] is used).
+    pub fn step_dense_with<P: AdagradElement>(
+        &self,
+        isa: Isa,
+        ws: &mut Workspace,
+        param: &mut [P],
+        grad: &[P],
+        state: &mut AdagradState<P::State>,
+    ) -> Result<()> {
+        check_len("grad", param.len(), grad.len())?;
+        validate::check_state(param.len(), state.sum.len())?;
+        let (step, h) = validate::next_step(self, state.step)?;
+        state.step = step;
+        engine::dense(
+            isa,
+            ws.parallel_min(),
+            param,
+            &mut state.sum,
+            grad,
+            &engine::hp::<P>(&h),
+        );
+        Ok(())
     }
 
     /// One step with a masked gradient: only entries whose mask bit is set
@@ -114,12 +143,38 @@ impl Adagrad {
         grad: &MaskedView<'_, P>,
         state: &mut AdagradState<P::State>,
     ) -> Result<()> {
-        crate::reference::adagrad::step_masked(self, param, grad, state)
+        with_thread_ws(|ws| self.step_masked_with(cpu::isa(), ws, param, grad, state))
+    }
+
+    /// [`Adagrad::step_masked`] on a given ISA and workspace.
+    pub fn step_masked_with<P: AdagradElement>(
+        &self,
+        isa: Isa,
+        ws: &mut Workspace,
+        param: &mut [P],
+        grad: &MaskedView<'_, P>,
+        state: &mut AdagradState<P::State>,
+    ) -> Result<()> {
+        check_len("grad", param.len(), grad.len())?;
+        validate::check_state(param.len(), state.sum.len())?;
+        let (step, h) = validate::next_step(self, state.step)?;
+        state.step = step;
+        engine::masked(
+            isa,
+            ws.parallel_min(),
+            param,
+            &mut state.sum,
+            grad.data(),
+            grad.mask().words(),
+            &engine::hp::<P>(&h),
+        );
+        Ok(())
     }
 
     /// One step with a COO gradient (`sprs::TriMat` of shape `rows x cols`)
     /// on a row-major `rows x cols` parameter. Duplicates are summed in order
-    /// of appearance before the update.
+    /// of appearance before the update; only the entries present are
+    /// updated (and, with `weight_decay`, decayed).
     ///
     /// ```
     /// use maskops::optim::Adagrad;
@@ -138,7 +193,34 @@ impl Adagrad {
         grad: &sprs::TriMat<P>,
         state: &mut AdagradState<P::State>,
     ) -> Result<()> {
-        crate::reference::adagrad::step_sparse(self, param, rows, cols, grad, state)
+        with_thread_ws(|ws| self.step_sparse_with(cpu::isa(), ws, param, rows, cols, grad, state))
+    }
+
+    /// [`Adagrad::step_sparse`] on a given ISA and workspace.
+    #[allow(clippy::too_many_arguments)]
+    pub fn step_sparse_with<P: AdagradElement>(
+        &self,
+        isa: Isa,
+        ws: &mut Workspace,
+        param: &mut [P],
+        rows: usize,
+        cols: usize,
+        grad: &sprs::TriMat<P>,
+        state: &mut AdagradState<P::State>,
+    ) -> Result<()> {
+        check_len("grad.rows", rows, grad.rows())?;
+        check_len("grad.cols", cols, grad.cols())?;
+        self.step_coo_with(
+            isa,
+            ws,
+            param,
+            rows,
+            cols,
+            grad.row_inds(),
+            grad.col_inds(),
+            grad.data(),
+            state,
+        )
     }
 
     /// One step with a COO gradient given as raw arrays (`row_inds[k]`,
@@ -154,9 +236,55 @@ impl Adagrad {
         values: &[P],
         state: &mut AdagradState<P::State>,
     ) -> Result<()> {
-        crate::reference::adagrad::step_coo(
-            self, param, rows, cols, row_inds, col_inds, values, state,
-        )
+        with_thread_ws(|ws| {
+            self.step_coo_with(
+                cpu::isa(),
+                ws,
+                param,
+                rows,
+                cols,
+                row_inds,
+                col_inds,
+                values,
+                state,
+            )
+        })
+    }
+
+    /// [`Adagrad::step_coo`] on a given ISA and workspace. The ISA does not
+    /// matter here (the scattered updates are scalar); it is taken for
+    /// uniformity.
+    #[allow(clippy::too_many_arguments)]
+    pub fn step_coo_with<P: AdagradElement>(
+        &self,
+        isa: Isa,
+        ws: &mut Workspace,
+        param: &mut [P],
+        rows: usize,
+        cols: usize,
+        row_inds: &[usize],
+        col_inds: &[usize],
+        values: &[P],
+        state: &mut AdagradState<P::State>,
+    ) -> Result<()> {
+        let _ = isa;
+        validate::check_coo(rows, cols, param.len(), row_inds, col_inds, values.len())?;
+        validate::check_state(param.len(), state.sum.len())?;
+        let (step, h) = validate::next_step(self, state.step)?;
+        state.step = step;
+        let mode = ws.sort(values.len(), param.len(), |k| {
+            row_inds[k] * cols + col_inds[k]
+        });
+        let sorted = ws.sorted(mode);
+        engine::sparse(
+            ws,
+            sorted,
+            param,
+            &mut state.sum,
+            values,
+            &engine::hp::<P>(&h),
+        );
+        Ok(())
     }
 
     /// One step with a sparse vector gradient (`grad.dim() == param.len()`).
@@ -166,7 +294,38 @@ impl Adagrad {
         grad: &sprs::CsVec<P>,
         state: &mut AdagradState<P::State>,
     ) -> Result<()> {
-        crate::reference::adagrad::step_sparse_vec(self, param, grad, state)
+        with_thread_ws(|ws| self.step_sparse_vec_with(cpu::isa(), ws, param, grad, state))
+    }
+
+    /// [`Adagrad::step_sparse_vec`] on a given ISA and workspace.
+    pub fn step_sparse_vec_with<P: AdagradElement>(
+        &self,
+        isa: Isa,
+        ws: &mut Workspace,
+        param: &mut [P],
+        grad: &sprs::CsVec<P>,
+        state: &mut AdagradState<P::State>,
+    ) -> Result<()> {
+        let _ = isa;
+        check_len("grad.dim", param.len(), grad.dim())?;
+        let (idx, vals) = (grad.indices(), grad.data());
+        check_len("grad.data", idx.len(), vals.len())?;
+        validate::check_indices("grad.indices", idx, param.len())?;
+        validate::check_state(param.len(), state.sum.len())?;
+        let (step, h) = validate::next_step(self, state.step)?;
+        state.step = step;
+        // Indices of a CsVec increase: the sort reduces to one packing pass.
+        let mode = ws.sort(vals.len(), param.len(), |k| idx[k]);
+        let sorted = ws.sorted(mode);
+        engine::sparse(
+            ws,
+            sorted,
+            param,
+            &mut state.sum,
+            vals,
+            &engine::hp::<P>(&h),
+        );
+        Ok(())
     }
 
     /// One step with a row-sparse gradient, as an embedding lookup produces
@@ -182,6 +341,128 @@ impl Adagrad {
         values: &[P],
         state: &mut AdagradState<P::State>,
     ) -> Result<()> {
-        crate::reference::adagrad::step_rows(self, param, rows, cols, row_indices, values, state)
+        with_thread_ws(|ws| {
+            self.step_rows_with(
+                cpu::isa(),
+                ws,
+                param,
+                rows,
+                cols,
+                row_indices,
+                values,
+                state,
+            )
+        })
+    }
+
+    /// [`Adagrad::step_rows`] on a given ISA and workspace.
+    #[allow(clippy::too_many_arguments)]
+    pub fn step_rows_with<P: AdagradElement>(
+        &self,
+        isa: Isa,
+        ws: &mut Workspace,
+        param: &mut [P],
+        rows: usize,
+        cols: usize,
+        row_indices: &[usize],
+        values: &[P],
+        state: &mut AdagradState<P::State>,
+    ) -> Result<()> {
+        validate::check_rows(rows, cols, param.len(), row_indices, values.len())?;
+        validate::check_state(param.len(), state.sum.len())?;
+        let (step, h) = validate::next_step(self, state.step)?;
+        state.step = step;
+        let mode = ws.sort(row_indices.len(), rows, |k| row_indices[k]);
+        let sorted = ws.sorted(mode);
+        engine::rows(
+            isa,
+            ws,
+            sorted,
+            param,
+            &mut state.sum,
+            cols,
+            values,
+            &engine::hp::<P>(&h),
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The comparison-sort fallback (taken when index and position do not fit
+    /// one `u64` together) gives the same bits as the radix path, through
+    /// every sparse form, sequential and split in parallel.
+    #[test]
+    fn pairs_fallback_matches_radix() {
+        let opt = Adagrad {
+            lr: 0.3,
+            weight_decay: 0.1,
+            initial_accumulator_value: 0.2,
+            ..Default::default()
+        };
+        let (rows, cols) = (37, 11);
+        let n = rows * cols;
+        let mut x = 99u64;
+        let mut rnd = |m: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % m as u64) as usize
+        };
+        let r: Vec<usize> = (0..900).map(|_| rnd(rows)).collect();
+        let c: Vec<usize> = (0..900).map(|_| rnd(cols)).collect();
+        let v: Vec<f64> = (0..900).map(|_| rnd(1000) as f64 / 500.0 - 1.0).collect();
+        let idx: Vec<usize> = (0..300).map(|_| rnd(rows)).collect();
+        let vals: Vec<f64> = (0..300 * cols)
+            .map(|_| rnd(1000) as f64 / 500.0 - 1.0)
+            .collect();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        let run = |force: bool, par_min: usize| {
+            let mut ws = Workspace::new();
+            ws.force_pairs = force;
+            ws.set_parallel_min(par_min);
+            let mut p: Vec<f64> = (0..n).map(|i| i as f64 * 0.01).collect();
+            let mut st = opt.state::<f64>(n);
+            pool.install(|| {
+                for _ in 0..2 {
+                    opt.step_coo_with(cpu::isa(), &mut ws, &mut p, rows, cols, &r, &c, &v, &mut st)
+                        .unwrap();
+                    opt.step_rows_with(
+                        cpu::isa(),
+                        &mut ws,
+                        &mut p,
+                        rows,
+                        cols,
+                        &idx,
+                        &vals,
+                        &mut st,
+                    )
+                    .unwrap();
+                }
+            });
+            (p, st)
+        };
+        let want = run(false, 1 << 20);
+        for force in [false, true] {
+            for par_min in [1, 16, 1 << 20] {
+                assert_eq!(run(force, par_min), want, "force {force} par_min {par_min}");
+            }
+        }
+        // And the f64 reference, bit for bit.
+        let mut p: Vec<f64> = (0..n).map(|i| i as f64 * 0.01).collect();
+        let mut st = opt.state::<f64>(n);
+        for _ in 0..2 {
+            crate::reference::adagrad::step_coo(&opt, &mut p, rows, cols, &r, &c, &v, &mut st)
+                .unwrap();
+            crate::reference::adagrad::step_rows(&opt, &mut p, rows, cols, &idx, &vals, &mut st)
+                .unwrap();
+        }
+        assert_eq!((p, st), want);
     }
 }

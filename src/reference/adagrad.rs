@@ -10,7 +10,7 @@
 use crate::element::Element;
 use crate::error::Result;
 use crate::optim::validate::{self, Hyper};
-use crate::optim::{Adagrad, AdagradElement, AdagradState};
+use crate::optim::{Adagrad, AdagradElement, AdagradState, RowwiseAdagrad};
 use crate::view::MaskedView;
 use std::collections::BTreeMap;
 
@@ -182,4 +182,108 @@ pub fn step_rows<P: AdagradElement>(
         apply(param, &mut state.sum, i, g, &h);
     }
     Ok(())
+}
+/// Row-wise Adagrad (FBGEMM): one accumulator per row of a `rows x cols`
+/// parameter; `rows` is `sum.len()`. For each touched row `r` (duplicates
+/// summed first): `g = g + wd * p` (if `wd != 0`), `sum[r] += mean(g^2)`,
+/// `p -= (clr / (sqrt(sum[r]) + eps)) * g`.
+fn rowwise_update<P: AdagradElement>(
+    param: &mut [P],
+    cols: usize,
+    sum: &mut [P::State],
+    row_grads: &BTreeMap<usize, Vec<f64>>,
+    h: &Hyper,
+) {
+    for (&r, g) in row_grads {
+        let p = &mut param[r * cols..(r + 1) * cols];
+        let g: Vec<f64> = g
+            .iter()
+            .zip(p.iter())
+            .map(|(&g, &p)| {
+                let g = if h.maximize { -g } else { g };
+                if h.wd != 0.0 {
+                    g + h.wd * p.to_f64()
+                } else {
+                    g
+                }
+            })
+            .collect();
+        let mean = if cols == 0 {
+            0.0
+        } else {
+            g.iter().map(|x| x * x).sum::<f64>() / cols as f64
+        };
+        let s = sum[r].to_f64() + mean;
+        sum[r] = <P::State as Element>::from_f64(s);
+        let mult = h.clr / (s.sqrt() + h.eps);
+        for (pj, gj) in p.iter_mut().zip(&g) {
+            *pj = P::from_f64(pj.to_f64() - mult * gj);
+        }
+    }
+}
+
+/// Groups a row-sparse gradient by row, summing duplicates in `f64` in order
+/// of appearance.
+pub fn coalesce_rows<P: Element>(
+    cols: usize,
+    row_indices: &[usize],
+    values: &[P],
+) -> BTreeMap<usize, Vec<f64>> {
+    let mut map: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
+    for (k, &r) in row_indices.iter().enumerate() {
+        let src = &values[k * cols..(k + 1) * cols];
+        match map.get_mut(&r) {
+            Some(acc) => acc.iter_mut().zip(src).for_each(|(a, v)| *a += v.to_f64()),
+            None => {
+                map.insert(r, src.iter().map(|v| v.to_f64()).collect());
+            }
+        }
+    }
+    map
+}
+
+fn rowwise_hyper(opt: &RowwiseAdagrad) -> Adagrad {
+    Adagrad {
+        lr: opt.lr,
+        lr_decay: opt.lr_decay,
+        weight_decay: opt.weight_decay,
+        initial_accumulator_value: opt.initial_accumulator_value,
+        eps: opt.eps,
+        maximize: opt.maximize,
+    }
+}
+
+/// Row-wise Adagrad, row-sparse gradient (`state.sum` has one entry per row).
+#[allow(clippy::too_many_arguments)]
+pub fn rowwise_step_rows<P: AdagradElement>(
+    opt: &RowwiseAdagrad,
+    param: &mut [P],
+    rows: usize,
+    cols: usize,
+    row_indices: &[usize],
+    values: &[P],
+    state: &mut AdagradState<P::State>,
+) -> Result<()> {
+    validate::check_rows(rows, cols, param.len(), row_indices, values.len())?;
+    crate::error::check_len("state.sum", rows, state.sum.len())?;
+    let (step, h) = validate::next_step(&rowwise_hyper(opt), state.step)?;
+    state.step = step;
+    let map = coalesce_rows(cols, row_indices, values);
+    rowwise_update(param, cols, &mut state.sum, &map, &h);
+    Ok(())
+}
+
+/// Row-wise Adagrad, dense `rows x cols` gradient.
+pub fn rowwise_step_dense<P: AdagradElement>(
+    opt: &RowwiseAdagrad,
+    param: &mut [P],
+    rows: usize,
+    cols: usize,
+    grad: &[P],
+    state: &mut AdagradState<P::State>,
+) -> Result<()> {
+    let all: Vec<usize> = (0..rows).collect();
+    validate::check_param_shape(rows, cols, param.len())?;
+    crate::error::check_len("grad", param.len(), grad.len())?;
+    rowwise_step_rows(opt, param, rows, cols, &all, grad, state)
 }
