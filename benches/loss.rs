@@ -11,11 +11,14 @@
 //! counts, so its GiB/s is directly comparable with `bandwidth/triad`
 //! (two arrays read, one written: 12 bytes per element).
 //!
-//! Run: `cargo bench --bench loss` (or with a filter, e.g. `-- mse`).
+//! Run: `cargo bench --bench loss` (or with a filter, e.g. `-- mse`). It
+//! ends with a summary table of the targets (minimum and median of 15
+//! runs, robust to a shared machine, with the triad measured in the same
+//! run); `cargo bench --bench loss -- summary` prints the table alone.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{black_box, criterion_group, BenchmarkId, Criterion, Throughput};
 use maskops::cpu::{loss as fast, Isa};
 use maskops::loss::{CrossEntropy, Reduction};
 use maskops::{reference, Mask};
@@ -225,5 +228,135 @@ fn scformer(c: &mut Criterion) {
     g.finish();
 }
 
+/// Minimum and median of `reps` timed runs of `f` (after 2 warm-ups).
+fn time(reps: usize, mut f: impl FnMut()) -> (f64, f64) {
+    f();
+    f();
+    let mut t: Vec<f64> = (0..reps)
+        .map(|_| {
+            let s = Instant::now();
+            f();
+            s.elapsed().as_secs_f64()
+        })
+        .collect();
+    t.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    (t[0], t[reps / 2])
+}
+
+/// The targets as one table.
+fn summary() {
+    let reps = 15;
+    let one = pool(1);
+    let two = pool(2);
+    let gbs = |bytes: usize, t: f64| bytes as f64 / t / 1e9;
+    println!("\n== loss summary: min (median) of {reps} runs, GB/s by the issue's byte counts ==");
+    let x = data(N, 3);
+    let y = data(N, 4);
+    let m = Mask::random(N, 0.5, 7);
+    let mut grad = vec![0.0f32; N];
+    let triad = one.install(|| {
+        time(reps, || {
+            for ((o, a), b) in grad.iter_mut().zip(&x).zip(&y) {
+                *o = *a + 0.5 * *b;
+            }
+            black_box(&grad);
+        })
+    });
+    let tb = gbs(N * 12, triad.0);
+    println!(
+        "triad (2 read + 1 write, 2^24 f32, 1 thread): {:.2} ({:.2}) GB/s",
+        tb,
+        gbs(N * 12, triad.1)
+    );
+    let bytes = N * 12 + N / 8;
+    let row = |name: &str, t: (f64, f64), target: f64| {
+        let (b, bm) = (gbs(bytes, t.0), gbs(bytes, t.1));
+        println!(
+            "{name:<28} {:7.2} ms  {b:6.2} ({bm:6.2}) GB/s  {:5.1}% of triad  target {:.0}%: {}",
+            t.0 * 1e3,
+            100.0 * b / tb,
+            target * 100.0,
+            if b >= target * tb { "met" } else { "MISSED" }
+        );
+    };
+    for isa in Isa::all_available() {
+        for (name, k) in [("mse", 0), ("l1", 1), ("huber", 2)] {
+            let t = one.install(|| {
+                time(reps, || {
+                    match k {
+                        0 => fast::mse_into_with(isa, &x, &y, &m, Reduction::Mean, &mut grad),
+                        1 => fast::l1_into_with(isa, &x, &y, &m, Reduction::Mean, &mut grad),
+                        _ => {
+                            fast::huber_into_with(isa, &x, &y, &m, 1.0, Reduction::Mean, &mut grad)
+                        }
+                    }
+                    .unwrap();
+                })
+            });
+            row(&format!("{name} 2^24 {} 1t", isa.name()), t, 0.7);
+        }
+    }
+    let best = maskops::cpu::isa();
+    let t = two.install(|| {
+        time(reps, || {
+            fast::mse_into_with(best, &x, &y, &m, Reduction::Mean, &mut grad).unwrap();
+        })
+    });
+    row(&format!("mse 2^24 {} 2t", best.name()), t, 0.7);
+    drop((x, y, grad));
+
+    let (rows, classes) = (8192usize, 1000usize);
+    let xl = data(rows * classes, 5);
+    let mut s = 11u64;
+    let t: Vec<i64> = (0..rows)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            if (s >> 33) % 100 < 15 {
+                ((s >> 40) % classes as u64) as i64
+            } else {
+                -100
+            }
+        })
+        .collect();
+    let kept = t.iter().filter(|&&v| v != -100).count();
+    let mut gl = vec![0.0f32; rows * classes];
+    let opts = CrossEntropy::default();
+    let cbytes = (kept + rows) * classes * 4;
+    let mut ce = |name: String, isa: Isa, p: &rayon::ThreadPool| {
+        let tt = p.install(|| {
+            time(reps, || {
+                fast::cross_entropy_into_with(isa, &xl, rows, classes, &t, &opts, &mut gl).unwrap();
+            })
+        });
+        let (b, bm) = (gbs(cbytes, tt.0), gbs(cbytes, tt.1));
+        println!(
+            "{name:<28} {:7.2} ms  {b:6.2} ({bm:6.2}) GB/s  {:5.1}% of triad  target 50%: {}",
+            tt.0 * 1e3,
+            100.0 * b / tb,
+            if b >= 0.5 * tb { "met" } else { "MISSED" }
+        );
+    };
+    for isa in Isa::all_available() {
+        ce(format!("ce 8192x1000 15% {} 1t", isa.name()), isa, &one);
+    }
+    ce(format!("ce 8192x1000 15% {} 2t", best.name()), best, &two);
+}
+
 criterion_group!(benches, bandwidth, elementwise, cross_entropy, scformer);
-criterion_main!(benches);
+
+fn main() {
+    // The summary alone with the filter "summary"; otherwise criterion's
+    // groups (filtered as usual), then the summary when no filter is given.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    let only_summary = filters.iter().any(|f| f.as_str() == "summary");
+    if !only_summary {
+        benches();
+    }
+    if args.iter().any(|a| a == "--bench") && (filters.is_empty() || only_summary) {
+        summary();
+    }
+    Criterion::default().configure_from_args().final_summary();
+}
