@@ -1,7 +1,7 @@
 //! `portable` loss kernels: plain Rust, generic over `f32` and `f64`.
 //!
 //! These are the executable statement of what every SIMD room computes: the
-//! per-element formulas in [`elem_op`] (same operations, same order, no FMA)
+//! per-element formulas in `elem_op` (same operations, same order, no FMA)
 //! and the canonical lane order (element at block offset `k` goes to lane
 //! `k % 32`, lanes folded by the halving tree). The AVX2 and AVX-512 rooms
 //! give the same bits for `f32`; `f64` runs here on every ISA.
