@@ -848,6 +848,24 @@ fn streaming_stores_and_forced_threads_change_no_bits() {
             fast::set_par_min_elems(fast::PAR_MIN_ELEMS);
         }
     }
+    // cross-entropy's ignored rows zeroed with streaming stores
+    let (rows, c) = (40, 77);
+    let xl = g.vec32(rows * c, -3.0, 3.0);
+    let t: Vec<i64> = (0..rows as i64)
+        .map(|i| if i % 3 == 0 { i % 77 } else { -100 })
+        .collect();
+    let o = CrossEntropy::default();
+    fast::set_stream_min_elems(usize::MAX);
+    let base = fast::cross_entropy_with(Isa::Portable, &xl, rows, c, &t, &o).unwrap();
+    fast::set_stream_min_elems(0);
+    for &isa in &isas {
+        let mut buf = vec![1.0f32; rows * c + 32];
+        let g = &mut aligned(&mut buf)[..rows * c];
+        let v = fast::cross_entropy_into_with(isa, &xl, rows, c, &t, &o, g).unwrap();
+        assert_eq!(bits(&v), bits(&base.value));
+        assert_eq!(bits(g), bits(&base.grad));
+    }
+    fast::set_stream_min_elems(fast::STREAM_MIN_ELEMS);
 }
 
 #[test]

@@ -533,3 +533,25 @@ pub(crate) unsafe fn elem_block_f64<const K: u8>(
 ) -> f64 {
     portable::elem_block::<f64, K>(p, x, y, pw, words, grad, vals)
 }
+
+/// Fills `g` with `+0` using non-temporal stores for its aligned middle
+/// (no read-for-ownership of the lines), then orders them with `sfence`.
+///
+/// # Safety
+/// The CPU must support the room's ISA.
+#[target_feature(enable = "avx2")]
+pub(crate) unsafe fn zero_stream(g: &mut [f32]) {
+    let n = g.len();
+    let head = g.as_ptr().align_offset(32).min(n);
+    g[..head].fill(0.0);
+    let body = (n - head) / 8 * 8;
+    let zero = _mm256_setzero_ps();
+    let mut k = head;
+    while k < head + body {
+        // SAFETY: k is 32-byte aligned and k + 8 <= n.
+        unsafe { _mm256_stream_ps(g.as_mut_ptr().wrapping_add(k), zero) };
+        k += 8;
+    }
+    g[head + body..].fill(0.0);
+    _mm_sfence();
+}

@@ -490,3 +490,25 @@ pub(crate) unsafe fn elem_block_f64<const K: u8>(
 ) -> f64 {
     portable::elem_block::<f64, K>(p, x, y, pw, words, grad, vals)
 }
+
+/// Fills `g` with `+0` using non-temporal stores for its aligned middle
+/// (no read-for-ownership of the lines), then orders them with `sfence`.
+///
+/// # Safety
+/// The CPU must support the room's ISA.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+pub(crate) unsafe fn zero_stream(g: &mut [f32]) {
+    let n = g.len();
+    let head = g.as_ptr().align_offset(64).min(n);
+    g[..head].fill(0.0);
+    let body = (n - head) / 16 * 16;
+    let zero = _mm512_setzero_ps();
+    let mut k = head;
+    while k < head + body {
+        // SAFETY: k is 64-byte aligned and k + 16 <= n.
+        unsafe { _mm512_stream_ps(g.as_mut_ptr().wrapping_add(k), zero) };
+        k += 16;
+    }
+    g[head + body..].fill(0.0);
+    _mm_sfence();
+}
