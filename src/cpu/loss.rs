@@ -655,7 +655,7 @@ fn ce_impl<F: Kernels>(
     let a2 = F::from_f64(eps / cf);
     let w_all_f = F::from_f64(w_all);
     let beta = F::from_f64(scale * eps / cf);
-    let stream = rows * classes >= stream_min_elems();
+    let stream = rows.saturating_mul(classes) >= stream_min_elems();
     let row = |r: usize, g: &mut [F]| -> F {
         let t = targets[r];
         if t == ign {
@@ -680,7 +680,9 @@ fn ce_impl<F: Kernels>(
         loss
     };
     // a kept logit costs about 4 MSE elements (max, exp, gradient passes)
-    if rows * classes * 4 >= par_min_elems() && rayon::current_num_threads() > 1 {
+    if rows.saturating_mul(classes).saturating_mul(4) >= par_min_elems()
+        && rayon::current_num_threads() > 1
+    {
         let min_rows = (4096 / classes).max(1);
         grad.par_chunks_mut(classes)
             .zip(rowv.par_iter_mut())
