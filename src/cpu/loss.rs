@@ -453,8 +453,8 @@ fn run_blocks<F: Kernels, const K: u8>(
     fold_partials(&partials, F::ZERO, |a, b| a + b)
 }
 
-/// Type bridge for the elementwise losses: runs `elem_impl` in `f32` (on
-/// `isa`) or `f64` (portable) and writes `grad`; returns the value vector.
+/// Type bridge for the elementwise losses: runs `elem_impl` in `f32` or
+/// `f64` on `isa` and writes `grad`; returns the value vector.
 #[allow(clippy::too_many_arguments)]
 fn elementwise_into<T: Float>(
     isa: Isa,
@@ -491,6 +491,19 @@ fn elementwise_into<T: Float>(
         run!(f32, isa);
     } else if same::<T, f64>() {
         run!(f64, isa);
+    } else {
+        // `Float` is sealed to f32 and f64; any other type takes the reference
+        let l = match op {
+            Op::Mse => reference::mse(input, target, mask, reduction),
+            Op::L1 => reference::l1(input, target, mask, reduction),
+            Op::Huber(d) => reference::huber(input, target, mask, d, reduction),
+            Op::Smooth(b) => reference::smooth_l1(input, target, mask, b, reduction),
+            Op::Bce => reference::bce_with_logits(input, target, mask, pw, reduction),
+        };
+        if let Ok(l) = l {
+            grad.copy_from_slice(&l.grad);
+            value = l.value;
+        }
     }
     value
 }
