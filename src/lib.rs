@@ -24,5 +24,7 @@ pub use view::{MaskedVec, MaskedView};
 // --- optimizer (adagrad helper) ---
 
 // --- masked arithmetic (array helper) ---
+pub mod array;
+pub use array::{BinaryOp, MaskPolicy, MaskedArray, Operand, UnaryOp};
 
 // --- cuda (cuda helper) ---
