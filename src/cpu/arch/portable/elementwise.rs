@@ -6,8 +6,9 @@
 //! `src`/`a` and `dst` hold `n` elements and are either the same pointer
 //! (in place) or do not overlap; `b` (when a slice) holds `n` elements;
 //! `words` holds the bits `off .. off + n` (bit `off + i` keeps element `i`).
-//! Only kept elements are read from `src`/`a`/`b`, and only kept elements
-//! of `dst` are written: masked-out slots are left exactly as they were.
+//! Only kept elements are read from `src`/`a`/`b` into arithmetic, and
+//! masked-out slots of `dst` keep exactly the value they held (the portable
+//! path may rewrite that same value; the SIMD paths never store there).
 
 use crate::array::{BinaryOp, UnaryOp};
 use crate::element::Float;
@@ -222,10 +223,18 @@ unsafe fn run_unary<T: Float>(
                     unsafe { *dst.add(i + k) = f(*src.add(i + k)) };
                 }
             } else {
+                // Branch-free select (vectorizes): masked-out inputs are
+                // replaced by 0 before `f` (poison never enters
+                // arithmetic) and masked-out outputs are rewritten with
+                // the value they already hold.
                 for k in 0..len {
-                    if (bits >> k) & 1 != 0 {
-                        // SAFETY: as above.
-                        unsafe { *dst.add(i + k) = f(*src.add(i + k)) };
+                    let keep = (bits >> k) & 1 != 0;
+                    // SAFETY: as above.
+                    unsafe {
+                        let x = if keep { *src.add(i + k) } else { T::ZERO };
+                        let r = f(x);
+                        let d = dst.add(i + k);
+                        *d = if keep { r } else { *d };
                     }
                 }
             }
@@ -354,10 +363,16 @@ unsafe fn run_binary<T: Float>(
                     unsafe { *dst.add(i + k) = f(*a.add(i + k), *b.add(i + k)) };
                 }
             } else {
+                // Branch-free select, as in `run_unary`.
                 for k in 0..len {
-                    if (bits >> k) & 1 != 0 {
-                        // SAFETY: as above.
-                        unsafe { *dst.add(i + k) = f(*a.add(i + k), *b.add(i + k)) };
+                    let keep = (bits >> k) & 1 != 0;
+                    // SAFETY: as above.
+                    unsafe {
+                        let x = if keep { *a.add(i + k) } else { T::ZERO };
+                        let y = if keep { *b.add(i + k) } else { T::ZERO };
+                        let r = f(x, y);
+                        let d = dst.add(i + k);
+                        *d = if keep { r } else { *d };
                     }
                 }
             }

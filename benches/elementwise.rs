@@ -1,0 +1,92 @@
+//! Masked elementwise ops at 2^24 f32 against the memory-bandwidth baseline
+//! (one read + one write), and the serial/parallel crossover that sets
+//! `cpu::elementwise::PAR_MIN_LEN`.
+//!
+//! `cargo bench --bench elementwise` (all), `-- bandwidth` or `-- threshold`.
+//! Throughput is reported as bytes moved: 8 bytes per element (one f32 read,
+//! one f32 written) for every row, so the rows compare directly.
+
+use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use maskops::cpu::elementwise::{self as ew, Rhs};
+use maskops::cpu::Isa;
+use maskops::{BinaryOp, Mask, MaskedArray, UnaryOp};
+
+fn bandwidth(c: &mut Criterion) {
+    let n = 1usize << 24;
+    let src: Vec<f32> = (0..n).map(|i| (i % 1000) as f32 * 0.001 + 1.0).collect();
+    let mut dst = vec![0.0f32; n];
+    let mut g = c.benchmark_group("bandwidth_2^24_f32");
+    g.throughput(Throughput::Bytes(8 * n as u64));
+    g.sample_size(20);
+    g.bench_function("baseline/memcpy", |b| {
+        b.iter(|| dst.copy_from_slice(black_box(&src)))
+    });
+    g.bench_function("baseline/dense_mul_scalar_inplace", |b| {
+        let k = black_box(1.000_001f32);
+        b.iter(|| {
+            for x in dst.iter_mut() {
+                *x *= k;
+            }
+        })
+    });
+    for density in [1.0, 0.9, 0.5] {
+        let mask = Mask::random(n, 1.0 - density, 7);
+        let mut arr = MaskedArray::new(src.clone(), mask.clone()).unwrap();
+        for isa in Isa::all_available() {
+            g.bench_function(
+                BenchmarkId::new(format!("mul_scalar_assign/{}", isa.name()), density),
+                |b| {
+                    b.iter(|| {
+                        arr.map_assign_with(isa, UnaryOp::MulScalar(black_box(1.000_001f32)))
+                            .unwrap()
+                    })
+                },
+            );
+            g.bench_function(
+                BenchmarkId::new(format!("add_scalar_into/{}", isa.name()), density),
+                |b| {
+                    b.iter(|| {
+                        ew::binary_with(
+                            isa,
+                            BinaryOp::Add,
+                            black_box(&src),
+                            Rhs::Scalar(1.0),
+                            1,
+                            n,
+                            &mask,
+                            &mut dst,
+                        )
+                        .unwrap()
+                    })
+                },
+            );
+        }
+    }
+    g.finish();
+}
+
+fn threshold(c: &mut Criterion) {
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let mut g = c.benchmark_group("threshold_mul_scalar_assign_f32");
+    for log in [14usize, 16, 17, 18, 19, 20] {
+        let n = 1usize << log;
+        let mask = Mask::random(n, 0.5, 3);
+        let mut x: Vec<f32> = (0..n).map(|i| i as f32).collect();
+        g.throughput(Throughput::Bytes(8 * n as u64));
+        g.bench_function(BenchmarkId::new("serial", n), |b| {
+            one.install(|| {
+                b.iter(|| ew::unary_inplace(UnaryOp::MulScalar(1.0f32), &mut x, &mask).unwrap())
+            })
+        });
+        g.bench_function(BenchmarkId::new("pool", n), |b| {
+            b.iter(|| ew::unary_inplace(UnaryOp::MulScalar(1.0f32), &mut x, &mask).unwrap())
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bandwidth, threshold);
+criterion_main!(benches);
