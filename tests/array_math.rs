@@ -31,6 +31,8 @@ fn inputs() -> Vec<f32> {
     v
 }
 
+type Scalar = fn(f32) -> f32;
+
 fn same(a: f32, b: f32) -> bool {
     a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
 }
@@ -39,7 +41,7 @@ fn same(a: f32, b: f32) -> bool {
 fn exp_ln_pow_transcriptions_are_exact() {
     let x = inputs();
     let mask = Mask::ones(x.len());
-    let cases: [(UnaryOp<f32>, fn(f32) -> f32); 5] = [
+    let cases: [(UnaryOp<f32>, Scalar); 5] = [
         (UnaryOp::Exp, exp_f32),
         (UnaryOp::Log, ln_f32),
         (UnaryOp::Pow(3.0), |x| (x * x) * x),
