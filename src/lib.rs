@@ -22,6 +22,7 @@ pub use view::{MaskedVec, MaskedView};
 // --- losses (loss helper) ---
 
 // --- optimizer (adagrad helper) ---
+pub mod optim;
 
 // --- masked arithmetic (array helper) ---
 pub mod array;

@@ -11,6 +11,7 @@
 //! the `match isa` in this module's families (`dispatch_*` functions), after
 //! [`Isa::available`] has been checked.
 
+pub mod adagrad;
 pub mod arch;
 pub mod elementwise;
 
