@@ -59,6 +59,15 @@
 //! assert_eq!(state_sum[2], 9.5);
 //! assert_eq!(state_sum[0], 0.5);
 //! ```
+//!
+//! The seed updates with `p + (-clr) * (g / std)`; PyTorch's dense Adagrad
+//! and [`optim::Adagrad::step_masked`](crate::optim::Adagrad::step_masked)
+//! use `addcdiv`'s order, `p - (clr * g) / std`, which can differ in the last
+//! bit. Written in that order — `g.mul_scalar(clr).div(&std)` then
+//! `update_dense(BinaryOp::Sub, &mut param)` — the masked ops equal
+//! `step_masked` bit for bit (`tests/array_adagrad.rs`, with weight decay,
+//! `maximize`, `lr_decay`, over several steps; the seed's order stays within
+//! one ulp).
 
 use crate::cpu::elementwise::{self as ew, Rhs};
 use crate::cpu::Isa;
