@@ -71,7 +71,7 @@ fn threshold(c: &mut Criterion) {
         .build()
         .unwrap();
     let mut g = c.benchmark_group("threshold_mul_scalar_assign_f32");
-    for log in [14usize, 16, 17, 18, 19, 20] {
+    for log in [12usize, 14, 16, 17, 18, 19, 20, 22] {
         let n = 1usize << log;
         let mask = Mask::random(n, 0.5, 3);
         let mut x: Vec<f32> = (0..n).map(|i| i as f32).collect();
@@ -82,7 +82,10 @@ fn threshold(c: &mut Criterion) {
             })
         });
         g.bench_function(BenchmarkId::new("pool", n), |b| {
-            b.iter(|| ew::unary_inplace(UnaryOp::MulScalar(1.0f32), &mut x, &mask).unwrap())
+            // force the pool at every size to find the crossover
+            ew::set_parallel_min_len(0);
+            b.iter(|| ew::unary_inplace(UnaryOp::MulScalar(1.0f32), &mut x, &mask).unwrap());
+            ew::set_parallel_min_len(ew::PAR_MIN_LEN);
         });
     }
     g.finish();

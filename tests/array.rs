@@ -384,6 +384,27 @@ fn parallel_equals_serial() {
     }
 }
 
+/// Forcing the pool at small sizes (threshold 0) changes no bit.
+#[test]
+fn threshold_does_not_change_results() {
+    let mut r = Rng(10);
+    for &n in &[1usize, 100, 4099, 70_000] {
+        let c = case::<f64>(&mut r, n, 0.5);
+        let b: Vec<f64> = (0..n).map(|_| value(&mut r)).collect();
+        let run = || {
+            let mut x = c.values.clone();
+            ew::unary_inplace(UnaryOp::Sqrt, &mut x, &c.mask).unwrap();
+            ew::binary_inplace(BinaryOp::Maximum, &mut x, Rhs::Slice(&b), 1, n, &c.mask).unwrap();
+            x
+        };
+        let serial = run();
+        ew::set_parallel_min_len(0);
+        let pooled = run();
+        ew::set_parallel_min_len(ew::PAR_MIN_LEN);
+        assert!(serial.iter().zip(&pooled).all(|(x, y)| same(*x, *y)));
+    }
+}
+
 // ----- MaskedArray API -----
 
 #[test]

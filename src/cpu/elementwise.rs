@@ -17,8 +17,9 @@
 //! (`0.5, 1, 2, 3, -0.5, -1, -2`). NaN results are NaN on every path (the
 //! payload follows x86's rules on x86 and is not promised elsewhere).
 //!
-//! Inputs of [`PAR_MIN_LEN`] elements or more are split over rayon's pool in
-//! chunks of [`PAR_CHUNK`] elements (rows for broadcasts).
+//! Inputs of [`parallel_min_len`] elements or more (default [`PAR_MIN_LEN`])
+//! are split over rayon's pool in chunks of [`PAR_CHUNK`] elements (whole
+//! rows for broadcasts).
 
 use crate::array::{BinaryOp, UnaryOp};
 use crate::cpu::arch::portable::elementwise as portable;
@@ -29,13 +30,33 @@ use crate::error::{check_len, check_shape, Result};
 use crate::mask::Mask;
 use portable::{is_f32, RawRhs};
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Below this many elements a kernel runs on the calling thread.
+/// Default of [`parallel_min_len`]: below this many elements a kernel runs
+/// on the calling thread.
 ///
-/// Measured with `cargo bench --bench elementwise -- threshold` (in-place
-/// `mul_scalar` on `f32`, density 0.5): one thread wins up to ~2^17
-/// elements, the pool from 2^18 on (see the crate report).
+/// Measure with `cargo bench --bench elementwise -- threshold` (in-place
+/// `mul_scalar` on `f32`, density 0.5, serial against the whole pool forced
+/// at every size). 2^18 `f32` (1 MiB, ~25 us on one core) is where rayon's
+/// fork/join cost (a few us) becomes small against the work; on a machine
+/// whose single core already saturates memory, raise it with
+/// [`set_parallel_min_len`].
 pub const PAR_MIN_LEN: usize = 1 << 18;
+
+static PAR_MIN: AtomicUsize = AtomicUsize::new(PAR_MIN_LEN);
+
+/// The current serial/parallel threshold (elements), [`PAR_MIN_LEN`] unless
+/// changed by [`set_parallel_min_len`].
+pub fn parallel_min_len() -> usize {
+    PAR_MIN.load(Ordering::Relaxed)
+}
+
+/// Sets the serial/parallel threshold for every elementwise kernel of the
+/// process (`usize::MAX` = never split; `0` = always use the pool).
+/// Results do not depend on it (elementwise ops are computed per element).
+pub fn set_parallel_min_len(n: usize) {
+    PAR_MIN.store(n, Ordering::Relaxed)
+}
 
 /// Elements per rayon task (a multiple of 64, so tasks start on mask words).
 pub const PAR_CHUNK: usize = 1 << 15;
@@ -244,7 +265,7 @@ unsafe fn binary_raw<T: Float>(
 /// on rayon's pool when the total reaches [`PAR_MIN_LEN`].
 fn par_units(units: usize, unit_len: usize, f: impl Fn(usize, usize) + Sync) {
     let total = units.saturating_mul(unit_len);
-    if total < PAR_MIN_LEN || units < 2 || rayon::current_num_threads() < 2 {
+    if total < parallel_min_len() || units < 2 || rayon::current_num_threads() < 2 {
         f(0, units);
         return;
     }
@@ -494,7 +515,7 @@ pub fn select<T: Float>(values: &[T], mask: &Mask, fill: T, out: &mut [T]) -> Re
     check_len("mask", values.len(), mask.len())?;
     check_len("out", values.len(), out.len())?;
     let words = mask.words();
-    if values.len() >= PAR_MIN_LEN && rayon::current_num_threads() > 1 {
+    if values.len() >= parallel_min_len() && rayon::current_num_threads() > 1 {
         out.par_chunks_mut(PAR_CHUNK)
             .zip(values.par_chunks(PAR_CHUNK))
             .enumerate()
