@@ -70,21 +70,29 @@ fn threshold(c: &mut Criterion) {
         .num_threads(1)
         .build()
         .unwrap();
-    let mut g = c.benchmark_group("threshold_mul_scalar_assign_f32");
+    threshold_op(
+        c,
+        &one,
+        "threshold_mul_scalar_assign_f32",
+        UnaryOp::MulScalar(1.0f32),
+    );
+    threshold_op(c, &one, "threshold_exp_assign_f32", UnaryOp::Exp);
+}
+
+fn threshold_op(c: &mut Criterion, one: &rayon::ThreadPool, name: &str, op: UnaryOp<f32>) {
+    let mut g = c.benchmark_group(name);
     for log in [12usize, 14, 16, 17, 18, 19, 20, 22] {
         let n = 1usize << log;
         let mask = Mask::random(n, 0.5, 3);
-        let mut x: Vec<f32> = (0..n).map(|i| i as f32).collect();
+        let mut x: Vec<f32> = (0..n).map(|i| (i % 100) as f32 * 0.01).collect();
         g.throughput(Throughput::Bytes(8 * n as u64));
         g.bench_function(BenchmarkId::new("serial", n), |b| {
-            one.install(|| {
-                b.iter(|| ew::unary_inplace(UnaryOp::MulScalar(1.0f32), &mut x, &mask).unwrap())
-            })
+            one.install(|| b.iter(|| ew::unary_inplace(op, &mut x, &mask).unwrap()))
         });
         g.bench_function(BenchmarkId::new("pool", n), |b| {
             // force the pool at every size to find the crossover
             ew::set_parallel_min_len(0);
-            b.iter(|| ew::unary_inplace(UnaryOp::MulScalar(1.0f32), &mut x, &mask).unwrap());
+            b.iter(|| ew::unary_inplace(op, &mut x, &mask).unwrap());
             ew::set_parallel_min_len(ew::PAR_MIN_LEN);
         });
     }

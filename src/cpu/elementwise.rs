@@ -33,15 +33,17 @@ use rayon::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Default of [`parallel_min_len`]: below this many elements a kernel runs
-/// on the calling thread.
+/// on the calling thread. Transcendental ops (`exp`, `log`, `pow` outside
+/// the special exponents) split at a quarter of it.
 ///
-/// Measure with `cargo bench --bench elementwise -- threshold` (in-place
-/// `mul_scalar` on `f32`, density 0.5, serial against the whole pool forced
-/// at every size). 2^18 `f32` (1 MiB, ~25 us on one core) is where rayon's
-/// fork/join cost (a few us) becomes small against the work; on a machine
-/// whose single core already saturates memory, raise it with
-/// [`set_parallel_min_len`].
-pub const PAR_MIN_LEN: usize = 1 << 18;
+/// Measured with `cargo bench --bench elementwise -- threshold` (in-place
+/// `mul_scalar` and `exp` on `f32`, density 0.5, one thread against the
+/// whole pool forced at every size) on the 2-core development machine
+/// (shared, so noisy): for `mul_scalar` the pool lost up to 2^20 elements
+/// (pool/serial 1.3 at 2^20) and won at 2^22 (0.42-0.70); for `exp` it won
+/// from 2^19-2^20 on (0.63-0.75). A machine whose single core does not
+/// saturate memory wants it lower: see [`set_parallel_min_len`].
+pub const PAR_MIN_LEN: usize = 1 << 21;
 
 static PAR_MIN: AtomicUsize = AtomicUsize::new(PAR_MIN_LEN);
 
@@ -86,6 +88,21 @@ impl<T> SendPtr<T> {
     #[inline(always)]
     fn get(self) -> *mut T {
         self.0
+    }
+}
+
+/// The threshold for a unary op: a quarter of [`parallel_min_len`] for the
+/// transcendental ones.
+fn unary_min<T: Float>(op: &UnaryOp<T>) -> usize {
+    let heavy = match op {
+        UnaryOp::Exp | UnaryOp::Log => true,
+        UnaryOp::Pow(p) => portable::PowKind::of(*p) == portable::PowKind::General,
+        _ => false,
+    };
+    if heavy {
+        parallel_min_len() / 4
+    } else {
+        parallel_min_len()
     }
 }
 
@@ -262,10 +279,10 @@ unsafe fn binary_raw<T: Float>(
 }
 
 /// Runs `f(start, count)` over `0..units` units of `unit_len` elements,
-/// on rayon's pool when the total reaches [`PAR_MIN_LEN`].
-fn par_units(units: usize, unit_len: usize, f: impl Fn(usize, usize) + Sync) {
+/// on rayon's pool when the total reaches `min`.
+fn par_units(units: usize, unit_len: usize, min: usize, f: impl Fn(usize, usize) + Sync) {
     let total = units.saturating_mul(unit_len);
-    if total < parallel_min_len() || units < 2 || rayon::current_num_threads() < 2 {
+    if total < min || units < 2 || rayon::current_num_threads() < 2 {
         f(0, units);
         return;
     }
@@ -293,7 +310,7 @@ pub fn unary_with<T: Float>(
     let s = SendPtr(src.as_ptr() as *mut T);
     let d = SendPtr(dst.as_mut_ptr());
     let words = mask.words();
-    par_units(src.len(), 1, |start, count| {
+    par_units(src.len(), 1, unary_min(&op), |start, count| {
         // SAFETY: `src` and `dst` are distinct borrows (so disjoint) of
         // `src.len()` elements; each call covers `start .. start + count`,
         // disjoint between tasks; the mask has `src.len()` bits.
@@ -323,7 +340,7 @@ pub fn unary_inplace_with<T: Float>(
     let isa = isa.clamp_available();
     let p = SendPtr(x.as_mut_ptr());
     let words = mask.words();
-    par_units(x.len(), 1, |start, count| {
+    par_units(x.len(), 1, unary_min(&op), |start, count| {
         // SAFETY: source and destination are the same range of `x`
         // (allowed by the contract); tasks cover disjoint ranges.
         unsafe {
@@ -374,7 +391,7 @@ unsafe fn binary_run<T: Float>(
                 Rhs::Scalar(s) => Some(s),
                 _ => None,
             };
-            par_units(rows * cols, 1, |start, count| {
+            par_units(rows * cols, 1, parallel_min_len(), |start, count| {
                 let b = match scalar {
                     Some(s) => RawRhs::Scalar(s),
                     // SAFETY: `b` has rows * cols elements (checked).
@@ -396,7 +413,7 @@ unsafe fn binary_run<T: Float>(
             });
         }
         Rhs::Row(_) | Rhs::Col(_) => {
-            par_units(rows, cols, |r0, nr| {
+            par_units(rows, cols, parallel_min_len(), |r0, nr| {
                 for r in r0..r0 + nr {
                     let b = match rhs {
                         Rhs::Row(v) => RawRhs::Ptr(v.as_ptr()),
