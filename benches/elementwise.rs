@@ -2,11 +2,13 @@
 //! (one read + one write), and the serial/parallel crossover that sets
 //! `cpu::elementwise::PAR_MIN_LEN`.
 //!
-//! `cargo bench --bench elementwise` (all), `-- bandwidth` or `-- threshold`.
+//! `cargo bench --bench elementwise` (all), `-- bandwidth` or `-- threshold`;
+//! `cargo bench --bench elementwise -- --ratio [log2 n]` for interleaved
+//! rounds against the baselines (robust to load drift on a shared machine).
 //! Throughput is reported as bytes moved: 8 bytes per element (one f32 read,
 //! one f32 written) for every row, so the rows compare directly.
 
-use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{black_box, criterion_group, BenchmarkId, Criterion, Throughput};
 use maskops::cpu::elementwise::{self as ew, Rhs};
 use maskops::cpu::Isa;
 use maskops::{BinaryOp, Mask, MaskedArray, UnaryOp};
@@ -99,5 +101,85 @@ fn threshold_op(c: &mut Criterion, one: &rayon::ThreadPool, name: &str, op: Unar
     g.finish();
 }
 
+/// Interleaved rounds (`cargo bench --bench elementwise -- --ratio [log2 n]`):
+/// each round times every variant once, so load drift on a shared machine
+/// hits all of them alike; prints the median GiB/s (8 bytes per element)
+/// and the ratio to the two one-read-one-write baselines.
+fn ratio(log: usize) {
+    use std::time::Instant;
+    let n = 1usize << log;
+    let src: Vec<f32> = (0..n).map(|i| (i % 1000) as f32 * 0.001 + 1.0).collect();
+    let mut dst = vec![0.0f32; n];
+    let mut x = src.clone();
+    let masks: Vec<(f64, Mask)> = [1.0, 0.9, 0.5]
+        .into_iter()
+        .map(|d| (d, Mask::random(n, 1.0 - d, 7)))
+        .collect();
+    let isa = maskops::cpu::isa();
+    let mut names: Vec<String> = vec!["memcpy".into(), "dense x *= k (in place)".into()];
+    for (d, _) in &masks {
+        names.push(format!("masked mul_scalar_assign d={d} [{}]", isa.name()));
+    }
+    for (d, _) in &masks {
+        names.push(format!("masked add_scalar into dst d={d} [{}]", isa.name()));
+    }
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    let k = black_box(1.000_001f32);
+    for _round in 0..15 {
+        let mut v = 0;
+        let mut time = |f: &mut dyn FnMut()| {
+            let t = Instant::now();
+            f();
+            times[v].push(t.elapsed().as_secs_f64());
+            v += 1;
+        };
+        time(&mut || dst.copy_from_slice(black_box(&src)));
+        time(&mut || {
+            for e in x.iter_mut() {
+                *e *= k;
+            }
+        });
+        for (_, m) in &masks {
+            time(&mut || ew::unary_inplace(UnaryOp::MulScalar(k), &mut x, m).unwrap());
+        }
+        for (_, m) in &masks {
+            time(&mut || {
+                ew::binary(BinaryOp::Add, &src, Rhs::Scalar(k), 1, n, m, &mut dst).unwrap()
+            });
+        }
+    }
+    let gib = |t: f64| 8.0 * n as f64 / t / (1u64 << 30) as f64;
+    let med: Vec<f64> = times
+        .iter_mut()
+        .map(|t| {
+            t.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            t[t.len() / 2]
+        })
+        .collect();
+    println!(
+        "n = 2^{log} f32, {} rayon threads, median of 15 interleaved rounds",
+        rayon::current_num_threads()
+    );
+    for (name, t) in names.iter().zip(&med) {
+        println!(
+            "{name:45} {:7.2} GiB/s  {:6.2} ms  {:4.0}% of memcpy  {:4.0}% of dense in-place",
+            gib(*t),
+            t * 1e3,
+            med[0] / t * 100.0,
+            med[1] / t * 100.0
+        );
+    }
+}
+
 criterion_group!(benches, bandwidth, threshold);
-criterion_main!(benches);
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(p) = args.iter().position(|a| a == "--ratio") {
+        let log = args.get(p + 1).and_then(|s| s.parse().ok()).unwrap_or(24);
+        ratio(log);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -1,12 +1,15 @@
 //! Dispatch for the masked elementwise kernels (the only caller of the
 //! `arch/*/elementwise.rs` rooms).
 //!
-//! Every kernel computes an op on the **kept** elements only and writes only
-//! kept slots of the destination: masked-out destination slots are left
-//! exactly as they were, and masked-out source slots are never read into
-//! arithmetic (AVX-512 loads them with the mask register, AVX2 with
-//! `vmaskmov`, the portable path skips them), so NaN/inf/garbage there can
-//! neither leak nor hit a slow path.
+//! Every kernel computes an op on the **kept** elements only: masked-out
+//! destination slots keep exactly the bits they held, and masked-out source
+//! slots never reach arithmetic, so NaN/inf/garbage there can neither leak
+//! nor hit a slow path. AVX-512 uses the keep bits as the `k` register of
+//! every load and store (masked-out lanes are neither read nor written);
+//! AVX2 zeroes masked-out lanes with an AND before computing and blends the
+//! result into the destination's current value (branch-free; `vmaskmov` for
+//! the tail); the portable path maps fully kept 64-element chunks in one
+//! loop and visits only the set bits of the others.
 //!
 //! Results are bit-identical across ISAs and thread counts: each element is
 //! computed by one fixed sequence of IEEE operations (no FMA), defined by the

@@ -6,9 +6,8 @@
 //! `src`/`a` and `dst` hold `n` elements and are either the same pointer
 //! (in place) or do not overlap; `b` (when a slice) holds `n` elements;
 //! `words` holds the bits `off .. off + n` (bit `off + i` keeps element `i`).
-//! Only kept elements are read from `src`/`a`/`b` into arithmetic, and
-//! masked-out slots of `dst` keep exactly the value they held (the portable
-//! path may rewrite that same value; the SIMD paths never store there).
+//! Only kept elements are read from `src`/`a`/`b`, and only kept elements
+//! of `dst` are written: masked-out slots are left exactly as they were.
 
 use crate::array::{BinaryOp, UnaryOp};
 use crate::element::Float;
@@ -196,6 +195,10 @@ pub fn binary_scalar<T: Float>(op: BinaryOp, a: T, b: T) -> T {
 
 /// Applies `f` to the kept elements (see the module contract).
 ///
+/// A fully kept 64-element chunk is mapped in one loop (vectorized); a
+/// mixed chunk visits its set bits only (`trailing_zeros`), so masked-out
+/// slots are neither read nor written.
+///
 /// # Safety
 /// The module contract.
 #[inline(always)]
@@ -210,33 +213,18 @@ unsafe fn run_unary<T: Float>(
     let mut i = 0;
     while i < n {
         let bits = chunk_bits(words, off, i, n);
-        let len = (n - i).min(64);
-        if bits != 0 {
-            let full = if len == 64 {
-                u64::MAX
-            } else {
-                (1u64 << len) - 1
-            };
-            if bits == full {
-                for k in 0..len {
-                    // SAFETY: i + k < n; src/dst valid for n elements (contract).
-                    unsafe { *dst.add(i + k) = f(*src.add(i + k)) };
-                }
-            } else {
-                // Branch-free select (vectorizes): masked-out inputs are
-                // replaced by 0 before `f` (poison never enters
-                // arithmetic) and masked-out outputs are rewritten with
-                // the value they already hold.
-                for k in 0..len {
-                    let keep = (bits >> k) & 1 != 0;
-                    // SAFETY: as above.
-                    unsafe {
-                        let x = if keep { *src.add(i + k) } else { T::ZERO };
-                        let r = f(x);
-                        let d = dst.add(i + k);
-                        *d = if keep { r } else { *d };
-                    }
-                }
+        if bits == u64::MAX {
+            for k in 0..64 {
+                // SAFETY: a full chunk: i + k < n; src/dst valid for n.
+                unsafe { *dst.add(i + k) = f(*src.add(i + k)) };
+            }
+        } else {
+            let mut m = bits;
+            while m != 0 {
+                let k = m.trailing_zeros() as usize;
+                m &= m - 1;
+                // SAFETY: bits past n are cleared, so i + k < n.
+                unsafe { *dst.add(i + k) = f(*src.add(i + k)) };
             }
         }
         i += 64;
@@ -334,6 +322,8 @@ pub unsafe fn binary<T: Float>(
     }
 }
 
+/// Binary form of [`run_unary`].
+///
 /// # Safety
 /// The module contract.
 #[inline(always)]
@@ -350,31 +340,18 @@ unsafe fn run_binary<T: Float>(
     let mut i = 0;
     while i < n {
         let bits = chunk_bits(words, off, i, n);
-        let len = (n - i).min(64);
-        if bits != 0 {
-            let full = if len == 64 {
-                u64::MAX
-            } else {
-                (1u64 << len) - 1
-            };
-            if bits == full {
-                for k in 0..len {
-                    // SAFETY: i + k < n; a, b, dst valid for n elements (contract).
-                    unsafe { *dst.add(i + k) = f(*a.add(i + k), *b.add(i + k)) };
-                }
-            } else {
-                // Branch-free select, as in `run_unary`.
-                for k in 0..len {
-                    let keep = (bits >> k) & 1 != 0;
-                    // SAFETY: as above.
-                    unsafe {
-                        let x = if keep { *a.add(i + k) } else { T::ZERO };
-                        let y = if keep { *b.add(i + k) } else { T::ZERO };
-                        let r = f(x, y);
-                        let d = dst.add(i + k);
-                        *d = if keep { r } else { *d };
-                    }
-                }
+        if bits == u64::MAX {
+            for k in 0..64 {
+                // SAFETY: a full chunk: i + k < n; a, b, dst valid for n.
+                unsafe { *dst.add(i + k) = f(*a.add(i + k), *b.add(i + k)) };
+            }
+        } else {
+            let mut m = bits;
+            while m != 0 {
+                let k = m.trailing_zeros() as usize;
+                m &= m - 1;
+                // SAFETY: bits past n are cleared, so i + k < n.
+                unsafe { *dst.add(i + k) = f(*a.add(i + k), *b.add(i + k)) };
             }
         }
         i += 64;

@@ -1,10 +1,13 @@
 //! `avx2` elementwise kernels: 8 `f32` / 4 `f64` lanes.
 //!
-//! A vector whose lanes are all kept is loaded and stored plainly; a vector
-//! with some lanes masked out (or running past the end) goes through
-//! `vmaskmovps`/`vmaskmovpd`: masked-out lanes are read as `0` (no fault,
-//! no poison in the register) and never written. A vector with no kept lane
-//! is skipped. Each lane evaluates exactly the portable scalar definition
+//! Chunks of 64 elements with no kept bit are skipped. Inside a chunk every
+//! vector is processed without branching on its lanes (a branch on "all
+//! lanes kept" mispredicts at densities near 0.9): masked-out input lanes
+//! are zeroed by an AND before any arithmetic (poison never reaches an op),
+//! and the result is blended with the destination's current value and
+//! stored whole, so masked-out slots get back exactly the bits they held.
+//! A vector reaching past the end goes through `vmaskmovps`/`vmaskmovpd`,
+//! which touches kept lanes only. Each lane evaluates exactly the portable scalar definition
 //! (`crate::cpu::arch::portable::elementwise`): same IEEE operations in the
 //! same order, no FMA; `exp`/`ln` for `f32` transcribe `crate::math`; for
 //! `f64` they (and a general `pow`) call `std` lane by lane.
@@ -45,6 +48,8 @@ trait V: Copy {
     unsafe fn unord(self, o: Self) -> Self;
     /// `m ? t : self` per lane.
     unsafe fn blend(self, m: Self, t: Self) -> Self;
+    /// Bitwise AND (zeroes the lanes outside a lane mask).
+    unsafe fn and(self, m: Self) -> Self;
     unsafe fn exp(self) -> Self;
     unsafe fn ln(self) -> Self;
     unsafe fn powf(self, p: Self::S) -> Self;
@@ -145,6 +150,10 @@ impl V for F32x8 {
     #[inline(always)]
     unsafe fn blend(self, m: Self, t: Self) -> Self {
         F32x8(_mm256_blendv_ps(self.0, t.0, m.0))
+    }
+    #[inline(always)]
+    unsafe fn and(self, m: Self) -> Self {
+        F32x8(_mm256_and_ps(self.0, m.0))
     }
     #[inline(always)]
     unsafe fn exp(self) -> Self {
@@ -327,6 +336,10 @@ impl V for F64x4 {
         F64x4(_mm256_blendv_pd(self.0, t.0, m.0))
     }
     #[inline(always)]
+    unsafe fn and(self, m: Self) -> Self {
+        F64x4(_mm256_and_pd(self.0, m.0))
+    }
+    #[inline(always)]
     unsafe fn exp(self) -> Self {
         // SAFETY: 4-element stack buffer.
         unsafe {
@@ -487,8 +500,12 @@ enum B<T: V> {
     None,
 }
 
-/// The shared loop: for each vector with a kept lane, load `a` (and `b`),
-/// evaluate, store the kept lanes.
+/// The shared loop. Inside the run, every vector of a 64-element chunk with
+/// a kept lane is handled without branching on its lanes: masked-out input
+/// lanes are zeroed by an AND before any arithmetic, the result is blended
+/// with the destination's current value and stored whole (masked-out slots
+/// get back the bits they held). A vector reaching past the end uses
+/// `vmaskmov` (touches kept lanes only).
 ///
 /// # Safety
 /// The portable module's contract; AVX2 available.
@@ -511,21 +528,22 @@ unsafe fn run<T: V>(
             while j < 64 && j < rem {
                 let k = (bits >> j) & T::FULL;
                 let at = i + j;
-                // SAFETY: a full vector is used only when all L lanes are
-                // kept, hence < n; otherwise vmaskmov touches only kept
-                // lanes (all < n, bits past n are cleared). `at < n` keeps
-                // the pointer arithmetic in bounds.
+                // SAFETY: when `at + L <= n` all L lanes are in bounds;
+                // otherwise vmaskmov touches only kept lanes, all < n (bits
+                // past n are cleared). `at < n` keeps the pointer
+                // arithmetic in bounds.
                 unsafe {
-                    if k == T::FULL {
-                        let x = T::load(a.add(at));
+                    let m = T::lanes(k);
+                    if at + T::L <= n {
+                        let x = T::load(a.add(at)).and(m);
                         let y = match b {
-                            B::Ptr(p) => Some(T::load(p.add(at))),
+                            B::Ptr(p) => Some(T::load(p.add(at)).and(m)),
                             B::Splat(s) => Some(s),
                             B::None => None,
                         };
-                        T::store(dst.add(at), eval(op, x, y));
+                        let old = T::load(dst.add(at));
+                        T::store(dst.add(at), old.blend(m, eval(op, x, y)));
                     } else if k != 0 {
-                        let m = T::lanes(k);
                         let x = T::maskload(a.add(at), m);
                         let y = match b {
                             B::Ptr(p) => Some(T::maskload(p.add(at), m)),
