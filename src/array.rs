@@ -11,9 +11,11 @@
 //!   operand — same shape, a row vector (`cols` values) or a column vector
 //!   (`rows` values) broadcast over a matrix — the result keeps the masked
 //!   array's mask.
-//! * Every op has an in-place form (`*_assign`) that allocates nothing, and
-//!   [`MaskedArray::update_dense`] writes `dense[i] = op(dense[i], self[i])`
-//!   on kept entries of a caller's buffer.
+//! * Every op has an in-place form (`*_assign`) that allocates nothing;
+//!   [`MaskedArray::map_into`] / [`MaskedArray::binary_into`] write kept
+//!   results into a caller's buffer, [`MaskedArray::update_dense`] writes
+//!   `dense[i] = op(dense[i], self[i])` on kept entries, and
+//!   [`MaskedArray::to_dense_into`] is `to_tensor(fill)` into a buffer.
 //!
 //! Values under a cleared bit are unspecified: no op reads them into
 //! arithmetic (NaN/inf there never leaks) and the kernels never write them,
@@ -368,6 +370,20 @@ impl<T: Float> MaskedArray<T> {
         ew::unary_inplace_with(isa, op, &mut self.values, &self.mask)
     }
 
+    /// Writes `op(self[i])` into `out[i]` for every kept `i` (`out` holds
+    /// `len()` values); the other entries of `out` are untouched. No
+    /// allocation.
+    pub fn map_into_with(&self, isa: Isa, op: UnaryOp<T>, out: &mut [T]) -> Result<()> {
+        check_unary(op)?;
+        check_len("out", self.len(), out.len())?;
+        ew::unary_with(isa, op, &self.values, &self.mask, out)
+    }
+
+    /// [`map_into_with`](Self::map_into_with) on the detected ISA.
+    pub fn map_into(&self, op: UnaryOp<T>, out: &mut [T]) -> Result<()> {
+        self.map_into_with(crate::cpu::isa(), op, out)
+    }
+
     /// [`map_with`](Self::map_with) on the detected ISA.
     pub fn map(&self, op: UnaryOp<T>) -> Result<Self> {
         self.map_with(crate::cpu::isa(), op)
@@ -449,6 +465,52 @@ impl<T: Float> MaskedArray<T> {
             self.mask = m;
         }
         Ok(())
+    }
+
+    /// Writes `op(self[i], rhs[i])` into `out[i]` for every `i` kept by the
+    /// result mask (`self`'s, or the AND under [`MaskPolicy::Intersect`]);
+    /// the other entries of `out` are untouched. Returns nothing: the
+    /// result mask is `self.mask()` (or `self.mask().and(other.mask())`).
+    /// Allocates nothing unless `Intersect` has to build a new mask.
+    pub fn binary_into_with<'a>(
+        &self,
+        isa: Isa,
+        op: BinaryOp,
+        rhs: impl Into<Operand<'a, T>>,
+        policy: MaskPolicy,
+        out: &mut [T],
+    ) -> Result<()>
+    where
+        T: 'a,
+    {
+        let rhs = rhs.into();
+        check_len("out", self.len(), out.len())?;
+        let (r, mask) = self.resolve(&rhs, policy)?;
+        let mask = mask.as_ref().unwrap_or(&self.mask);
+        ew::binary_with(
+            isa,
+            op,
+            &self.values,
+            r,
+            self.rows(),
+            self.cols(),
+            mask,
+            out,
+        )
+    }
+
+    /// [`binary_into_with`](Self::binary_into_with) on the detected ISA.
+    pub fn binary_into<'a>(
+        &self,
+        op: BinaryOp,
+        rhs: impl Into<Operand<'a, T>>,
+        policy: MaskPolicy,
+        out: &mut [T],
+    ) -> Result<()>
+    where
+        T: 'a,
+    {
+        self.binary_into_with(crate::cpu::isa(), op, rhs, policy, out)
     }
 
     /// [`binary_with`](Self::binary_with) on the detected ISA.

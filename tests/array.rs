@@ -692,6 +692,68 @@ fn unary_methods_match_map() {
 }
 
 #[test]
+fn into_caller_buffers() {
+    let mut r = Rng(11);
+    let (rows, cols) = (9, 70);
+    let a = case::<f32>(&mut r, rows * cols, 0.6);
+    let b = case::<f32>(&mut r, rows * cols, 0.7);
+    let x = MaskedArray::matrix(a.values.clone(), a.mask.clone(), rows, cols).unwrap();
+    let y = MaskedArray::matrix(b.values.clone(), b.mask.clone(), rows, cols).unwrap();
+    let row: Vec<f32> = (0..cols).map(|j| j as f32 - 3.0).collect();
+    for isa in Isa::all_available() {
+        let mut out = vec![-7.0f32; rows * cols];
+        x.map_into_with(isa, UnaryOp::Sqrt, &mut out).unwrap();
+        let want = x.map_with(isa, UnaryOp::Sqrt).unwrap();
+        for (i, &o) in out.iter().enumerate() {
+            match want.get(i) {
+                Some(w) => assert!(same(o, w)),
+                None => assert_eq!(o, -7.0),
+            }
+        }
+        let mut out = vec![-7.0f32; rows * cols];
+        x.binary_into_with(isa, BinaryOp::Div, &y, MaskPolicy::Intersect, &mut out)
+            .unwrap();
+        let want = x
+            .binary_with(isa, BinaryOp::Div, &y, MaskPolicy::Intersect)
+            .unwrap();
+        for (i, &o) in out.iter().enumerate() {
+            match want.get(i) {
+                Some(w) => assert!(same(o, w)),
+                None => assert_eq!(o, -7.0),
+            }
+        }
+        let mut out = vec![-7.0f32; rows * cols];
+        x.binary_into_with(
+            isa,
+            BinaryOp::Sub,
+            Operand::Row(&row),
+            MaskPolicy::Match,
+            &mut out,
+        )
+        .unwrap();
+        for i in 0..rows * cols {
+            if a.mask.get(i) {
+                assert!(same(out[i], a.values[i] - row[i % cols]));
+            } else {
+                assert_eq!(out[i], -7.0);
+            }
+        }
+        assert_eq!(
+            x.binary_into_with(isa, BinaryOp::Add, &y, MaskPolicy::Match, &mut out),
+            Err(Error::MaskMismatch {
+                position: (0..rows * cols)
+                    .find(|&i| a.mask.get(i) != b.mask.get(i))
+                    .unwrap()
+            })
+        );
+        assert!(matches!(
+            x.map_into_with(isa, UnaryOp::Neg, &mut out[1..]),
+            Err(Error::Length { arg: "out", .. })
+        ));
+    }
+}
+
+#[test]
 fn intersect_in_place_updates_mask() {
     let a_mask = Mask::from_bools(&[true, true, false, true, false, true]);
     let b_mask = Mask::from_bools(&[true, false, false, true, true, true]);
