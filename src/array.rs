@@ -186,7 +186,10 @@ impl<'a, T, const N: usize> From<&'a [T; N]> for Operand<'a, T> {
 /// let s = m0.binary(BinaryOp::Add, &m1, MaskPolicy::Intersect).unwrap();
 /// assert_eq!(s.mask().count_ones(), 0);
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Two arrays are equal (`==`) when they have the same shape, the same mask
+/// and equal kept values; what lies under cleared bits is not compared.
+#[derive(Debug, Clone)]
 pub struct MaskedArray<T> {
     values: Vec<T>,
     mask: Mask,
@@ -749,6 +752,18 @@ binary_methods! {
     div, div_assign => Div, "a / b";
     maximum, maximum_assign => Maximum, "torch.maximum(a, b)";
     minimum, minimum_assign => Minimum, "torch.minimum(a, b)";
+}
+
+impl<T: Float> PartialEq for MaskedArray<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.ndim == other.ndim
+            && self.shape == other.shape
+            && self.mask == other.mask
+            && self
+                .mask
+                .iter_ones()
+                .all(|i| self.values[i] == other.values[i])
+    }
 }
 
 impl<'a, T: Float> From<MaskedView<'a, T>> for MaskedArray<T> {

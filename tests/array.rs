@@ -449,6 +449,7 @@ fn mask_mismatch_names_first_difference() {
     let mut z = x.clone();
     assert_eq!(z.mul_assign(&y), Err(Error::MaskMismatch { position: 150 }));
     assert_eq!(z, x, "a failed in-place op changes nothing");
+    assert_eq!(z.values(), x.values());
     let msg = x.sub(&y).unwrap_err().to_string();
     assert!(msg.contains("150"), "{msg}");
 }
@@ -751,6 +752,20 @@ fn into_caller_buffers() {
             Err(Error::Length { arg: "out", .. })
         ));
     }
+}
+
+#[test]
+fn equality_ignores_masked_out_slots() {
+    let m = Mask::from_bools(&[true, false, true]);
+    let a = MaskedArray::new(vec![1.0f32, f32::NAN, 3.0], m.clone()).unwrap();
+    let b = MaskedArray::new(vec![1.0f32, 123.0, 3.0], m.clone()).unwrap();
+    assert_eq!(a, b);
+    let c = MaskedArray::new(vec![1.0f32, 123.0, 4.0], m.clone()).unwrap();
+    assert_ne!(a, c);
+    let d = MaskedArray::new(vec![1.0f32, 123.0, 3.0], Mask::ones(3)).unwrap();
+    assert_ne!(b, d);
+    let e = MaskedArray::matrix(vec![1.0f32, 123.0, 3.0], m, 1, 3).unwrap();
+    assert_ne!(b, e, "1-D and 1x3 differ in shape");
 }
 
 #[test]
