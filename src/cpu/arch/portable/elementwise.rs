@@ -6,8 +6,11 @@
 //! `src`/`a` and `dst` hold `n` elements and are either the same pointer
 //! (in place) or do not overlap; `b` (when a slice) holds `n` elements;
 //! `words` holds the bits `off .. off + n` (bit `off + i` keeps element `i`).
-//! Only kept elements are read from `src`/`a`/`b`, and only kept elements
-//! of `dst` are written: masked-out slots are left exactly as they were.
+//! Only kept elements of `src`/`a`/`b` enter arithmetic, and masked-out
+//! slots of `dst` keep exactly the bits they held. (This path neither reads
+//! nor writes masked-out slots; AVX-512 neither; AVX2 loads whole vectors,
+//! zeroes masked-out lanes before computing and stores back the bits a
+//! masked-out slot held.)
 
 use crate::array::{BinaryOp, UnaryOp};
 use crate::element::Float;
