@@ -387,3 +387,82 @@ impl Adagrad {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The comparison-sort fallback (taken when index and position do not fit
+    /// one `u64` together) gives the same bits as the radix path, through
+    /// every sparse form, sequential and split in parallel.
+    #[test]
+    fn pairs_fallback_matches_radix() {
+        let opt = Adagrad {
+            lr: 0.3,
+            weight_decay: 0.1,
+            initial_accumulator_value: 0.2,
+            ..Default::default()
+        };
+        let (rows, cols) = (37, 11);
+        let n = rows * cols;
+        let mut x = 99u64;
+        let mut rnd = |m: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % m as u64) as usize
+        };
+        let r: Vec<usize> = (0..900).map(|_| rnd(rows)).collect();
+        let c: Vec<usize> = (0..900).map(|_| rnd(cols)).collect();
+        let v: Vec<f64> = (0..900).map(|_| rnd(1000) as f64 / 500.0 - 1.0).collect();
+        let idx: Vec<usize> = (0..300).map(|_| rnd(rows)).collect();
+        let vals: Vec<f64> = (0..300 * cols)
+            .map(|_| rnd(1000) as f64 / 500.0 - 1.0)
+            .collect();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        let run = |force: bool, par_min: usize| {
+            let mut ws = Workspace::new();
+            ws.force_pairs = force;
+            ws.set_parallel_min(par_min);
+            let mut p: Vec<f64> = (0..n).map(|i| i as f64 * 0.01).collect();
+            let mut st = opt.state::<f64>(n);
+            pool.install(|| {
+                for _ in 0..2 {
+                    opt.step_coo_with(cpu::isa(), &mut ws, &mut p, rows, cols, &r, &c, &v, &mut st)
+                        .unwrap();
+                    opt.step_rows_with(
+                        cpu::isa(),
+                        &mut ws,
+                        &mut p,
+                        rows,
+                        cols,
+                        &idx,
+                        &vals,
+                        &mut st,
+                    )
+                    .unwrap();
+                }
+            });
+            (p, st)
+        };
+        let want = run(false, 1 << 20);
+        for force in [false, true] {
+            for par_min in [1, 16, 1 << 20] {
+                assert_eq!(run(force, par_min), want, "force {force} par_min {par_min}");
+            }
+        }
+        // And the f64 reference, bit for bit.
+        let mut p: Vec<f64> = (0..n).map(|i| i as f64 * 0.01).collect();
+        let mut st = opt.state::<f64>(n);
+        for _ in 0..2 {
+            crate::reference::adagrad::step_coo(&opt, &mut p, rows, cols, &r, &c, &v, &mut st)
+                .unwrap();
+            crate::reference::adagrad::step_rows(&opt, &mut p, rows, cols, &idx, &vals, &mut st)
+                .unwrap();
+        }
+        assert_eq!((p, st), want);
+    }
+}

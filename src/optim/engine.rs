@@ -176,7 +176,9 @@ pub(crate) fn rows<P: AdagradElement>(
     if cols == 0 {
         return;
     }
-    const PF: usize = 4;
+    // Rows ahead to prefetch (param and state lines); random rows are
+    // latency-bound, so several must be in flight.
+    const PF: usize = 8;
     let p_bytes = cols * std::mem::size_of::<P>();
     let s_bytes = cols * std::mem::size_of::<P::State>();
     let seq = |param: &mut [P], sum: &mut [P::State], base: usize, lo: usize, hi: usize| {

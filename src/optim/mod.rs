@@ -41,10 +41,29 @@
 //! # Validation
 //!
 //! Every argument is checked before anything is written: shapes, the state
-//! length, every sparse index (an out-of-range index gives [`Error::Index`]
+//! length, every sparse index (an out-of-range index gives [`Error::Index`](crate::Error::Index)
 //! with the index, its position in the gradient and the bound) and the
 //! hyper-parameters (finite and `>= 0`). A failed step leaves the parameters,
 //! the accumulator and the step counter exactly as they were.
+//!
+//! # Speed and determinism
+//!
+//! * Dense and masked steps run the SIMD kernels of `crate::cpu::adagrad`
+//!   (AVX-512, AVX2, portable; `f32` and `f64`, half types through the
+//!   portable path), in parallel over 64-aligned chunks with rayon when the
+//!   step is large (see [`Workspace::parallel_min`]).
+//! * Sparse steps coalesce duplicates with a stable LSD radix sort on the
+//!   index (linear time, scratch kept in a [`Workspace`] so a steady-state
+//!   loop allocates nothing; the plain methods keep one per thread), then
+//!   update each unique row with the SIMD row kernel (`step_rows`) or each
+//!   unique element (`step_sparse`, `step_coo`, `step_sparse_vec`),
+//!   prefetching ahead, in parallel over disjoint runs of indices. Untouched
+//!   rows and elements are never read.
+//! * Every path performs the same IEEE operations in the same order (no FMA),
+//!   and each duplicate sum is done by one thread in order of appearance, so
+//!   the result is the same bit for bit on every ISA and thread count (the
+//!   `*_with(isa, workspace, ..)` methods pick the ISA; tests compare with
+//!   `==`). For `f64` parameters it equals [`crate::reference::adagrad`].
 //!
 //! ```
 //! use maskops::optim::Adagrad;

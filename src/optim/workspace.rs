@@ -36,6 +36,9 @@ pub struct Workspace {
     pub(crate) pairs: Vec<(u64, u64)>,
     hist: Vec<usize>,
     parallel_min: usize,
+    /// Tests: take the comparison-sort fallback even when the packed radix
+    /// sort applies.
+    pub(crate) force_pairs: bool,
 }
 
 impl Default for Workspace {
@@ -56,6 +59,7 @@ impl Workspace {
             pairs: Vec::new(),
             hist: Vec::new(),
             parallel_min: DEFAULT_PARALLEL_MIN,
+            force_pairs: false,
         }
     }
 
@@ -91,7 +95,7 @@ impl Workspace {
         let pos_bits = bits(n.saturating_sub(1) as u64);
         let key_bits = bits(bound.saturating_sub(1) as u64);
         self.items.clear();
-        if key_bits + pos_bits > 64 {
+        if key_bits + pos_bits > 64 || self.force_pairs {
             return self.sort_pairs(n, key);
         }
         self.items.reserve(n);
