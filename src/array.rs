@@ -133,6 +133,23 @@ pub enum BinaryOp {
 }
 
 /// The second operand of a binary op on a [`MaskedArray`].
+///
+/// `&MaskedArray`, `&[T]`, `&Vec<T>` and `&[T; N]` convert into it, so
+/// `a.add(&b)` and `a.add(&dense)` work directly; broadcasts and scalars are
+/// spelled out:
+///
+/// ```
+/// use maskops::{Mask, MaskedArray, Operand};
+/// // a 2 x 3 cells-by-genes matrix; cell 1's gene 0 is masked out
+/// let x = MaskedArray::matrix(vec![1.0f32, 2.0, 3.0, f32::NAN, 5.0, 6.0],
+///                             Mask::from_bools(&[true, true, true, false, true, true]),
+///                             2, 3).unwrap();
+/// let gene_mean = [1.0f32, 2.0, 3.0];          // a row vector: one per column
+/// let cell_scale = [10.0f32, 100.0];           // a column vector: one per row
+/// let y = x.sub(Operand::Row(&gene_mean)).unwrap().mul(Operand::Col(&cell_scale)).unwrap();
+/// assert_eq!(y.to_dense(-1.0), vec![0.0, 0.0, 0.0, -1.0, 300.0, 300.0]);
+/// assert_eq!(y.mask(), x.mask()); // a dense operand keeps the masked array's mask
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub enum Operand<'a, T> {
     /// Another masked array of the same shape (masks combined by the policy).
@@ -331,6 +348,15 @@ impl<T: Float> MaskedArray<T> {
 
     /// The values with `fill` under every cleared bit (MaskedTensor's
     /// `to_tensor(fill)`).
+    ///
+    /// ```
+    /// use maskops::{Mask, MaskedArray};
+    /// let a = MaskedArray::new(vec![1.0f64, f64::NAN, 3.0], Mask::from_bools(&[true, false, true])).unwrap();
+    /// assert_eq!(a.to_dense(0.0), vec![1.0, 0.0, 3.0]);
+    /// let mut buf = [9.0; 3];
+    /// a.to_dense_into(-1.0, &mut buf).unwrap(); // no allocation
+    /// assert_eq!(buf, [1.0, -1.0, 3.0]);
+    /// ```
     pub fn to_dense(&self, fill: T) -> Vec<T> {
         let mut out = vec![fill; self.len()];
         self.to_dense_into(fill, &mut out)
@@ -355,6 +381,18 @@ impl<T: Float> MaskedArray<T> {
 
     /// Applies a unary op to the kept entries, returning a new array with
     /// the same mask, on the given ISA (tests run every available one).
+    ///
+    /// ```
+    /// use maskops::{cpu::Isa, Mask, MaskedArray, UnaryOp};
+    /// let a = MaskedArray::new(vec![-4.0f32, 4.0, f32::NAN], Mask::from_bools(&[true, true, false])).unwrap();
+    /// for isa in Isa::all_available() {
+    ///     let r = a.map_with(isa, UnaryOp::Sqrt).unwrap();
+    ///     assert!(r.get(0).unwrap().is_nan()); // a kept negative: NaN, like PyTorch
+    ///     assert_eq!(r.get(1), Some(2.0));
+    ///     assert_eq!(r.get(2), None);          // masked out: nothing computed
+    /// }
+    /// assert_eq!(a.clamp(-1.0, 1.0).unwrap().to_dense(0.0), vec![-1.0, 1.0, 0.0]);
+    /// ```
     pub fn map_with(&self, isa: Isa, op: UnaryOp<T>) -> Result<Self> {
         check_unary(op)?;
         let mut values = vec![T::ZERO; self.len()];
@@ -601,6 +639,15 @@ impl<T: Float> MaskedArray<T> {
 
     /// `dense[i] = op(dense[i], self[i])` for every kept `i`; the other
     /// entries of `dense` are untouched. `dense` must hold `len()` values.
+    ///
+    /// ```
+    /// use maskops::{BinaryOp, Mask, MaskedArray};
+    /// let g = MaskedArray::new(vec![3.0f32, f32::NAN, 5.0], Mask::from_bools(&[true, false, true])).unwrap();
+    /// let mut state_sum = vec![0.5f32; 3];
+    /// // state_sum = state_sum + g.pow(2).to_tensor(0), without the temporary
+    /// g.pow(2.0).update_dense(BinaryOp::Add, &mut state_sum).unwrap();
+    /// assert_eq!(state_sum, vec![9.5, 0.5, 25.5]);
+    /// ```
     ///
     /// With `BinaryOp::Add` this is the seed's `dense + self.to_tensor(0)`
     /// without the temporary (identical except that an untouched `-0.0`
