@@ -171,6 +171,36 @@ fn ratio(log: usize) {
     }
 }
 
+/// Row / column broadcasts at 2^22 f32 over matrices of different widths
+/// (`cargo bench --bench elementwise -- --broadcast`): median ms of 9 runs.
+fn broadcast() {
+    use std::time::Instant;
+    let n = 1usize << 22;
+    let a: Vec<f32> = (0..n).map(|i| (i % 100) as f32).collect();
+    let mask = Mask::random(n, 0.3, 5);
+    let mut dst = vec![0.0f32; n];
+    for cols in [2usize, 4, 8, 16, 64, 1024] {
+        let rows = n / cols;
+        let row = vec![1.5f32; cols];
+        let col = vec![2.5f32; rows];
+        let mut med = |rhs: Rhs<f32>| {
+            let mut t: Vec<f64> = (0..9)
+                .map(|_| {
+                    let s = Instant::now();
+                    ew::binary(BinaryOp::Add, &a, rhs, rows, cols, &mask, &mut dst).unwrap();
+                    s.elapsed().as_secs_f64() * 1e3
+                })
+                .collect();
+            t.sort_by(|x, y| x.partial_cmp(y).unwrap());
+            t[4]
+        };
+        let flat = med(Rhs::Scalar(1.5));
+        let r = med(Rhs::Row(&row));
+        let c = med(Rhs::Col(&col));
+        println!("{rows:>8} x {cols:<5} scalar {flat:6.2} ms  row {r:6.2} ms  col {c:6.2} ms");
+    }
+}
+
 criterion_group!(benches, bandwidth, threshold);
 
 fn main() {
@@ -178,6 +208,10 @@ fn main() {
     if let Some(p) = args.iter().position(|a| a == "--ratio") {
         let log = args.get(p + 1).and_then(|s| s.parse().ok()).unwrap_or(24);
         ratio(log);
+        return;
+    }
+    if args.iter().any(|a| a == "--broadcast") {
+        broadcast();
         return;
     }
     benches();

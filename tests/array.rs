@@ -214,9 +214,15 @@ fn unary_matches_reference_f64() {
 }
 
 /// Shapes (rows, cols) including 1-D-like and odd sizes.
-const SHAPES: [(usize, usize); 9] = [
+const SHAPES: [(usize, usize); 15] = [
     (1, 0),
+    (1500, 2),
+    (5, 0),
     (1, 1),
+    (70, 2),
+    (300, 3),
+    (9, 15),
+    (2, 63),
     (1, 77),
     (3, 5),
     (7, 64),
@@ -402,6 +408,28 @@ fn threshold_does_not_change_results() {
         let pooled = run();
         ew::set_parallel_min_len(ew::PAR_MIN_LEN);
         assert!(serial.iter().zip(&pooled).all(|(x, y)| same(*x, *y)));
+    }
+    // narrow broadcasts (pattern path) split over tasks
+    let (rows, cols) = (40_000, 3);
+    let c = case::<f32>(&mut r, rows * cols, 0.7);
+    let row: Vec<f32> = (0..cols).map(|_| value(&mut r)).collect();
+    let col: Vec<f32> = (0..rows).map(|_| value(&mut r)).collect();
+    for (rhs, rref) in [
+        (Rhs::Row(&row), RefRhs::Row(&row)),
+        (Rhs::Col(&col), RefRhs::Col(&col)),
+    ] {
+        let want = reference::binary(BinaryOp::Sub, &c.values, &c.mask, rref, rows, cols).unwrap();
+        for force in [false, true] {
+            if force {
+                ew::set_parallel_min_len(0);
+            }
+            let mut out = vec![0.0f32; rows * cols];
+            ew::binary(BinaryOp::Sub, &c.values, rhs, rows, cols, &c.mask, &mut out).unwrap();
+            ew::set_parallel_min_len(ew::PAR_MIN_LEN);
+            for i in c.mask.iter_ones() {
+                assert!(same(out[i], want.values[i]), "{rhs:?} {force} at {i}");
+            }
+        }
     }
 }
 

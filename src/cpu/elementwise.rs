@@ -66,6 +66,11 @@ pub fn set_parallel_min_len(n: usize) {
 /// Elements per rayon task (a multiple of 64, so tasks start on mask words).
 pub const PAR_CHUNK: usize = 1 << 15;
 
+/// Broadcasts over rows narrower than this go through a pattern buffer.
+const NARROW: usize = 64;
+/// Elements in the pattern buffer of a narrow broadcast (on the stack).
+const PATTERN: usize = 1024;
+
 /// The second operand of a binary kernel.
 #[derive(Debug, Clone, Copy)]
 pub enum Rhs<'a, T> {
@@ -412,6 +417,46 @@ unsafe fn binary_run<T: Float>(
                         words,
                         start,
                     )
+                }
+            });
+        }
+        Rhs::Row(_) | Rhs::Col(_) if cols > 0 && cols < NARROW => {
+            // Narrow rows: one kernel call per row would cost more than the
+            // row itself, so the operand is expanded into a pattern covering
+            // `group` rows and the kernel runs over whole groups. Each
+            // element still gets op(a, the same operand value): same bits.
+            let group = PATTERN / cols;
+            par_units(rows, cols, parallel_min_len(), |r0, nr| {
+                let mut pat = [T::ZERO; PATTERN];
+                if let Rhs::Row(v) = rhs {
+                    for (k, p) in pat[..group * cols].iter_mut().enumerate() {
+                        *p = v[k % cols];
+                    }
+                }
+                let mut r = r0;
+                while r < r0 + nr {
+                    let g = group.min(r0 + nr - r);
+                    if let Rhs::Col(v) = rhs {
+                        for (q, chunk) in pat[..g * cols].chunks_mut(cols).enumerate() {
+                            chunk.fill(v[r + q]);
+                        }
+                    }
+                    let s = r * cols;
+                    // SAFETY: rows r .. r + g are inside the matrix and
+                    // belong to this task only; `pat` holds g * cols values.
+                    unsafe {
+                        binary_raw(
+                            isa,
+                            op,
+                            a.get().add(s),
+                            RawRhs::Ptr(pat.as_ptr()),
+                            dst.get().add(s),
+                            g * cols,
+                            words,
+                            s,
+                        )
+                    }
+                    r += g;
                 }
             });
         }
