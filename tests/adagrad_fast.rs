@@ -240,10 +240,10 @@ fn first_diff(a: &[Vec<u64>], b: &[Vec<u64>]) -> Option<(usize, usize)> {
 fn opt_for(rng: &mut Rng, trial: usize) -> Adagrad {
     Adagrad {
         lr: 0.01 + 0.5 * rng.unif().abs(),
-        lr_decay: if trial % 2 == 0 { 0.0 } else { 0.1 },
-        weight_decay: if trial % 3 == 0 { 0.0 } else { 0.05 },
+        lr_decay: if trial.is_multiple_of(2) { 0.0 } else { 0.1 },
+        weight_decay: if trial.is_multiple_of(3) { 0.0 } else { 0.05 },
         initial_accumulator_value: 0.1 + rng.unif().abs(),
-        eps: if trial % 4 == 0 { 1e-10 } else { 1e-6 },
+        eps: if trial.is_multiple_of(4) { 1e-10 } else { 1e-6 },
         maximize: trial % 5 == 1,
     }
 }
