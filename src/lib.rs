@@ -55,5 +55,7 @@ pub mod loss;
 pub mod optim;
 
 // --- masked arithmetic (array helper) ---
+pub mod array;
+pub use array::{BinaryOp, MaskPolicy, MaskedArray, Operand, UnaryOp};
 
 // --- cuda (cuda helper) ---

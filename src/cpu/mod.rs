@@ -13,6 +13,7 @@
 
 pub mod adagrad;
 pub mod arch;
+pub mod elementwise;
 pub mod loss;
 
 use std::sync::atomic::{AtomicU8, Ordering};
