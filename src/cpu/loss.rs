@@ -839,7 +839,7 @@ pub fn ln_with(isa: Isa, x: &[f32], out: &mut [f32]) -> Result<()> {
 // ------------------------------------------------------------ ECS, Pearson
 
 /// ECS in `F`: returns the value, writes the gradient.
-fn ecs_impl<F: Lf>(e: &[F], rows: usize, cols: usize, thr: f64, grad: &mut [F]) -> F {
+fn ecs_impl<F: Lf>(isa: Isa, e: &[F], rows: usize, cols: usize, thr: f64, grad: &mut [F]) -> F {
     let n2 = (rows * rows) as f64;
     let eps = F::from_f64(1e-12);
     let work = rows.saturating_mul(rows).saturating_mul(cols.max(1));
@@ -862,8 +862,15 @@ fn ecs_impl<F: Lf>(e: &[F], rows: usize, cols: usize, thr: f64, grad: &mut [F]) 
     let inv_n2 = F::from_f64(1.0 / n2);
     let mut vals = vec![F::ZERO; rows * rows];
     let mut gc = vec![F::ZERO; rows * rows];
-    let fwd =
-        |i: usize, v: &mut [F], g: &mut [F]| portable::ecs_row(&u, cols, i, thr_f, inv_n2, v, g);
+    let fwd = |i: usize, v: &mut [F], g: &mut [F]| match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has AVX-512 (clamped by the caller).
+        Isa::Avx512 => unsafe { avx512::ecs_row(&u, cols, i, thr_f, inv_n2, v, g) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has AVX2 (clamped by the caller).
+        Isa::Avx2 => unsafe { avx2::ecs_row(&u, cols, i, thr_f, inv_n2, v, g) },
+        _ => portable::ecs_row(&u, cols, i, thr_f, inv_n2, v, g),
+    };
     if par {
         vals.par_chunks_mut(rows)
             .zip(gc.par_chunks_mut(rows))
@@ -876,7 +883,16 @@ fn ecs_impl<F: Lf>(e: &[F], rows: usize, cols: usize, thr: f64, grad: &mut [F]) 
     }
     if cols > 0 {
         let bwd = |i: usize, out: &mut [F]| {
-            portable::ecs_grad_row(&u, cols, i, &gc[i * rows..(i + 1) * rows], norms[i], out)
+            let gci = &gc[i * rows..(i + 1) * rows];
+            match isa {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: the CPU has AVX-512 (clamped by the caller).
+                Isa::Avx512 => unsafe { avx512::ecs_grad_row(&u, cols, i, gci, norms[i], out) },
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: the CPU has AVX2 (clamped by the caller).
+                Isa::Avx2 => unsafe { avx2::ecs_grad_row(&u, cols, i, gci, norms[i], out) },
+                _ => portable::ecs_grad_row(&u, cols, i, gci, norms[i], out),
+            }
         };
         if par {
             grad.par_chunks_mut(cols)
@@ -892,18 +908,20 @@ fn ecs_impl<F: Lf>(e: &[F], rows: usize, cols: usize, thr: f64, grad: &mut [F]) 
     F::from_f64(total.to_f64() / n2)
 }
 
-/// [`crate::loss::ecs`] on the given ISA. ECS has one implementation for
-/// every ISA (portable code written to auto-vectorize; rayon over rows),
-/// so the bits never depend on `isa` or on the thread count: dot products
-/// in the canonical order, `dL/du_i = sum_j 2 g_ij u_j` in increasing `j`.
+/// [`crate::loss::ecs`] on the given ISA. ECS is the portable code
+/// (written to auto-vectorize) compiled for each ISA, rayon over rows; the
+/// operations are the same everywhere, so the bits never depend on `isa`
+/// or on the thread count: dot products in the canonical order,
+/// `dL/du_i = sum_j 2 g_ij u_j` in increasing `j`.
 pub fn ecs_with<T: Float>(
-    _isa: Isa,
+    isa: Isa,
     embedding: &[T],
     rows: usize,
     cols: usize,
     threshold: f64,
 ) -> Result<Loss<T>> {
     crate::loss::check_ecs(embedding.len(), rows, cols, threshold)?;
+    let isa = isa.clamp_available();
     if rows == 0 {
         return Ok(Loss {
             value: vec![T::ZERO],
@@ -916,7 +934,7 @@ pub fn ecs_with<T: Float>(
         ($F:ty) => {{
             // SAFETY: T is $F (TypeId checked by the caller).
             let (e, g) = unsafe { (re::<T, $F>(embedding), re_mut::<T, $F>(&mut grad)) };
-            value = T::from_f64(ecs_impl::<$F>(e, rows, cols, threshold, g) as f64);
+            value = T::from_f64(ecs_impl::<$F>(isa, e, rows, cols, threshold, g) as f64);
         }};
     }
     if same::<T, f32>() {

@@ -218,6 +218,7 @@ pub(crate) fn ln_slice<F: Lf>(x: &[F], out: &mut [F]) {
 /// `sum_k a_k b_k` in the canonical order (lane `k % 32` inside blocks of
 /// `BLOCK`, halving trees); the inner fixed-width loop vectorizes without
 /// reassociation. Symmetric: `dot(a, b) == dot(b, a)` bit for bit.
+#[inline]
 pub(crate) fn dot<F: Lf>(a: &[F], b: &[F]) -> F {
     let n = a.len().min(b.len());
     let nb = n.div_ceil(BLOCK);
@@ -251,6 +252,8 @@ pub(crate) fn dot<F: Lf>(a: &[F], b: &[F]) -> F {
 /// embedding, writes `vals[j] = 1 - (relu(cos_ij) - thr)^2` (cos_ii = 0)
 /// and `gc[j] = dL/dcos_ij = -2 (relu(cos_ij) - thr) * inv_n2` where
 /// `cos_ij > 0`, `i != j` (0 elsewhere).
+#[allow(clippy::too_many_arguments)]
+#[inline]
 pub(crate) fn ecs_row<F: Lf>(
     u: &[F],
     cols: usize,
@@ -283,6 +286,7 @@ pub(crate) fn ecs_row<F: Lf>(
 /// symmetric `dL/dcos`), the normalized embedding `u` and the row norm:
 /// `gu_i = sum_j 2 gc_ij u_j` (sequential in `j`), then through
 /// `u = e / max(|e|, 1e-12)`.
+#[inline]
 pub(crate) fn ecs_grad_row<F: Lf>(
     u: &[F],
     cols: usize,

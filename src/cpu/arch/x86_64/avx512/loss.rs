@@ -11,7 +11,7 @@ use std::arch::x86_64::*;
 
 use crate::canonical::{fold_partials, halving_tree, BLOCK, LANES};
 use crate::cpu::arch::portable::loss as portable;
-use crate::cpu::loss::{kind, ElemParams};
+use crate::cpu::loss::{kind, ElemParams, Lf};
 use crate::math::{EXP_HI, EXP_LO, EXP_P, LN2_HI, LN2_LO, LOG2E, LOG_P, SQRTHF};
 
 #[inline(always)]
@@ -511,4 +511,39 @@ pub(crate) unsafe fn zero_stream(g: &mut [f32]) {
     }
     g[head + body..].fill(0.0);
     _mm_sfence();
+}
+
+/// One ECS forward row: `portable::ecs_row` compiled for this ISA (its
+/// fixed-lane dot products vectorize; same operations, same bits).
+///
+/// # Safety
+/// The CPU must support the room's ISA.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+pub(crate) unsafe fn ecs_row<F: Lf>(
+    u: &[F],
+    cols: usize,
+    i: usize,
+    thr: F,
+    inv_n2: F,
+    vals: &mut [F],
+    gc: &mut [F],
+) {
+    portable::ecs_row(u, cols, i, thr, inv_n2, vals, gc)
+}
+
+/// One ECS backward row: `portable::ecs_grad_row` compiled for this ISA.
+///
+/// # Safety
+/// The CPU must support the room's ISA.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+pub(crate) unsafe fn ecs_grad_row<F: Lf>(
+    u: &[F],
+    cols: usize,
+    i: usize,
+    gc: &[F],
+    norm: F,
+    out: &mut [F],
+) {
+    portable::ecs_grad_row(u, cols, i, gc, norm, out)
 }
