@@ -26,3 +26,5 @@ pub use view::{MaskedVec, MaskedView};
 // --- masked arithmetic (array helper) ---
 
 // --- cuda (cuda helper) ---
+#[cfg(any(feature = "cuda", feature = "cuda-emulator"))]
+pub mod cuda;

@@ -1,0 +1,262 @@
+// Masked reductions in the canonical order (src/canonical.rs).
+//
+// A reduction runs over `seqs` sequences of `len` elements each: the whole
+// array (1 sequence), the rows of a row-major matrix (dim = 1) or its columns
+// (dim = 0). Three kernels:
+//   1. partials: the partial of every canonical block (4096 elements) of every
+//      sequence, plus the count of kept elements. Rows layout: one warp per
+//      (sequence, block), lane j folds offsets j, j+32, ... and the warp is
+//      folded by shuffles (= the halving tree). Columns layout: one thread per
+//      (column, block) holding the 32 lane accumulators in registers, so a warp
+//      reads 32 adjacent columns (coalesced).
+//   2. fold: one CUDA block per sequence pads its `p2` partials (a power of
+//      two) with the identity and folds them by the halving tree in place.
+//      Skipped when every sequence has a single block.
+//   3. finalize: one thread per sequence turns (partial, count) into the
+//      result (mean, variance, logsumexp, ...) in the output dtype.
+// A fourth kernel packs "count > 0" into the output mask words.
+#ifndef MASKOPS_COMMON_CUH
+#include "common.cuh"
+#endif
+
+// Element transform + fold (codes shared with src/cuda/plan.rs Kind).
+#define MO_K_SUM 0
+#define MO_K_PROD 1
+#define MO_K_MIN 2
+#define MO_K_MAX 3
+#define MO_K_SQDEV 4   // sum (x - c)^2
+#define MO_K_EXPDEV 5  // sum exp_f32(x - c)
+#define MO_K_ABS 6     // sum |x|
+#define MO_K_SQ 7      // sum x*x
+#define MO_K_ABSMAX 8  // max |x|
+
+template <int K>
+struct MoKind;
+#define MO_KIND(K, OPC, EXPR)                                                            \
+    template <>                                                                          \
+    struct MoKind<K> {                                                                   \
+        enum { OP = OPC };                                                               \
+        static __device__ __forceinline__ float t(float x, float c) { return EXPR; }     \
+    };
+MO_KIND(MO_K_SUM, MO_OP_SUM, ((void)c, x))
+MO_KIND(MO_K_PROD, MO_OP_PROD, ((void)c, x))
+MO_KIND(MO_K_MIN, MO_OP_MIN, ((void)c, x))
+MO_KIND(MO_K_MAX, MO_OP_MAX, ((void)c, x))
+MO_KIND(MO_K_SQDEV, MO_OP_SUM, (x - c) * (x - c))
+MO_KIND(MO_K_EXPDEV, MO_OP_SUM, mo_exp(x - c))
+MO_KIND(MO_K_ABS, MO_OP_SUM, ((void)c, fabsf(x)))
+MO_KIND(MO_K_SQ, MO_OP_SUM, ((void)c, x * x))
+MO_KIND(MO_K_ABSMAX, MO_OP_MAX, ((void)c, fabsf(x)))
+
+__device__ __forceinline__ int mo_kind_op(int kind) {
+    switch (kind) {
+        case MO_K_PROD:
+            return MO_OP_PROD;
+        case MO_K_MIN:
+            return MO_OP_MIN;
+        case MO_K_MAX:
+        case MO_K_ABSMAX:
+            return MO_OP_MAX;
+        default:
+            return MO_OP_SUM;
+    }
+}
+
+// Rows layout: warp `g` of the grid takes block b = g % nb of sequence
+// s = g / nb; element k of sequence s is x[s * len + k].
+template <int D, int K>
+__device__ __forceinline__ void mo_partials_rows(const typename MoElem<D>::T* __restrict__ x,
+                                                 const u64* __restrict__ mask, u64 seqs, u64 len,
+                                                 const float* __restrict__ center, float* __restrict__ part,
+                                                 u32* __restrict__ cnt, u64 p2, u64 nb) {
+    typedef MoKind<K> Kd;
+    const u64 warps_per_block = blockDim.x / 32u;
+    const u64 g = (u64)blockIdx.x * warps_per_block + threadIdx.x / 32u;
+    const u32 lane = threadIdx.x & 31u;
+    if (g >= seqs * nb) return;  // whole warps leave together
+    const u64 s = g / nb;
+    const u64 b = g - s * nb;
+    const u64 start = b * MASKOPS_BLOCK;
+    const u64 n = len - start < MASKOPS_BLOCK ? len - start : MASKOPS_BLOCK;
+    const u64 base = s * len + start;
+    const float c = center ? center[s] : 0.0f;
+    float acc = MoOp<Kd::OP>::id();
+    u32 kept = 0;
+    for (u64 k = lane; k < n; k += 32u) {
+        if (mo_keep(mask, base + k)) {
+            acc = MoOp<Kd::OP>::f(acc, Kd::t(MoElem<D>::load(x, base + k), c));
+            ++kept;
+        }
+    }
+    acc = mo_warp_fold<Kd::OP>(acc);
+    kept = mo_warp_sum_u32(kept);
+    if (lane == 0) {
+        part[s * p2 + b] = acc;
+        cnt[s * p2 + b] = kept;
+    }
+}
+
+// Columns layout: thread `g` takes column s = g % seqs, block b = g / seqs;
+// element k of column s is x[k * seqs + s].
+template <int D, int K>
+__device__ __forceinline__ void mo_partials_cols(const typename MoElem<D>::T* __restrict__ x,
+                                                 const u64* __restrict__ mask, u64 seqs, u64 len,
+                                                 const float* __restrict__ center, float* __restrict__ part,
+                                                 u32* __restrict__ cnt, u64 p2, u64 nb) {
+    typedef MoKind<K> Kd;
+    const u64 g = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (g >= seqs * nb) return;
+    const u64 b = g / seqs;
+    const u64 s = g - b * seqs;
+    const u64 start = b * MASKOPS_BLOCK;
+    const u64 n = len - start < MASKOPS_BLOCK ? len - start : MASKOPS_BLOCK;
+    const float c = center ? center[s] : 0.0f;
+    float acc[32];
+#pragma unroll
+    for (int j = 0; j < 32; ++j) acc[j] = MoOp<Kd::OP>::id();
+    u32 kept = 0;
+    for (u64 i0 = 0; i0 < n; i0 += 32u) {
+#pragma unroll
+        for (int j = 0; j < 32; ++j) {
+            const u64 i = i0 + (u64)j;
+            if (i < n) {
+                const u64 idx = (start + i) * seqs + s;
+                if (mo_keep(mask, idx)) {
+                    acc[j] = MoOp<Kd::OP>::f(acc[j], Kd::t(MoElem<D>::load(x, idx), c));
+                    ++kept;
+                }
+            }
+        }
+    }
+    const float r = mo_lanes_fold<Kd::OP>(acc);
+    part[s * p2 + b] = r;
+    cnt[s * p2 + b] = kept;
+}
+
+#define MO_KIND_SWITCH(FN, D, ...)                    \
+    switch (kind) {                                   \
+        case MO_K_SUM:                                \
+            FN<D, MO_K_SUM>(__VA_ARGS__);             \
+            break;                                    \
+        case MO_K_PROD:                               \
+            FN<D, MO_K_PROD>(__VA_ARGS__);            \
+            break;                                    \
+        case MO_K_MIN:                                \
+            FN<D, MO_K_MIN>(__VA_ARGS__);             \
+            break;                                    \
+        case MO_K_MAX:                                \
+            FN<D, MO_K_MAX>(__VA_ARGS__);             \
+            break;                                    \
+        case MO_K_SQDEV:                              \
+            FN<D, MO_K_SQDEV>(__VA_ARGS__);           \
+            break;                                    \
+        case MO_K_EXPDEV:                             \
+            FN<D, MO_K_EXPDEV>(__VA_ARGS__);          \
+            break;                                    \
+        case MO_K_ABS:                                \
+            FN<D, MO_K_ABS>(__VA_ARGS__);             \
+            break;                                    \
+        case MO_K_SQ:                                 \
+            FN<D, MO_K_SQ>(__VA_ARGS__);              \
+            break;                                    \
+        default:                                      \
+            FN<D, MO_K_ABSMAX>(__VA_ARGS__);          \
+            break;                                    \
+    }
+
+#define MO_PARTIALS_KERNELS(SUFFIX, D, TY)                                                                   \
+    MASKOPS_KERNEL(maskops_reduce_rows_##SUFFIX, const TY* __restrict__ x, const u64* __restrict__ mask,     \
+                   u64 seqs, u64 len, int kind, const float* __restrict__ center, float* __restrict__ part,  \
+                   u32* __restrict__ cnt, u64 p2, u64 nb) {                                                 \
+        MO_KIND_SWITCH(mo_partials_rows, D, x, mask, seqs, len, center, part, cnt, p2, nb)                   \
+    }                                                                                                        \
+    MASKOPS_KERNEL(maskops_reduce_cols_##SUFFIX, const TY* __restrict__ x, const u64* __restrict__ mask,     \
+                   u64 seqs, u64 len, int kind, const float* __restrict__ center, float* __restrict__ part,  \
+                   u32* __restrict__ cnt, u64 p2, u64 nb) {                                                 \
+        MO_KIND_SWITCH(mo_partials_cols, D, x, mask, seqs, len, center, part, cnt, p2, nb)                   \
+    }
+
+MO_PARTIALS_KERNELS(f32, MO_F32, float)
+MO_PARTIALS_KERNELS(f16, MO_F16, u16)
+MO_PARTIALS_KERNELS(bf16, MO_BF16, u16)
+
+// Step 4: block s pads part[s*p2 + nb .. s*p2 + p2) with the identity and
+// folds the p2 partials by the halving tree; the result lands in part[s*p2].
+MASKOPS_KERNEL(maskops_reduce_fold, float* __restrict__ part, u32* __restrict__ cnt, u64 p2, u64 nb, int kind) {
+    const u64 s = blockIdx.x;
+    float* v = part + s * p2;
+    u32* c = cnt + s * p2;
+    const int op = mo_kind_op(kind);
+    const float id = mo_op_id(op);
+    for (u64 j = nb + threadIdx.x; j < p2; j += blockDim.x) {
+        v[j] = id;
+        c[j] = 0;
+    }
+    __syncthreads();
+    for (u64 w = p2 / 2; w >= 1; w /= 2) {
+        for (u64 j = threadIdx.x; j < w; j += blockDim.x) {
+            v[j] = mo_op_apply(op, v[j], v[j + w]);
+            c[j] += c[j + w];
+        }
+        __syncthreads();
+    }
+}
+
+// Finalize modes (codes shared with src/cuda/plan.rs Finish).
+#define MO_FIN_VALUE 0       // the fold itself (sum, prod, min, max, norm 1 / inf)
+#define MO_FIN_MEAN 1        // acc / count
+#define MO_FIN_VAR 2         // acc / (count - correction); NaN when count <= correction
+#define MO_FIN_STD 3         // sqrt of MO_FIN_VAR
+#define MO_FIN_LSE 4         // c + ln(acc)
+#define MO_FIN_LSE_CENTER 5  // the shift of logsumexp: max, or 0 when the max is infinite
+#define MO_FIN_SQRT 6        // sqrt(acc) (norm 2)
+
+// One thread per sequence: out[s] (dtype out_dtype) and out_cnt[s]. Nothing
+// kept gives 0 (the caller clears the output bit from the count).
+MASKOPS_KERNEL(maskops_reduce_finalize, const float* __restrict__ part, const u32* __restrict__ cnt, u64 seqs,
+               u64 p2, int fin, const float* __restrict__ center, u32 correction, void* out, int out_dtype,
+               u32* __restrict__ out_cnt) {
+    const u64 s = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (s >= seqs) return;
+    const float acc = part[s * p2];
+    const u32 n = cnt[s * p2];
+    float r = 0.0f;
+    if (n > 0) {
+        switch (fin) {
+            case MO_FIN_MEAN:
+                r = acc / (float)n;
+                break;
+            case MO_FIN_VAR:
+            case MO_FIN_STD:
+                r = n > correction ? acc / (float)(n - correction) : MASKOPS_NAN;
+                if (fin == MO_FIN_STD) r = sqrtf(r);
+                break;
+            case MO_FIN_LSE:
+                r = center[s] + mo_ln(acc);
+                break;
+            case MO_FIN_LSE_CENTER:
+                r = (acc == MASKOPS_INF || acc == -MASKOPS_INF) ? 0.0f : acc;
+                break;
+            case MO_FIN_SQRT:
+                r = sqrtf(acc);
+                break;
+            default:
+                r = acc;
+                break;
+        }
+    }
+    mo_store_any(out, out_dtype, s, r);
+    if (out_cnt) out_cnt[s] = n;
+}
+
+// Output mask: bit s of words = (cnt[s] > 0), one thread per u64 word.
+MASKOPS_KERNEL(maskops_pack_counts, const u32* __restrict__ cnt, u64 n, u64* __restrict__ words) {
+    const u64 w = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (w >= (n + 63) / 64) return;
+    u64 bits = 0;
+    for (u64 i = 0; i < 64; ++i) {
+        const u64 k = w * 64 + i;
+        if (k < n && cnt[k] > 0) bits |= 1ull << i;
+    }
+    words[w] = bits;
+}
