@@ -267,11 +267,17 @@ __device__ __forceinline__ u32 mo_warp_sum_u32(u32 v) {
 // The halving tree over a register array of 32 lane accumulators.
 template <int OP>
 __device__ __forceinline__ float mo_lanes_fold(float* acc) {
+    // Written level by level so every index is a constant (registers, not
+    // local memory).
 #pragma unroll
-    for (int w = 16; w >= 1; w >>= 1) {
+    for (int j = 0; j < 16; ++j) acc[j] = MoOp<OP>::f(acc[j], acc[j + 16]);
 #pragma unroll
-        for (int j = 0; j < w; ++j) acc[j] = MoOp<OP>::f(acc[j], acc[j + w]);
-    }
+    for (int j = 0; j < 8; ++j) acc[j] = MoOp<OP>::f(acc[j], acc[j + 8]);
+#pragma unroll
+    for (int j = 0; j < 4; ++j) acc[j] = MoOp<OP>::f(acc[j], acc[j + 4]);
+#pragma unroll
+    for (int j = 0; j < 2; ++j) acc[j] = MoOp<OP>::f(acc[j], acc[j + 2]);
+    acc[0] = MoOp<OP>::f(acc[0], acc[1]);
     return acc[0];
 }
 

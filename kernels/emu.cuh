@@ -58,13 +58,17 @@ namespace emu {
 
 struct Abort {};
 
+// Per-launch override (maskops_emu_set_timeout_ms), else the environment,
+// else 10 s.
+inline std::atomic<long> g_timeout_ms{0};
 inline long timeout_ms() {
     static const long t = [] {
         const char* s = std::getenv("MASKOPS_EMU_TIMEOUT_MS");
         long v = s ? std::atol(s) : 0;
         return v > 0 ? v : 10000L;
     }();
-    return t;
+    const long o = g_timeout_ms.load();
+    return o > 0 ? o : t;
 }
 
 struct BlockState;
@@ -497,6 +501,7 @@ inline float __uint_as_float(unsigned v) {
         }                                                                                                \
         return it->second(gx, gy, gz, bx, by, bz, shared, params);                                       \
     }                                                                                                    \
+    extern "C" void maskops_emu_set_timeout_ms(long ms) { ::emu::g_timeout_ms.store(ms); }              \
     extern "C" size_t maskops_emu_last_error(char* buf, size_t cap) {                                    \
         std::lock_guard<std::mutex> g(::emu::last_error().m);                                            \
         const std::string& s = ::emu::last_error().msg;                                                  \

@@ -27,6 +27,7 @@ extern "C" {
         params: *mut *mut c_void,
     ) -> c_int;
     fn maskops_emu_last_error(buf: *mut c_char, cap: usize) -> usize;
+    fn maskops_emu_set_timeout_ms(ms: std::ffi::c_long);
 }
 
 /// One emulated launch at a time (the emulator's error slot is global and
@@ -79,6 +80,10 @@ pub struct Emulator {
     /// are caught by the emulator itself (`MASKOPS_EMU_TIMEOUT_MS`) and
     /// returned as `Err`.
     pub watchdog: Option<Duration>,
+    /// How long a thread may wait at `__syncthreads` or a warp collective
+    /// before the launch is declared deadlocked (default
+    /// `MASKOPS_EMU_TIMEOUT_MS`, else 10 s).
+    pub barrier_timeout: Option<Duration>,
 }
 
 impl Emulator {
@@ -129,6 +134,11 @@ impl Backend for Emulator {
         let _g = LAUNCH_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let name = CString::new(l.kernel.as_str()).map_err(|e| Error::Cuda(e.to_string()))?;
         let watchdog = self.watchdog.unwrap_or(Duration::from_secs(120));
+        let ms = self
+            .barrier_timeout
+            .map_or(0, |d| d.as_millis().max(1) as std::ffi::c_long);
+        // SAFETY: sets an atomic in the emulator; launches are serialized by LAUNCH_LOCK.
+        unsafe { maskops_emu_set_timeout_ms(ms) };
         let rc = l.with_params(|params| {
             let p = SendPtr(params.as_mut_ptr());
             let (grid, block, shared) = (l.grid, l.block, l.shared);

@@ -12,3 +12,5 @@ pub mod plan;
 
 #[cfg(feature = "cuda-emulator")]
 pub mod emu;
+
+pub mod ptx;
