@@ -298,3 +298,117 @@ pub fn reduce_scalar<B: Backend>(
     be.download(be.ptr(&oc), &mut c)?;
     Ok((u32::from_le_bytes(c) > 0).then(|| f32::from_le_bytes(v)))
 }
+
+/// Threads per CUDA block of the softmax kernels (8 warps).
+pub const SOFTMAX_THREADS: u32 = 256;
+
+/// The launch of a softmax-family kernel over `rows` rows of `n` elements:
+/// a warp per row when the row is one canonical block (`n <= 4096`), else a
+/// CUDA block per row with a scratch row of `p2` partials. Returns the plan
+/// and the scratch size in floats.
+fn softmax_plan(
+    stem: &str,
+    dtype: DType,
+    rows: u64,
+    n: u64,
+    mut args: Vec<Arg>,
+    scratch: impl FnOnce(usize) -> Result<u64>,
+) -> Result<Launch> {
+    if n <= BLOCK as u64 {
+        let per_block = (SOFTMAX_THREADS / 32) as u64;
+        Launch::linear(
+            format!("maskops_{stem}_warp_{}", dtype.suffix()),
+            rows.div_ceil(per_block),
+            SOFTMAX_THREADS,
+            args,
+        )
+    } else {
+        let p2 = n.div_ceil(BLOCK as u64).next_power_of_two();
+        let floats = rows
+            .checked_mul(p2)
+            .ok_or_else(|| Error::Cuda(format!("{stem}: {rows} x {n} too large")))?;
+        args.push(Arg::Ptr(scratch(floats as usize)?));
+        args.push(Arg::U64(p2));
+        Launch::linear(
+            format!("maskops_{stem}_block_{}", dtype.suffix()),
+            rows,
+            SOFTMAX_THREADS,
+            args,
+        )
+    }
+}
+
+/// Masked softmax (`log = false`) or log-softmax (`log = true`) over the
+/// rows of a row-major `rows x n` matrix (`dim = 1`); `out` gets the same
+/// dtype, 0 under masked-out entries.
+#[allow(clippy::too_many_arguments)]
+pub fn softmax<B: Backend>(
+    be: &B,
+    x: u64,
+    dtype: DType,
+    mask: u64,
+    rows: u64,
+    n: u64,
+    log: bool,
+    out: u64,
+) -> Result<()> {
+    if rows == 0 || n == 0 {
+        return Ok(());
+    }
+    let mut held = None;
+    let args = vec![
+        Arg::Ptr(x),
+        Arg::Ptr(mask),
+        Arg::U64(rows),
+        Arg::U64(n),
+        Arg::I32(log as i32),
+        Arg::Ptr(out),
+    ];
+    let plan = softmax_plan("softmax", dtype, rows, n, args, |floats| {
+        let b = be.alloc_zeroed(floats * 4)?;
+        let p = be.ptr(&b);
+        held = Some(b);
+        Ok(p)
+    })?;
+    be.launch(&plan)?;
+    drop(held);
+    Ok(())
+}
+
+/// Backward of [`softmax`]: `dx` from the forward output `y` and the
+/// upstream gradient `g` (same dtype and shape), 0 under masked-out entries.
+#[allow(clippy::too_many_arguments)]
+pub fn softmax_backward<B: Backend>(
+    be: &B,
+    y: u64,
+    g: u64,
+    dtype: DType,
+    mask: u64,
+    rows: u64,
+    n: u64,
+    log: bool,
+    dx: u64,
+) -> Result<()> {
+    if rows == 0 || n == 0 {
+        return Ok(());
+    }
+    let mut held = None;
+    let args = vec![
+        Arg::Ptr(y),
+        Arg::Ptr(g),
+        Arg::Ptr(mask),
+        Arg::U64(rows),
+        Arg::U64(n),
+        Arg::I32(log as i32),
+        Arg::Ptr(dx),
+    ];
+    let plan = softmax_plan("softmax_bwd", dtype, rows, n, args, |floats| {
+        let b = be.alloc_zeroed(floats * 4)?;
+        let p = be.ptr(&b);
+        held = Some(b);
+        Ok(p)
+    })?;
+    be.launch(&plan)?;
+    drop(held);
+    Ok(())
+}
