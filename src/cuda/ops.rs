@@ -412,3 +412,277 @@ pub fn softmax_backward<B: Backend>(
     drop(held);
     Ok(())
 }
+
+/// How a loss is reduced (PyTorch's `reduction`); `Mean` over nothing kept
+/// gives 0 with a zero gradient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LossReduction {
+    /// Per-element (per-row for cross-entropy) values.
+    None,
+    /// Sum in the canonical order.
+    Sum,
+    /// Sum / denominator (kept count; cross-entropy: sum of kept weights).
+    Mean,
+}
+
+/// An elementwise masked loss.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ElemLoss {
+    /// `(x - y)^2`.
+    Mse,
+    /// `|x - y|`.
+    L1,
+    /// Huber with `delta > 0`.
+    Huber(f64),
+    /// Smooth L1 with `beta >= 0` (`beta = 0` is L1).
+    SmoothL1(f64),
+}
+
+/// The per-kernel constants `{s, s2, a, b, c}` of an elementwise loss,
+/// rounded once from `f64` exactly like the CPU kernels do, and the kind code.
+fn elem_params(kind: ElemLoss, scale: f64) -> (i32, [f32; 5]) {
+    let f = |v: f64| v as f32;
+    match kind {
+        ElemLoss::Mse => (0, [f(2.0 * scale), 0.0, 0.0, 0.0, 0.0]),
+        ElemLoss::L1 | ElemLoss::SmoothL1(0.0) => (1, [f(scale), 0.0, 0.0, 0.0, 0.0]),
+        ElemLoss::Huber(d) => (2, [f(scale), 0.0, f(d), f(0.5 * d), f(d * scale)]),
+        ElemLoss::SmoothL1(b) => (3, [f(scale), f(scale / b), f(b), f(0.5 * b), f(0.5 / b)]),
+    }
+}
+
+/// Threads per block of the loss kernels.
+pub const LOSS_THREADS: u32 = 256;
+
+/// An elementwise masked loss over `n` f32 elements: writes the gradient of
+/// the reduced value into `grad` (0 where masked out), the per-element values
+/// into `vals` when it is not 0 (use it for [`LossReduction::None`]), and the
+/// sum or mean into `out[0]`. `kept` is the number of set bits of `mask`
+/// (a `DeviceMask` caches it), needed before the pass for the mean's scale.
+#[allow(clippy::too_many_arguments)]
+pub fn loss_elementwise<B: Backend>(
+    be: &B,
+    kind: ElemLoss,
+    x: u64,
+    y: u64,
+    mask: u64,
+    n: u64,
+    kept: u64,
+    red: LossReduction,
+    grad: u64,
+    vals: u64,
+    out: u64,
+) -> Result<()> {
+    let scale = match red {
+        LossReduction::Mean if kept > 0 => 1.0 / kept as f64,
+        _ => 1.0,
+    };
+    let (code, p) = elem_params(kind, scale);
+    let nb = n.div_ceil(BLOCK as u64).max(1);
+    let p2 = nb.next_power_of_two();
+    let part = be.alloc_zeroed(p2 as usize * 4)?;
+    let cnt = be.alloc_zeroed(p2 as usize * 4)?;
+    let (pp, cp) = (be.ptr(&part), be.ptr(&cnt));
+    let mut plans = vec![Launch::linear(
+        "maskops_loss_elem_f32".into(),
+        nb.div_ceil((LOSS_THREADS / 32) as u64),
+        LOSS_THREADS,
+        vec![
+            Arg::Ptr(x),
+            Arg::Ptr(y),
+            Arg::Ptr(mask),
+            Arg::U64(n),
+            Arg::I32(code),
+            Arg::F32(p[0]),
+            Arg::F32(p[1]),
+            Arg::F32(p[2]),
+            Arg::F32(p[3]),
+            Arg::F32(p[4]),
+            Arg::Ptr(grad),
+            Arg::Ptr(vals),
+            Arg::Ptr(pp),
+            Arg::Ptr(cp),
+        ],
+    )?];
+    if p2 > 1 {
+        plans.push(Launch::linear(
+            "maskops_reduce_fold".into(),
+            1,
+            (p2 / 2).clamp(32, 256) as u32,
+            vec![
+                Arg::Ptr(pp),
+                Arg::Ptr(cp),
+                Arg::U64(p2),
+                Arg::U64(nb),
+                Arg::I32(Kind::Sum as i32),
+            ],
+        )?);
+    }
+    plans.push(Launch::linear(
+        "maskops_loss_finalize".into(),
+        1,
+        32,
+        vec![
+            Arg::Ptr(pp),
+            Arg::Ptr(0),
+            Arg::U64(kept),
+            Arg::I32((red == LossReduction::Mean) as i32),
+            Arg::Ptr(out),
+        ],
+    )?);
+    for l in &plans {
+        be.launch(l)?;
+    }
+    drop((part, cnt));
+    Ok(())
+}
+
+/// Cross-entropy settings for [`cross_entropy`] (the host has validated the
+/// targets: each is in `[0, classes)` or `ignore_index`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CeArgs {
+    /// Targets equal to this are ignored.
+    pub ignore_index: i64,
+    /// Device pointer to `classes` f32 class weights, or 0 for none.
+    pub weight: u64,
+    /// Sum of the weights in f64, summed in index order (`classes` without
+    /// weights), as the CPU computes it.
+    pub weight_sum: f64,
+    /// Label smoothing in `[0, 1]`.
+    pub label_smoothing: f64,
+    /// The reduction.
+    pub reduction: LossReduction,
+}
+
+/// Cross-entropy over `rows x classes` f32 logits with `i64` targets: the
+/// gradient into `grad` (`rows * classes`), each row's loss into `rowv`
+/// (`rows`, 0 for ignored rows) and the sum or mean into `out[0]`.
+#[allow(clippy::too_many_arguments)]
+pub fn cross_entropy<B: Backend>(
+    be: &B,
+    x: u64,
+    rows: u64,
+    classes: u64,
+    targets: u64,
+    a: &CeArgs,
+    grad: u64,
+    rowv: u64,
+    out: u64,
+) -> Result<()> {
+    if rows == 0 {
+        let zero = be.alloc_zeroed(4)?;
+        return be.launch(&Launch::linear(
+            "maskops_loss_finalize".into(),
+            1,
+            32,
+            vec![
+                Arg::Ptr(be.ptr(&zero)),
+                Arg::Ptr(0),
+                Arg::U64(0),
+                Arg::I32(0),
+                Arg::Ptr(out),
+            ],
+        )?);
+    }
+    let wrow = be.alloc_zeroed(rows as usize * 4)?;
+    let words = be.alloc_zeroed(rows.div_ceil(64) as usize * 8)?;
+    let denom = be.alloc_zeroed(8)?;
+    let total = be.alloc_zeroed(8)?;
+    let (wp, kp, dp, tp) = (
+        be.ptr(&wrow),
+        be.ptr(&words),
+        be.ptr(&denom),
+        be.ptr(&total),
+    );
+    be.launch(&Launch::linear(
+        "maskops_ce_prep".into(),
+        rows.div_ceil(64).div_ceil(256),
+        256,
+        vec![
+            Arg::Ptr(targets),
+            Arg::U64(rows),
+            Arg::U64(a.ignore_index as u64),
+            Arg::Ptr(a.weight),
+            Arg::Ptr(wp),
+            Arg::Ptr(kp),
+        ],
+    )?)?;
+    reduce(
+        be,
+        wp,
+        DType::F32,
+        kp,
+        1,
+        rows,
+        Layout::Rows,
+        Reduce::Sum,
+        dp,
+        DType::F32,
+        0,
+    )?;
+    let mean = a.reduction == LossReduction::Mean;
+    let args = vec![
+        Arg::Ptr(x),
+        Arg::U64(rows),
+        Arg::U64(classes),
+        Arg::Ptr(targets),
+        Arg::U64(a.ignore_index as u64),
+        Arg::Ptr(a.weight),
+        Arg::F64(a.label_smoothing),
+        Arg::F64(a.weight_sum),
+        Arg::I32(mean as i32),
+        Arg::Ptr(dp),
+        Arg::Ptr(grad),
+        Arg::Ptr(rowv),
+    ];
+    let mut held = None;
+    let plan = if classes <= BLOCK as u64 {
+        Launch::linear(
+            "maskops_ce_rows_warp_f32".into(),
+            rows.div_ceil((SOFTMAX_THREADS / 32) as u64),
+            SOFTMAX_THREADS,
+            args,
+        )?
+    } else {
+        let p2 = classes.div_ceil(BLOCK as u64).next_power_of_two();
+        let stride = p2.max(32);
+        let b = be.alloc_zeroed(rows as usize * stride as usize * 4)?;
+        let mut args = args;
+        args.push(Arg::Ptr(be.ptr(&b)));
+        args.push(Arg::U64(p2));
+        held = Some(b);
+        Launch::linear(
+            "maskops_ce_rows_block_f32".into(),
+            rows,
+            SOFTMAX_THREADS,
+            args,
+        )?
+    };
+    be.launch(&plan)?;
+    reduce(
+        be,
+        rowv,
+        DType::F32,
+        kp,
+        1,
+        rows,
+        Layout::Rows,
+        Reduce::Sum,
+        tp,
+        DType::F32,
+        0,
+    )?;
+    be.launch(&Launch::linear(
+        "maskops_loss_finalize".into(),
+        1,
+        32,
+        vec![
+            Arg::Ptr(tp),
+            Arg::Ptr(dp),
+            Arg::U64(0),
+            Arg::I32(mean as i32),
+            Arg::Ptr(out),
+        ],
+    )?)?;
+    drop((held, wrow, words, denom, total));
+    Ok(())
+}

@@ -58,6 +58,8 @@ pub enum Arg {
     I32(i32),
     /// A `float`.
     F32(f32),
+    /// A `double`.
+    F64(f64),
 }
 
 impl Arg {
@@ -67,6 +69,7 @@ impl Arg {
             Arg::U32(v) => v as u64,
             Arg::I32(v) => v as u32 as u64,
             Arg::F32(v) => v.to_bits() as u64,
+            Arg::F64(v) => v.to_bits(),
         }
     }
 }
