@@ -686,3 +686,191 @@ pub fn cross_entropy<B: Backend>(
     drop((held, wrow, words, denom, total));
     Ok(())
 }
+
+/// Adagrad hyper-parameters of one step, rounded to f32 once (as the CPU
+/// optimizer does).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdagradStep {
+    /// `lr / (1 + (step - 1) * lr_decay)`, computed in f64, rounded.
+    pub clr: f32,
+    /// `eps`.
+    pub eps: f32,
+    /// `weight_decay`.
+    pub weight_decay: f32,
+    /// Negate the gradient.
+    pub maximize: bool,
+}
+
+impl AdagradStep {
+    /// The constants of step number `step` (1 for the first call).
+    pub fn new(
+        lr: f64,
+        lr_decay: f64,
+        weight_decay: f64,
+        eps: f64,
+        maximize: bool,
+        step: u64,
+    ) -> Self {
+        let clr = lr / (1.0 + step.saturating_sub(1) as f64 * lr_decay);
+        AdagradStep {
+            clr: clr as f32,
+            eps: eps as f32,
+            weight_decay: weight_decay as f32,
+            maximize,
+        }
+    }
+    fn args(&self) -> [Arg; 5] {
+        [
+            Arg::F32(self.clr),
+            Arg::F32(self.eps),
+            Arg::F32(self.weight_decay),
+            Arg::I32(self.maximize as i32),
+            Arg::I32((self.weight_decay != 0.0) as i32),
+        ]
+    }
+}
+
+/// Threads per block of the Adagrad kernels.
+pub const ADAGRAD_THREADS: u32 = 256;
+
+/// Dense (`mask == 0`) or masked Adagrad step over `n` f32 entries.
+#[allow(clippy::too_many_arguments)]
+pub fn adagrad_dense<B: Backend>(
+    be: &B,
+    param: u64,
+    sum: u64,
+    grad: u64,
+    mask: u64,
+    n: u64,
+    h: &AdagradStep,
+) -> Result<()> {
+    if n == 0 {
+        return Ok(());
+    }
+    let mut args = vec![
+        Arg::Ptr(param),
+        Arg::Ptr(sum),
+        Arg::Ptr(grad),
+        Arg::Ptr(mask),
+        Arg::U64(n),
+    ];
+    args.extend(h.args());
+    be.launch(&Launch::linear(
+        "maskops_adagrad_dense_f32".into(),
+        n.div_ceil(ADAGRAD_THREADS as u64),
+        ADAGRAD_THREADS,
+        args,
+    )?)
+}
+
+/// Sorts `idx[i] << 32 | i` (device `u64` indices, `nnz` of them) by a
+/// bitonic network: the stable order of the indices. Returns the key buffer.
+fn sort_keys<B: Backend>(be: &B, idx: u64, nnz: u64) -> Result<B::Buf> {
+    if nnz > u32::MAX as u64 {
+        return Err(Error::Cuda(format!(
+            "sparse gradient of {nnz} entries: at most 2^32 - 1"
+        )));
+    }
+    let p2 = nnz.next_power_of_two();
+    let keys = be.alloc_zeroed(p2 as usize * 8)?;
+    let kp = be.ptr(&keys);
+    let blocks = p2.div_ceil(ADAGRAD_THREADS as u64);
+    be.launch(&Launch::linear(
+        "maskops_sparse_keys".into(),
+        blocks,
+        ADAGRAD_THREADS,
+        vec![Arg::Ptr(idx), Arg::U64(nnz), Arg::U64(p2), Arg::Ptr(kp)],
+    )?)?;
+    let mut k = 2;
+    while k <= p2 {
+        let mut j = k / 2;
+        while j >= 1 {
+            be.launch(&Launch::linear(
+                "maskops_bitonic_step".into(),
+                blocks,
+                ADAGRAD_THREADS,
+                vec![Arg::Ptr(kp), Arg::U64(p2), Arg::U64(k), Arg::U64(j)],
+            )?)?;
+            j /= 2;
+        }
+        k *= 2;
+    }
+    Ok(keys)
+}
+
+/// Sparse COO Adagrad step: `nnz` entries with flattened `u64` indices
+/// `idx` (each `< 2^32` and inside the parameter; the caller validates) and
+/// f32 `values`. Duplicates are summed in order of appearance before the
+/// update; no float atomics.
+#[allow(clippy::too_many_arguments)]
+pub fn adagrad_sparse<B: Backend>(
+    be: &B,
+    param: u64,
+    sum: u64,
+    idx: u64,
+    values: u64,
+    nnz: u64,
+    h: &AdagradStep,
+) -> Result<()> {
+    if nnz == 0 {
+        return Ok(());
+    }
+    let keys = sort_keys(be, idx, nnz)?;
+    let mut args = vec![
+        Arg::Ptr(be.ptr(&keys)),
+        Arg::U64(nnz),
+        Arg::Ptr(values),
+        Arg::Ptr(param),
+        Arg::Ptr(sum),
+    ];
+    args.extend(h.args());
+    be.launch(&Launch::linear(
+        "maskops_adagrad_sparse_runs_f32".into(),
+        nnz.div_ceil(ADAGRAD_THREADS as u64),
+        ADAGRAD_THREADS,
+        args,
+    )?)?;
+    drop(keys);
+    Ok(())
+}
+
+/// Row-sparse Adagrad step (embedding gradient): `values` is
+/// `nnz x cols` f32, row `i` adding to parameter row `rows_idx[i]` (`u64`,
+/// validated by the caller). Duplicate rows are summed in order of
+/// appearance before the update.
+#[allow(clippy::too_many_arguments)]
+pub fn adagrad_rows<B: Backend>(
+    be: &B,
+    param: u64,
+    sum: u64,
+    cols: u64,
+    rows_idx: u64,
+    values: u64,
+    nnz: u64,
+    h: &AdagradStep,
+) -> Result<()> {
+    if nnz == 0 || cols == 0 {
+        return Ok(());
+    }
+    let keys = sort_keys(be, rows_idx, nnz)?;
+    let mut args = vec![
+        Arg::Ptr(be.ptr(&keys)),
+        Arg::U64(nnz),
+        Arg::U64(cols),
+        Arg::Ptr(values),
+        Arg::Ptr(param),
+        Arg::Ptr(sum),
+    ];
+    args.extend(h.args());
+    let work = nnz
+        .checked_mul(cols)
+        .ok_or_else(|| Error::Cuda(format!("adagrad_rows: {nnz} x {cols} overflows")))?;
+    be.launch(&Launch::linear(
+        "maskops_adagrad_rows_f32".into(),
+        work.div_ceil(ADAGRAD_THREADS as u64),
+        ADAGRAD_THREADS,
+        args,
+    )?)?;
+    drop(keys);
+    Ok(())
+}
