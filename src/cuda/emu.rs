@@ -130,6 +130,10 @@ impl Backend for Emulator {
         buf.words.as_ptr() as u64
     }
 
+    fn buf_len(&self, buf: &EmuBuf) -> usize {
+        buf.bytes
+    }
+
     fn launch(&self, l: &Launch) -> Result<()> {
         let _g = LAUNCH_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let name = CString::new(l.kernel.as_str()).map_err(|e| Error::Cuda(e.to_string()))?;
@@ -182,6 +186,10 @@ impl Backend for Emulator {
                 last_error()
             ))),
         }
+    }
+
+    fn upload_bytes(&self, data: &[u8]) -> Result<EmuBuf> {
+        Ok(self.upload(data))
     }
 
     fn download(&self, src: u64, dst: &mut [u8]) -> Result<()> {

@@ -13,4 +13,12 @@ pub mod plan;
 #[cfg(feature = "cuda-emulator")]
 pub mod emu;
 
+#[cfg(feature = "cuda")]
 pub mod ptx;
+
+#[cfg(feature = "cuda")]
+mod device;
+#[cfg(feature = "cuda")]
+pub use device::{
+    driver_present, DeviceAdagrad, DeviceAdagradState, DeviceLoss, DeviceMask, DeviceMaskedVec, Gpu,
+};

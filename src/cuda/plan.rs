@@ -131,9 +131,37 @@ pub trait Backend {
     fn alloc_zeroed(&self, bytes: usize) -> Result<Self::Buf>;
     /// The device pointer of a buffer.
     fn ptr(&self, buf: &Self::Buf) -> u64;
+    /// The size of a buffer in bytes.
+    fn buf_len(&self, buf: &Self::Buf) -> usize;
     /// Runs one launch (asynchronously on the device; in order).
     fn launch(&self, launch: &Launch) -> Result<()>;
     /// Copies `dst.len()` bytes from device address `src` (waits for the
     /// launches before it).
     fn download(&self, src: u64, dst: &mut [u8]) -> Result<()>;
+    /// A new buffer holding a copy of `data`.
+    fn upload_bytes(&self, data: &[u8]) -> Result<Self::Buf>;
+}
+
+/// Uploads a slice of a plain-old-data type (`f32`, `u16`, `u64`, `i64`, ...).
+pub fn upload<B: Backend, T: Copy>(be: &B, data: &[T]) -> Result<B::Buf> {
+    // SAFETY: any initialized plain-old-data slice may be viewed as bytes.
+    let bytes = unsafe {
+        std::slice::from_raw_parts(data.as_ptr() as *const u8, std::mem::size_of_val(data))
+    };
+    be.upload_bytes(bytes)
+}
+
+/// Downloads `n` values of a plain-old-data type from device address `src`.
+pub fn download<B: Backend, T: Copy + Default>(be: &B, src: u64, n: usize) -> Result<Vec<T>> {
+    let mut v = vec![T::default(); n];
+    // SAFETY: the vector's storage is n * size_of::<T>() initialized bytes,
+    // and every bit pattern written by the device is valid for the POD types used.
+    let bytes = unsafe {
+        std::slice::from_raw_parts_mut(
+            v.as_mut_ptr() as *mut u8,
+            std::mem::size_of_val(v.as_slice()),
+        )
+    };
+    be.download(src, bytes)?;
+    Ok(v)
 }

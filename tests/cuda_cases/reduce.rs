@@ -1,0 +1,337 @@
+//! Masked reductions of kernels/reduce.cu run under the host emulator with
+//! the launch plans of `maskops::cuda::ops`, compared bit for bit with the
+//! canonical order (`maskops::canonical`) and within a tolerance with a plain
+//! f64 loop.
+
+use super::Dev;
+use maskops::canonical::canonical_fold;
+use maskops::cuda::ops::{reduce, reduce_scalar, Layout, Reduce};
+use maskops::cuda::plan::DType;
+use maskops::math::{exp_f32, ln_f32};
+use maskops::Mask;
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn f32(&mut self, lo: f32, hi: f32) -> f32 {
+        lo + (hi - lo) * ((self.next() >> 40) as f32 / (1u64 << 24) as f32)
+    }
+}
+
+/// Values in [-4, 4) with NaN / inf planted in masked-out slots.
+fn case(n: usize, keep_p: f64, seed: u64) -> (Vec<f32>, Mask) {
+    let mut r = Rng(seed);
+    let mask = Mask::random(n, 1.0 - keep_p, seed ^ 0x5eed);
+    let x = (0..n)
+        .map(|i| {
+            if !mask.get(i) && i % 3 == 0 {
+                [f32::NAN, f32::INFINITY, f32::NEG_INFINITY][i % 9 / 3]
+            } else {
+                r.f32(-4.0, 4.0)
+            }
+        })
+        .collect();
+    (x, mask)
+}
+
+fn nmax(a: f32, b: f32) -> f32 {
+    if a.is_nan() {
+        a
+    } else if b.is_nan() {
+        b
+    } else if a > b {
+        a
+    } else {
+        b
+    }
+}
+fn nmin(a: f32, b: f32) -> f32 {
+    if a.is_nan() {
+        a
+    } else if b.is_nan() {
+        b
+    } else if a < b {
+        a
+    } else {
+        b
+    }
+}
+
+/// The canonical-order definition of each reduction over one sequence.
+fn canonical(red: Reduce, x: &[f32], keep: &dyn Fn(usize) -> bool) -> Option<f32> {
+    let n = x.len();
+    let count = (0..n).filter(|&i| keep(i)).count();
+    if count == 0 {
+        return None;
+    }
+    let sum = |f: &dyn Fn(f32) -> f32| canonical_fold(n, 0.0f32, keep, |i| f(x[i]), |a, b| a + b);
+    Some(match red {
+        Reduce::Sum => sum(&|v| v),
+        Reduce::Mean => sum(&|v| v) / count as f32,
+        Reduce::Prod => canonical_fold(n, 1.0f32, keep, |i| x[i], |a, b| a * b),
+        Reduce::Amin => canonical_fold(n, f32::INFINITY, keep, |i| x[i], nmin),
+        Reduce::Amax => canonical_fold(n, f32::NEG_INFINITY, keep, |i| x[i], nmax),
+        Reduce::Var(c) | Reduce::Std(c) => {
+            let m = sum(&|v| v) / count as f32;
+            let ss = sum(&|v| (v - m) * (v - m));
+            let var = if count as u32 > c {
+                ss / (count as u32 - c) as f32
+            } else {
+                f32::NAN
+            };
+            if matches!(red, Reduce::Std(_)) {
+                var.sqrt()
+            } else {
+                var
+            }
+        }
+        Reduce::Norm1 => sum(&|v| v.abs()),
+        Reduce::Norm2 => sum(&|v| v * v).sqrt(),
+        Reduce::NormInf => canonical_fold(n, f32::NEG_INFINITY, keep, |i| x[i].abs(), nmax),
+        Reduce::LogSumExp => {
+            let m = canonical_fold(n, f32::NEG_INFINITY, keep, |i| x[i], nmax);
+            let c = if m.is_infinite() { 0.0 } else { m };
+            c + ln_f32(sum(&|v| exp_f32(v - c)))
+        }
+    })
+}
+
+/// Plain f64 evaluation, for the tolerance check.
+fn f64_ref(red: Reduce, x: &[f32], keep: &dyn Fn(usize) -> bool) -> Option<f64> {
+    let v: Vec<f64> = (0..x.len())
+        .filter(|&i| keep(i))
+        .map(|i| x[i] as f64)
+        .collect();
+    if v.is_empty() {
+        return None;
+    }
+    let n = v.len() as f64;
+    let s: f64 = v.iter().sum();
+    Some(match red {
+        Reduce::Sum => s,
+        Reduce::Mean => s / n,
+        Reduce::Prod => v.iter().product(),
+        Reduce::Amin => v.iter().cloned().fold(f64::INFINITY, f64::min),
+        Reduce::Amax => v.iter().cloned().fold(f64::NEG_INFINITY, f64::max),
+        Reduce::Var(c) | Reduce::Std(c) => {
+            let m = s / n;
+            let var = v.iter().map(|a| (a - m) * (a - m)).sum::<f64>() / (n - c as f64);
+            if matches!(red, Reduce::Std(_)) {
+                var.sqrt()
+            } else {
+                var
+            }
+        }
+        Reduce::Norm1 => v.iter().map(|a| a.abs()).sum(),
+        Reduce::Norm2 => v.iter().map(|a| a * a).sum::<f64>().sqrt(),
+        Reduce::NormInf => v.iter().map(|a| a.abs()).fold(0.0, f64::max),
+        Reduce::LogSumExp => {
+            let m = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            m + v.iter().map(|a| (a - m).exp()).sum::<f64>().ln()
+        }
+    })
+}
+
+fn same(a: Option<f32>, b: Option<f32>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
+const ALL: [Reduce; 11] = [
+    Reduce::Sum,
+    Reduce::Mean,
+    Reduce::Prod,
+    Reduce::Amin,
+    Reduce::Amax,
+    Reduce::Var(1),
+    Reduce::Std(0),
+    Reduce::Norm1,
+    Reduce::Norm2,
+    Reduce::NormInf,
+    Reduce::LogSumExp,
+];
+
+pub fn whole_array_sum_matches_canonical_bits<B: Dev>(emu: &B) {
+    for (n, p, seed) in [
+        (0usize, 0.5, 1u64),
+        (1, 1.0, 2),
+        (37, 0.7, 3),
+        (4096, 1.0, 4),
+        (4097, 0.6, 5),
+        (13_000, 0.9, 6),
+    ] {
+        let (x, mask) = case(n, p, seed);
+        let xb = emu.up(&x);
+        let mb = emu.up(mask.words());
+        let got = reduce_scalar(
+            emu,
+            emu.ptr(&xb),
+            DType::F32,
+            emu.ptr(&mb),
+            n as u64,
+            Reduce::Sum,
+        )
+        .unwrap();
+        let want = canonical(Reduce::Sum, &x, &|i| mask.get(i));
+        assert!(same(got, want), "n={n}: {got:?} != {want:?}");
+        if let (Some(g), Some(r)) = (got, f64_ref(Reduce::Sum, &x, &|i| mask.get(i))) {
+            let abs: f64 = (0..n)
+                .filter(|&i| mask.get(i))
+                .map(|i| x[i].abs() as f64)
+                .sum();
+            assert!(
+                (g as f64 - r).abs() <= abs * 1e-5 + 1e-6,
+                "n={n}: {g} vs f64 {r}"
+            );
+        }
+    }
+}
+
+pub fn whole_array_every_reduction<B: Dev>(emu: &B) {
+    for (n, p, seed) in [
+        (1usize, 1.0, 10u64),
+        (100, 0.5, 11),
+        (9_000, 0.8, 12),
+        (50, 0.0, 13),
+    ] {
+        let (mut x, mask) = case(n, p, seed);
+        // keep products finite: values near 1
+        let xp: Vec<f32> = x.iter().map(|v| 1.0 + v / 64.0).collect();
+        let xb = emu.up(&x);
+        let xpb = emu.up(&xp);
+        let mb = emu.up(mask.words());
+        for red in ALL {
+            let (buf, src) = if red == Reduce::Prod {
+                (&xpb, &xp)
+            } else {
+                (&xb, &x)
+            };
+            let got =
+                reduce_scalar(emu, emu.ptr(buf), DType::F32, emu.ptr(&mb), n as u64, red).unwrap();
+            let want = canonical(red, src, &|i| mask.get(i));
+            assert!(same(got, want), "{red:?} n={n}: {got:?} != {want:?}");
+            let r = f64_ref(red, src, &|i| mask.get(i));
+            assert_eq!(got.is_some(), r.is_some());
+            if let (Some(g), Some(r)) = (got, r) {
+                if n > 1 || !matches!(red, Reduce::Var(_)) {
+                    let tol = 1e-4 * r.abs().max(1.0);
+                    assert!((g as f64 - r).abs() <= tol, "{red:?} n={n}: {g} vs f64 {r}");
+                }
+            }
+        }
+        x.clear();
+    }
+}
+
+/// Per-dim reductions (rows: dim = 1, columns: dim = 0) in f32, f16 and
+/// bf16, with the output in the input dtype and the output mask packed on the
+/// device from the counts.
+pub fn per_dim<B: Dev>(emu: &B, dtype: DType, rows: usize, cols: usize, layout: Layout, seed: u64) {
+    let (x32, mask) = case(rows * cols, 0.7, seed);
+    // Fully masked first row / column, to check the cleared output bit.
+    let mut mask = mask;
+    for c in 0..cols {
+        mask.set(c, false);
+    }
+    for r in 0..rows {
+        mask.set(r * cols, false);
+    }
+    // Round to the dtype; the canonical definition sees the widened values.
+    let (xw, xb): (Vec<f32>, B::Buf) = match dtype {
+        DType::F32 => (x32.clone(), emu.up(&x32)),
+        DType::F16 => {
+            let h: Vec<half::f16> = x32.iter().map(|&v| half::f16::from_f32(v)).collect();
+            (h.iter().map(|v| v.to_f32()).collect(), emu.up(&h))
+        }
+        DType::Bf16 => {
+            let h: Vec<half::bf16> = x32.iter().map(|&v| half::bf16::from_f32(v)).collect();
+            (h.iter().map(|v| v.to_f32()).collect(), emu.up(&h))
+        }
+    };
+    let mb = emu.up(mask.words());
+    let (seqs, len) = match layout {
+        Layout::Rows => (rows, cols),
+        Layout::Cols => (cols, rows),
+    };
+    for red in ALL {
+        let out = emu.alloc_zeroed(seqs * dtype.size()).unwrap();
+        let cnt = emu.alloc_zeroed(seqs * 4).unwrap();
+        let words = emu.alloc_zeroed(seqs.div_ceil(64) * 8).unwrap();
+        reduce(
+            emu,
+            emu.ptr(&xb),
+            dtype,
+            emu.ptr(&mb),
+            seqs as u64,
+            len as u64,
+            layout,
+            red,
+            emu.ptr(&out),
+            dtype,
+            emu.ptr(&cnt),
+        )
+        .unwrap();
+        maskops::cuda::ops::pack_counts(emu, emu.ptr(&cnt), seqs as u64, emu.ptr(&words)).unwrap();
+        let out_mask = Mask::from_words(emu.rd::<u64>(&words), seqs).unwrap();
+        let got: Vec<f32> = match dtype {
+            DType::F32 => emu.rd::<f32>(&out),
+            DType::F16 => emu
+                .rd::<u16>(&out)
+                .into_iter()
+                .map(|b| half::f16::from_bits(b).to_f32())
+                .collect(),
+            DType::Bf16 => emu
+                .rd::<u16>(&out)
+                .into_iter()
+                .map(|b| half::bf16::from_bits(b).to_f32())
+                .collect(),
+        };
+        for s in 0..seqs {
+            let idx = |k: usize| match layout {
+                Layout::Rows => s * len + k,
+                Layout::Cols => k * seqs + s,
+            };
+            let seq: Vec<f32> = (0..len).map(|k| xw[idx(k)]).collect();
+            let keep = |k: usize| mask.get(idx(k));
+            let want = canonical(red, &seq, &keep).map(|v| match dtype {
+                DType::F32 => v,
+                DType::F16 => half::f16::from_f32(v).to_f32(),
+                DType::Bf16 => half::bf16::from_f32(v).to_f32(),
+            });
+            let g = out_mask.get(s).then_some(got[s]);
+            assert!(
+                same(g, want),
+                "{dtype:?} {layout:?} {red:?} seq {s}: {g:?} != {want:?}"
+            );
+            if want.is_none() {
+                assert_eq!(got[s].to_bits(), 0, "value under a cleared bit must be 0");
+            }
+        }
+    }
+}
+
+pub fn per_row_f32_short_and_long_rows<B: Dev>(emu: &B) {
+    per_dim(emu, DType::F32, 5, 70, Layout::Rows, 20);
+    per_dim(emu, DType::F32, 2, 9_000, Layout::Rows, 21);
+}
+
+pub fn per_col_f32_short_and_long_cols<B: Dev>(emu: &B) {
+    per_dim(emu, DType::F32, 33, 7, Layout::Cols, 22);
+    per_dim(emu, DType::F32, 8_300, 2, Layout::Cols, 23);
+}
+
+pub fn per_dim_half_types<B: Dev>(emu: &B) {
+    per_dim(emu, DType::F16, 4, 100, Layout::Rows, 24);
+    per_dim(emu, DType::Bf16, 4, 100, Layout::Rows, 25);
+    per_dim(emu, DType::F16, 40, 3, Layout::Cols, 26);
+    per_dim(emu, DType::Bf16, 40, 3, Layout::Cols, 27);
+}
