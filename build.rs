@@ -72,6 +72,10 @@ fn main() {
     ));
     std::fs::write(out.join("kernels.rs"), list).expect("write kernels.rs");
 
+    if cuda {
+        // libnvrtc is found through the loader's search path.
+        println!("cargo:rerun-if-env-changed=LD_LIBRARY_PATH");
+    }
     #[cfg(feature = "cuda")]
     nvrtc::build(&kdir, &files, &out);
     #[cfg(feature = "cuda-emulator")]

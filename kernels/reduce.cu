@@ -260,3 +260,32 @@ MASKOPS_KERNEL(maskops_pack_counts, const u32* __restrict__ cnt, u64 n, u64* __r
     }
     words[w] = bits;
 }
+
+// argmin / argmax, second pass: given the extreme value m[s] of each
+// sequence (a MO_K_MIN / MO_K_MAX reduction into f32), out[s] becomes the
+// smallest position k of a kept element equal to m[s] (NaN matches NaN),
+// via atomicMin on integers (order-free, so deterministic). out must hold
+// ~0 beforehand (maskops_fill_u64); it stays ~0 where nothing is kept.
+// Layout: rows (element k of s at s*len + k) or cols (at k*seqs + s); one
+// thread per element.
+#define MO_ARGFIND_KERNEL(SUFFIX, D, TY)                                                                     \
+    MASKOPS_KERNEL(maskops_argfind_##SUFFIX, const TY* __restrict__ x, const u64* __restrict__ mask, u64 seqs, \
+                   u64 len, int cols_layout, const float* __restrict__ m, unsigned long long* __restrict__ out) { \
+        const u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;                                            \
+        if (i >= seqs * len) return;                                                                         \
+        if (!mo_keep(mask, i)) return;                                                                       \
+        const u64 s = cols_layout ? i % seqs : i / len;                                                      \
+        const u64 k = cols_layout ? i / seqs : i % len;                                                      \
+        const float v = MoElem<D>::load(x, i);                                                               \
+        const float t = m[s];                                                                                \
+        if (v == t || (v != v && t != t)) atomicMin(out + s, (unsigned long long)k);                         \
+    }
+MO_ARGFIND_KERNEL(f32, MO_F32, float)
+MO_ARGFIND_KERNEL(f16, MO_F16, u16)
+MO_ARGFIND_KERNEL(bf16, MO_BF16, u16)
+
+// out[i] = v for i < n.
+MASKOPS_KERNEL(maskops_fill_u64, unsigned long long* __restrict__ out, u64 n, unsigned long long v) {
+    const u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) out[i] = v;
+}

@@ -52,3 +52,33 @@ fn no_driver_or_no_device_is_an_error_not_a_panic() {
         assert!(matches!(Gpu::new(4096), Err(Error::CudaUnavailable(_))));
     }
 }
+
+#[test]
+fn run_time_nvrtc_reproduces_the_build_time_ptx() {
+    if !nvrtc_present() {
+        eprintln!("skipped: libnvrtc not loadable");
+        return;
+    }
+    for (stem, _, prebuilt) in maskops::cuda::ptx::KERNEL_FILES {
+        let ptx = maskops::cuda::ptx::compile(stem).unwrap();
+        assert!(
+            ptx.contains(".entry maskops_"),
+            "{stem}: no kernel entry in the PTX"
+        );
+        if !prebuilt.is_empty() {
+            assert_eq!(
+                &ptx, prebuilt,
+                "{stem}: build.rs and run-time NVRTC options differ"
+            );
+        }
+    }
+}
+
+/// Whether the NVRTC library can be loaded (via the public compile entry:
+/// CudaUnavailable means it cannot).
+fn nvrtc_present() -> bool {
+    !matches!(
+        maskops::cuda::ptx::compile("selftest"),
+        Err(Error::CudaUnavailable(_))
+    )
+}

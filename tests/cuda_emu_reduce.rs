@@ -31,3 +31,8 @@ fn per_col_f32_short_and_long_cols() {
 fn per_dim_half_types() {
     cuda_cases::reduce::per_dim_half_types(&Emulator::default());
 }
+
+#[test]
+fn argmin_argmax() {
+    cuda_cases::reduce::argmin_argmax(&Emulator::default());
+}

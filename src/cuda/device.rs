@@ -185,7 +185,7 @@ impl Gpu {
             let module = match loaded {
                 Some(m) => m,
                 None => {
-                    let ptx = compile_at_run_time(stem)?;
+                    let ptx = cudarc::nvrtc::Ptx::from_src(ptx::compile(stem)?);
                     ctx.load_module(ptx)
                         .map_err(|e| cuda_err(&format!("loading {stem}.ptx"), e))?
                 }
@@ -364,6 +364,82 @@ impl Gpu {
                 ones: None,
             },
         })
+    }
+
+    /// Whole-array `argmin` (`max = false`) or `argmax`: the first kept
+    /// position of the extreme value (NaN counts as extreme); `None` when
+    /// nothing is kept.
+    pub fn argreduce(
+        &self,
+        x: &CudaSlice<f32>,
+        mask: &DeviceMask,
+        max: bool,
+    ) -> Result<Option<usize>> {
+        check_len("mask", x.len(), mask.len)?;
+        ops::argreduce_scalar(
+            self,
+            self.p(x),
+            DType::F32,
+            self.p(&mask.words),
+            x.len() as u64,
+            max,
+        )
+    }
+
+    /// Per-dim `argmin` / `argmax` of a row-major `rows x cols` f32 matrix:
+    /// indices along `dim` (`u64::MAX` where nothing is kept) and the mask of
+    /// sequences with something kept.
+    #[allow(clippy::too_many_arguments)]
+    pub fn argreduce_dim(
+        &self,
+        x: &CudaSlice<f32>,
+        mask: &DeviceMask,
+        rows: usize,
+        cols: usize,
+        dim: usize,
+        max: bool,
+    ) -> Result<(CudaSlice<u64>, DeviceMask)> {
+        check_shape("x", rows, cols, x.len())?;
+        check_len("mask", x.len(), mask.len)?;
+        let (seqs, len, layout) = match dim {
+            1 => (rows, cols, ops::Layout::Rows),
+            0 => (cols, rows, ops::Layout::Cols),
+            _ => return Err(Error::Dim { dim, ndim: 2 }),
+        };
+        let mut idx = self
+            .stream
+            .alloc_zeros::<u64>(seqs.max(1))
+            .map_err(|e| cuda_err("alloc", e))?;
+        let mut cnt = self
+            .stream
+            .alloc_zeros::<u32>(seqs.max(1))
+            .map_err(|e| cuda_err("alloc", e))?;
+        let mut words = self
+            .stream
+            .alloc_zeros::<u64>(seqs.div_ceil(64).max(1))
+            .map_err(|e| cuda_err("alloc", e))?;
+        let (ip, cp, wp) = (self.pm(&mut idx), self.pm(&mut cnt), self.pm(&mut words));
+        ops::argreduce(
+            self,
+            self.p(x),
+            DType::F32,
+            self.p(&mask.words),
+            seqs as u64,
+            len as u64,
+            layout,
+            max,
+            ip,
+            cp,
+        )?;
+        ops::pack_counts(self, cp, seqs as u64, wp)?;
+        Ok((
+            idx,
+            DeviceMask {
+                words,
+                len: seqs,
+                ones: None,
+            },
+        ))
     }
 
     /// Masked softmax (`log = false`) or log-softmax over the rows of a
@@ -683,24 +759,6 @@ impl Gpu {
         state.step += 1;
         Ok(())
     }
-}
-
-/// Compiles one kernel file with the NVRTC found at run time.
-fn compile_at_run_time(stem: &str) -> Result<cudarc::nvrtc::Ptx> {
-    // SAFETY: only tries to dlopen the library.
-    if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
-        return Err(Error::CudaUnavailable(format!(
-            "no usable PTX for kernels/{stem}.cu and libnvrtc could not be loaded to compile it"
-        )));
-    }
-    let src = ptx::source(stem).ok_or_else(|| Error::Cuda(format!("no kernel file {stem}")))?;
-    let opts = cudarc::nvrtc::CompileOptions {
-        options: ptx::NVRTC_OPTIONS.iter().map(|s| s.to_string()).collect(),
-        name: Some(format!("{stem}.cu")),
-        ..Default::default()
-    };
-    cudarc::nvrtc::compile_ptx_with_opts(&src, opts)
-        .map_err(|e| cuda_err(&format!("NVRTC on kernels/{stem}.cu"), e))
 }
 
 impl Backend for Gpu {

@@ -874,3 +874,96 @@ pub fn adagrad_rows<B: Backend>(
     drop(keys);
     Ok(())
 }
+
+/// `argmin` (`max = false`) or `argmax` of every sequence: `out_idx` (`u64`
+/// per sequence) gets the position of the first kept extreme element (NaN
+/// counts as the extreme, as in PyTorch), `u64::MAX` where nothing is kept;
+/// `out_cnt` (if not 0) the kept counts.
+#[allow(clippy::too_many_arguments)]
+pub fn argreduce<B: Backend>(
+    be: &B,
+    x: u64,
+    dtype: DType,
+    mask: u64,
+    seqs: u64,
+    len: u64,
+    layout: Layout,
+    max: bool,
+    out_idx: u64,
+    out_cnt: u64,
+) -> Result<()> {
+    if seqs == 0 {
+        return Ok(());
+    }
+    let total = seqs
+        .checked_mul(len)
+        .ok_or_else(|| Error::Cuda(format!("argreduce: {seqs} x {len} elements overflow")))?;
+    let m = be.alloc_zeroed(seqs as usize * 4)?;
+    let mp = be.ptr(&m);
+    let red = if max { Reduce::Amax } else { Reduce::Amin };
+    reduce(
+        be,
+        x,
+        dtype,
+        mask,
+        seqs,
+        len,
+        layout,
+        red,
+        mp,
+        DType::F32,
+        out_cnt,
+    )?;
+    be.launch(&Launch::linear(
+        "maskops_fill_u64".into(),
+        seqs.div_ceil(256),
+        256,
+        vec![Arg::Ptr(out_idx), Arg::U64(seqs), Arg::U64(u64::MAX)],
+    )?)?;
+    if total > 0 {
+        be.launch(&Launch::linear(
+            format!("maskops_argfind_{}", dtype.suffix()),
+            total.div_ceil(256),
+            256,
+            vec![
+                Arg::Ptr(x),
+                Arg::Ptr(mask),
+                Arg::U64(seqs),
+                Arg::U64(len),
+                Arg::I32((layout == Layout::Cols) as i32),
+                Arg::Ptr(mp),
+                Arg::Ptr(out_idx),
+            ],
+        )?)?;
+    }
+    drop(m);
+    Ok(())
+}
+
+/// Whole-array `argmin` / `argmax`: `None` when nothing is kept.
+pub fn argreduce_scalar<B: Backend>(
+    be: &B,
+    x: u64,
+    dtype: DType,
+    mask: u64,
+    len: u64,
+    max: bool,
+) -> Result<Option<usize>> {
+    let out = be.alloc_zeroed(8)?;
+    argreduce(
+        be,
+        x,
+        dtype,
+        mask,
+        1,
+        len,
+        Layout::Rows,
+        max,
+        be.ptr(&out),
+        0,
+    )?;
+    let mut b = [0u8; 8];
+    be.download(be.ptr(&out), &mut b)?;
+    let i = u64::from_le_bytes(b);
+    Ok((i != u64::MAX).then_some(i as usize))
+}

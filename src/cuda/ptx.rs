@@ -41,3 +41,26 @@ pub fn prebuilt(stem: &str) -> Option<&'static str> {
         .find(|(s, _, _)| *s == stem)
         .map(|(_, _, p)| *p)
 }
+
+/// Compiles one kernel file with the NVRTC found at run time (the fallback
+/// when the build had no NVRTC or the driver refuses the prebuilt PTX);
+/// returns the PTX text. `Err(CudaUnavailable)` when libnvrtc cannot be
+/// loaded.
+pub fn compile(stem: &str) -> crate::Result<String> {
+    use crate::Error;
+    // SAFETY: only tries to dlopen the library.
+    if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
+        return Err(Error::CudaUnavailable(format!(
+            "no usable PTX for kernels/{stem}.cu and libnvrtc could not be loaded to compile it"
+        )));
+    }
+    let src = source(stem).ok_or_else(|| Error::Cuda(format!("no kernel file {stem}")))?;
+    let opts = cudarc::nvrtc::CompileOptions {
+        options: NVRTC_OPTIONS.iter().map(|s| s.to_string()).collect(),
+        name: Some(format!("{stem}.cu")),
+        ..Default::default()
+    };
+    cudarc::nvrtc::compile_ptx_with_opts(&src, opts)
+        .map(|p| p.to_src())
+        .map_err(|e| Error::Cuda(format!("NVRTC on kernels/{stem}.cu: {e:?}")))
+}

@@ -335,3 +335,95 @@ pub fn per_dim_half_types<B: Dev>(emu: &B) {
     per_dim(emu, DType::F16, 40, 3, Layout::Cols, 26);
     per_dim(emu, DType::Bf16, 40, 3, Layout::Cols, 27);
 }
+
+/// argmin / argmax: the first kept position holding the extreme value (NaN
+/// is the extreme), per whole array and per dim, in every dtype.
+pub fn argmin_argmax<B: Dev>(emu: &B) {
+    use maskops::cuda::ops::{argreduce, argreduce_scalar};
+    for (dtype, rows, cols, seed) in [
+        (DType::F32, 7usize, 300usize, 30u64),
+        (DType::F16, 5, 9, 31),
+        (DType::Bf16, 3, 4_150, 32),
+    ] {
+        let n = rows * cols;
+        let (x32, mut mask) = case(n, 0.6, seed);
+        for c in 0..cols {
+            mask.set(c, false); // row 0 fully masked
+        }
+        // few distinct values so ties happen; one kept NaN in row 2
+        let mut xw: Vec<f32> = x32.iter().map(|v| (v * 2.0).round()).collect();
+        if rows > 2 {
+            if let Some(k) = (0..cols).find(|&k| mask.get(2 * cols + k)) {
+                xw[2 * cols + k] = f32::NAN;
+            }
+        }
+        let xb = match dtype {
+            DType::F32 => emu.up(&xw),
+            DType::F16 => emu.up(&xw
+                .iter()
+                .map(|&v| half::f16::from_f32(v))
+                .collect::<Vec<_>>()),
+            DType::Bf16 => emu.up(&xw
+                .iter()
+                .map(|&v| half::bf16::from_f32(v))
+                .collect::<Vec<_>>()),
+        };
+        let mb = emu.up(mask.words());
+        let first = |idx: &dyn Fn(usize) -> usize, len: usize, max: bool| -> Option<usize> {
+            let mut best: Option<usize> = None;
+            for k in 0..len {
+                if !mask.get(idx(k)) {
+                    continue;
+                }
+                let v = xw[idx(k)];
+                best = match best {
+                    None => Some(k),
+                    Some(b) => {
+                        let bv = xw[idx(b)];
+                        let better = if bv.is_nan() {
+                            false
+                        } else if v.is_nan() {
+                            true
+                        } else if max {
+                            v > bv
+                        } else {
+                            v < bv
+                        };
+                        Some(if better { k } else { b })
+                    }
+                };
+            }
+            best
+        };
+        for max in [false, true] {
+            let got =
+                argreduce_scalar(emu, emu.ptr(&xb), dtype, emu.ptr(&mb), n as u64, max).unwrap();
+            assert_eq!(got, first(&|k| k, n, max), "{dtype:?} whole max={max}");
+            for (layout, seqs, len) in [(Layout::Rows, rows, cols), (Layout::Cols, cols, rows)] {
+                let out = emu.alloc_zeroed(seqs * 8).unwrap();
+                argreduce(
+                    emu,
+                    emu.ptr(&xb),
+                    dtype,
+                    emu.ptr(&mb),
+                    seqs as u64,
+                    len as u64,
+                    layout,
+                    max,
+                    emu.ptr(&out),
+                    0,
+                )
+                .unwrap();
+                let o = emu.rd::<u64>(&out);
+                for s in 0..seqs {
+                    let idx = |k: usize| match layout {
+                        Layout::Rows => s * len + k,
+                        Layout::Cols => k * seqs + s,
+                    };
+                    let want = first(&idx, len, max).map_or(u64::MAX, |k| k as u64);
+                    assert_eq!(o[s], want, "{dtype:?} {layout:?} max={max} seq {s}");
+                }
+            }
+        }
+    }
+}
