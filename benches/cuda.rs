@@ -85,7 +85,7 @@ fn benches(c: &mut Criterion) {
     ));
     g.bench_function("softmax_f32_64Kix1024", |b| {
         b.iter(|| {
-            let r = gpu.softmax(&dx, &dm, srows, scols, false).unwrap();
+            let r = gpu.softmax(&dx, &dm, srows, scols, 1, false).unwrap();
             gpu.synchronize().unwrap();
             r
         })
@@ -97,7 +97,7 @@ fn benches(c: &mut Criterion) {
     ));
     g.bench_function("softmax_f32_64x1Mi", |b| {
         b.iter(|| {
-            let r = gpu.softmax(&dx, &dm, lrows, lcols, false).unwrap();
+            let r = gpu.softmax(&dx, &dm, lrows, lcols, 1, false).unwrap();
             gpu.synchronize().unwrap();
             r
         })

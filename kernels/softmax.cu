@@ -132,3 +132,49 @@ __device__ __forceinline__ void mo_softmax_bwd(const typename MoElem<D>::T* __re
 MO_SOFTMAX_KERNELS(f32, MO_F32, float)
 MO_SOFTMAX_KERNELS(f16, MO_F16, u16)
 MO_SOFTMAX_KERNELS(bf16, MO_BF16, u16)
+
+// ---- dim = 0 (columns) ------------------------------------------------------
+// The column statistics come from reduce.cu (a thread per (column, canonical
+// block) holding the 32 lane accumulators, then the fold): m = max, s = sum
+// exp(x - m), and for the backward dot = sum g*y (or sum g). These kernels
+// are the elementwise parts, one thread per element; column c = i % cols.
+
+#define MO_SOFTMAX_COLS_KERNELS(SUFFIX, D, TY)                                                                   \
+    MASKOPS_KERNEL(maskops_softmax_cols_apply_##SUFFIX, const TY* __restrict__ x, const u64* __restrict__ mask,  \
+                   u64 rows, u64 cols, int log, const float* __restrict__ m, const float* __restrict__ s,       \
+                   TY* __restrict__ out) {                                                                     \
+        const u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;                                              \
+        if (i >= rows * cols) return;                                                                          \
+        const u64 c = i % cols;                                                                                \
+        float y = 0.0f;                                                                                        \
+        if (mo_keep(mask, i)) {                                                                                \
+            const float d = MoElem<D>::load(x, i) - m[c];                                                      \
+            y = log ? d - mo_ln(s[c]) : mo_exp(d) / s[c];                                                      \
+        }                                                                                                      \
+        MoElem<D>::store(out, i, y);                                                                           \
+    }                                                                                                          \
+    MASKOPS_KERNEL(maskops_softmax_cols_gy_##SUFFIX, const TY* __restrict__ y, const TY* __restrict__ g, u64 n, \
+                   int log, float* __restrict__ out) {                                                         \
+        const u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;                                              \
+        if (i >= n) return;                                                                                    \
+        const float gv = MoElem<D>::load(g, i);                                                                \
+        out[i] = log ? gv : gv * MoElem<D>::load(y, i);                                                        \
+    }                                                                                                          \
+    MASKOPS_KERNEL(maskops_softmax_bwd_cols_apply_##SUFFIX, const TY* __restrict__ y, const TY* __restrict__ g,  \
+                   const u64* __restrict__ mask, u64 rows, u64 cols, int log, const float* __restrict__ dot,    \
+                   TY* __restrict__ dx) {                                                                      \
+        const u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;                                              \
+        if (i >= rows * cols) return;                                                                          \
+        const u64 c = i % cols;                                                                                \
+        float r = 0.0f;                                                                                        \
+        if (mo_keep(mask, i)) {                                                                                \
+            const float yk = MoElem<D>::load(y, i);                                                            \
+            const float gk = MoElem<D>::load(g, i);                                                            \
+            r = log ? gk - mo_exp(yk) * dot[c] : yk * (gk - dot[c]);                                           \
+        }                                                                                                      \
+        MoElem<D>::store(dx, i, r);                                                                            \
+    }
+
+MO_SOFTMAX_COLS_KERNELS(f32, MO_F32, float)
+MO_SOFTMAX_COLS_KERNELS(f16, MO_F16, u16)
+MO_SOFTMAX_COLS_KERNELS(bf16, MO_BF16, u16)

@@ -21,3 +21,8 @@ fn long_rows_block_per_row_f32() {
 fn half_types() {
     cuda_cases::softmax::half_types(&Emulator::default());
 }
+
+#[test]
+fn columns_dim0() {
+    cuda_cases::softmax::columns_dim0(&Emulator::default());
+}

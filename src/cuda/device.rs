@@ -12,7 +12,7 @@
 use super::ops::{self, CeArgs, ElemLoss, LossReduction, Reduce};
 use super::plan::{Backend, DType, Launch};
 use super::ptx;
-use crate::error::{check_len, check_shape};
+use crate::error::{check_len, check_nonneg, check_shape};
 use crate::{Error, Mask, Result};
 use cudarc::driver::{
     CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DevicePtr, DevicePtrMut,
@@ -29,6 +29,32 @@ fn cuda_err(what: &str, e: impl std::fmt::Debug) -> Error {
 pub fn driver_present() -> bool {
     // SAFETY: only tries to dlopen the library.
     unsafe { cudarc::driver::sys::is_culib_present() }
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for half::f16 {}
+    impl Sealed for half::bf16 {}
+}
+
+/// An element type the device reductions and softmax take: `f32`,
+/// `half::f16`, `half::bf16` (the halves accumulate in f32 and are rounded
+/// once at the end, like the CPU paths).
+pub trait DeviceElement:
+    sealed::Sealed + cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits + Copy + 'static
+{
+    /// The kernels' name for the type.
+    const DTYPE: DType;
+}
+impl DeviceElement for f32 {
+    const DTYPE: DType = DType::F32;
+}
+impl DeviceElement for half::f16 {
+    const DTYPE: DType = DType::F16;
+}
+impl DeviceElement for half::bf16 {
+    const DTYPE: DType = DType::Bf16;
 }
 
 /// A CUDA device with the maskops kernels loaded, and its stream.
@@ -74,9 +100,9 @@ impl DeviceMask {
 
 /// Values with a mask, on the device (per-dim reductions).
 #[derive(Debug)]
-pub struct DeviceMaskedVec {
+pub struct DeviceMaskedVec<T> {
     /// The values (0 under a cleared bit).
-    pub values: CudaSlice<f32>,
+    pub values: CudaSlice<T>,
     /// The mask: cleared where nothing was kept.
     pub mask: DeviceMask,
 }
@@ -133,21 +159,11 @@ pub struct DeviceAdagradState {
 
 impl DeviceAdagrad {
     fn validate(&self) -> Result<()> {
-        for (name, v) in [
-            ("lr", self.lr),
-            ("lr_decay", self.lr_decay),
-            ("weight_decay", self.weight_decay),
-            ("initial_accumulator_value", self.initial_accumulator_value),
-            ("eps", self.eps),
-        ] {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(Error::Param {
-                    name,
-                    value: v,
-                    expected: "finite and >= 0",
-                });
-            }
-        }
+        check_nonneg("lr", self.lr)?;
+        check_nonneg("lr_decay", self.lr_decay)?;
+        check_nonneg("weight_decay", self.weight_decay)?;
+        check_nonneg("initial_accumulator_value", self.initial_accumulator_value)?;
+        check_nonneg("eps", self.eps)?;
         Ok(())
     }
     fn step_consts(&self, step: u64) -> ops::AdagradStep {
@@ -269,10 +285,11 @@ impl Gpu {
         }
     }
 
-    /// A whole-array masked reduction of f32 data: `None` when nothing is kept.
-    pub fn reduce(
+    /// A whole-array masked reduction: `None` when nothing is kept. The
+    /// result is the f32 accumulator (not rounded to a half type).
+    pub fn reduce<T: DeviceElement>(
         &self,
-        x: &CudaSlice<f32>,
+        x: &CudaSlice<T>,
         mask: &DeviceMask,
         red: Reduce,
     ) -> Result<Option<f32>> {
@@ -280,51 +297,24 @@ impl Gpu {
         ops::reduce_scalar(
             self,
             self.p(x),
-            DType::F32,
+            T::DTYPE,
             self.p(&mask.words),
             x.len() as u64,
             red,
         )
     }
 
-    /// A whole-array masked reduction of `f16` / `bf16` data given as raw
-    /// bits (`dtype` says which); the result in f32 (the accumulator type).
-    pub fn reduce_half(
+    /// A per-dim reduction of a row-major `rows x cols` matrix (`dim = 1`:
+    /// one result per row; `dim = 0`: per column); values in `T`.
+    pub fn reduce_dim<T: DeviceElement>(
         &self,
-        x: &CudaSlice<u16>,
-        dtype: DType,
-        mask: &DeviceMask,
-        red: Reduce,
-    ) -> Result<Option<f32>> {
-        check_len("mask", x.len(), mask.len)?;
-        if dtype == DType::F32 {
-            return Err(Error::Param {
-                name: "dtype",
-                value: 0.0,
-                expected: "F16 or Bf16 for u16 data",
-            });
-        }
-        ops::reduce_scalar(
-            self,
-            self.p(x),
-            dtype,
-            self.p(&mask.words),
-            x.len() as u64,
-            red,
-        )
-    }
-
-    /// A per-dim reduction of a row-major `rows x cols` f32 matrix (`dim = 1`:
-    /// one result per row; `dim = 0`: per column).
-    pub fn reduce_dim(
-        &self,
-        x: &CudaSlice<f32>,
+        x: &CudaSlice<T>,
         mask: &DeviceMask,
         rows: usize,
         cols: usize,
         dim: usize,
         red: Reduce,
-    ) -> Result<DeviceMaskedVec> {
+    ) -> Result<DeviceMaskedVec<T>> {
         check_shape("x", rows, cols, x.len())?;
         check_len("mask", x.len(), mask.len)?;
         let (seqs, len, layout) = match dim {
@@ -332,7 +322,10 @@ impl Gpu {
             0 => (cols, rows, ops::Layout::Cols),
             _ => return Err(Error::Dim { dim, ndim: 2 }),
         };
-        let mut values = self.alloc_f32(seqs)?;
+        let mut values = self
+            .stream
+            .alloc_zeros::<T>(seqs.max(1))
+            .map_err(|e| cuda_err("alloc", e))?;
         let mut cnt = self
             .stream
             .alloc_zeros::<u32>(seqs.max(1))
@@ -345,14 +338,14 @@ impl Gpu {
         ops::reduce(
             self,
             self.p(x),
-            DType::F32,
+            T::DTYPE,
             self.p(&mask.words),
             seqs as u64,
             len as u64,
             layout,
             red,
             vp,
-            DType::F32,
+            T::DTYPE,
             cp,
         )?;
         ops::pack_counts(self, cp, seqs as u64, wp)?;
@@ -442,61 +435,68 @@ impl Gpu {
         ))
     }
 
-    /// Masked softmax (`log = false`) or log-softmax over the rows of a
-    /// row-major `rows x cols` f32 matrix (`dim = 1`).
-    pub fn softmax(
+    /// Masked softmax (`log = false`) or log-softmax of a row-major
+    /// `rows x cols` matrix along `dim` (1: each row, 0: each column); the
+    /// output has the input's type, 0 under masked-out entries.
+    #[allow(clippy::too_many_arguments)]
+    pub fn softmax<T: DeviceElement>(
         &self,
-        x: &CudaSlice<f32>,
+        x: &CudaSlice<T>,
         mask: &DeviceMask,
         rows: usize,
         cols: usize,
+        dim: usize,
         log: bool,
-    ) -> Result<CudaSlice<f32>> {
+    ) -> Result<CudaSlice<T>> {
         check_shape("x", rows, cols, x.len())?;
         check_len("mask", x.len(), mask.len)?;
-        let mut out = self.alloc_f32(x.len())?;
+        let mut out = self
+            .stream
+            .alloc_zeros::<T>(x.len().max(1))
+            .map_err(|e| cuda_err("alloc", e))?;
         let op = self.pm(&mut out);
-        ops::softmax(
-            self,
-            self.p(x),
-            DType::F32,
-            self.p(&mask.words),
-            rows as u64,
-            cols as u64,
-            log,
-            op,
-        )?;
+        let (xp, mp, r, c) = (self.p(x), self.p(&mask.words), rows as u64, cols as u64);
+        match dim {
+            1 => ops::softmax(self, xp, T::DTYPE, mp, r, c, log, op)?,
+            0 => ops::softmax_cols(self, xp, T::DTYPE, mp, r, c, log, op)?,
+            _ => return Err(Error::Dim { dim, ndim: 2 }),
+        }
         Ok(out)
     }
 
     /// Backward of [`Gpu::softmax`] from its output `y` and the upstream
     /// gradient `g`.
     #[allow(clippy::too_many_arguments)]
-    pub fn softmax_backward(
+    pub fn softmax_backward<T: DeviceElement>(
         &self,
-        y: &CudaSlice<f32>,
-        g: &CudaSlice<f32>,
+        y: &CudaSlice<T>,
+        g: &CudaSlice<T>,
         mask: &DeviceMask,
         rows: usize,
         cols: usize,
+        dim: usize,
         log: bool,
-    ) -> Result<CudaSlice<f32>> {
+    ) -> Result<CudaSlice<T>> {
         check_shape("y", rows, cols, y.len())?;
         check_len("grad", y.len(), g.len())?;
         check_len("mask", y.len(), mask.len)?;
-        let mut dx = self.alloc_f32(y.len())?;
+        let mut dx = self
+            .stream
+            .alloc_zeros::<T>(y.len().max(1))
+            .map_err(|e| cuda_err("alloc", e))?;
         let dp = self.pm(&mut dx);
-        ops::softmax_backward(
-            self,
+        let (yp, gp, mp, r, c) = (
             self.p(y),
             self.p(g),
-            DType::F32,
             self.p(&mask.words),
             rows as u64,
             cols as u64,
-            log,
-            dp,
-        )?;
+        );
+        match dim {
+            1 => ops::softmax_backward(self, yp, gp, T::DTYPE, mp, r, c, log, dp)?,
+            0 => ops::softmax_cols_backward(self, yp, gp, T::DTYPE, mp, r, c, log, dp)?,
+            _ => return Err(Error::Dim { dim, ndim: 2 }),
+        }
         Ok(dx)
     }
 

@@ -20,5 +20,6 @@ pub mod ptx;
 mod device;
 #[cfg(feature = "cuda")]
 pub use device::{
-    driver_present, DeviceAdagrad, DeviceAdagradState, DeviceLoss, DeviceMask, DeviceMaskedVec, Gpu,
+    driver_present, DeviceAdagrad, DeviceAdagradState, DeviceElement, DeviceLoss, DeviceMask,
+    DeviceMaskedVec, Gpu,
 };

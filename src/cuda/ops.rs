@@ -253,6 +253,50 @@ pub fn reduce<B: Backend>(
     Ok(())
 }
 
+/// One canonical pass over the columns of a `rows x cols` matrix writing
+/// the f32 fold of every column (no finalize arithmetic): `kind` on `x`
+/// with the optional per-column `center`.
+#[allow(clippy::too_many_arguments)]
+fn column_fold<B: Backend>(
+    be: &B,
+    x: u64,
+    dtype: DType,
+    mask: u64,
+    rows: u64,
+    cols: u64,
+    kind: Kind,
+    center: u64,
+    out: u64,
+) -> Result<()> {
+    let nb = rows.div_ceil(BLOCK as u64).max(1);
+    let p2 = nb.next_power_of_two();
+    let part = be.alloc_zeroed((cols * p2) as usize * 4)?;
+    let cnt = be.alloc_zeroed((cols * p2) as usize * 4)?;
+    let plans = pass_plan(
+        x,
+        dtype,
+        mask,
+        cols,
+        rows,
+        Layout::Cols,
+        kind,
+        center,
+        be.ptr(&part),
+        be.ptr(&cnt),
+        Fin::Value,
+        0,
+        0,
+        out,
+        DType::F32,
+        0,
+    )?;
+    for l in &plans {
+        be.launch(l)?;
+    }
+    drop((part, cnt));
+    Ok(())
+}
+
 /// Packs "count > 0" of `n` `u32` counts into `n.div_ceil(64)` mask words.
 pub fn pack_counts<B: Backend>(be: &B, cnt: u64, n: u64, words: u64) -> Result<()> {
     if n == 0 {
@@ -966,4 +1010,98 @@ pub fn argreduce_scalar<B: Backend>(
     be.download(be.ptr(&out), &mut b)?;
     let i = u64::from_le_bytes(b);
     Ok((i != u64::MAX).then_some(i as usize))
+}
+
+/// Masked softmax / log-softmax over the columns (`dim = 0`) of a row-major
+/// `rows x cols` matrix: per column `m = max`, `s = sum exp(x - m)` in the
+/// canonical order (columns layout of the reduction kernels), then one
+/// thread per element. Same definition as [`softmax`] along the other dim.
+#[allow(clippy::too_many_arguments)]
+pub fn softmax_cols<B: Backend>(
+    be: &B,
+    x: u64,
+    dtype: DType,
+    mask: u64,
+    rows: u64,
+    cols: u64,
+    log: bool,
+    out: u64,
+) -> Result<()> {
+    if rows == 0 || cols == 0 {
+        return Ok(());
+    }
+    let m = be.alloc_zeroed(cols as usize * 4)?;
+    let s = be.alloc_zeroed(cols as usize * 4)?;
+    let (mp, sp) = (be.ptr(&m), be.ptr(&s));
+    column_fold(be, x, dtype, mask, rows, cols, Kind::Max, 0, mp)?;
+    column_fold(be, x, dtype, mask, rows, cols, Kind::ExpDev, mp, sp)?;
+    be.launch(&Launch::linear(
+        format!("maskops_softmax_cols_apply_{}", dtype.suffix()),
+        (rows * cols).div_ceil(256),
+        256,
+        vec![
+            Arg::Ptr(x),
+            Arg::Ptr(mask),
+            Arg::U64(rows),
+            Arg::U64(cols),
+            Arg::I32(log as i32),
+            Arg::Ptr(mp),
+            Arg::Ptr(sp),
+            Arg::Ptr(out),
+        ],
+    )?)?;
+    drop((m, s));
+    Ok(())
+}
+
+/// Backward of [`softmax_cols`].
+#[allow(clippy::too_many_arguments)]
+pub fn softmax_cols_backward<B: Backend>(
+    be: &B,
+    y: u64,
+    g: u64,
+    dtype: DType,
+    mask: u64,
+    rows: u64,
+    cols: u64,
+    log: bool,
+    dx: u64,
+) -> Result<()> {
+    if rows == 0 || cols == 0 {
+        return Ok(());
+    }
+    let n = rows * cols;
+    let gy = be.alloc_zeroed(n as usize * 4)?;
+    let dot = be.alloc_zeroed(cols as usize * 4)?;
+    let (gp, dp) = (be.ptr(&gy), be.ptr(&dot));
+    be.launch(&Launch::linear(
+        format!("maskops_softmax_cols_gy_{}", dtype.suffix()),
+        n.div_ceil(256),
+        256,
+        vec![
+            Arg::Ptr(y),
+            Arg::Ptr(g),
+            Arg::U64(n),
+            Arg::I32(log as i32),
+            Arg::Ptr(gp),
+        ],
+    )?)?;
+    column_fold(be, gp, DType::F32, mask, rows, cols, Kind::Sum, 0, dp)?;
+    be.launch(&Launch::linear(
+        format!("maskops_softmax_bwd_cols_apply_{}", dtype.suffix()),
+        n.div_ceil(256),
+        256,
+        vec![
+            Arg::Ptr(y),
+            Arg::Ptr(g),
+            Arg::Ptr(mask),
+            Arg::U64(rows),
+            Arg::U64(cols),
+            Arg::I32(log as i32),
+            Arg::Ptr(dp),
+            Arg::Ptr(dx),
+        ],
+    )?)?;
+    drop((gy, dot));
+    Ok(())
 }
