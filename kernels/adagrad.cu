@@ -90,3 +90,74 @@ MASKOPS_KERNEL(maskops_adagrad_rows_f32, const u64* __restrict__ keys, u64 nnz, 
     for (u64 j = i + 1; j < nnz && (keys[j] >> 32) == r; ++j) g += values[(keys[j] & 0xffffffffull) * cols + c];
     mo_adagrad_update(param + r * cols + c, sum + r * cols + c, g, clr, eps, wd, maximize, decay);
 }
+
+// Row-wise Adagrad (FBGEMM; src/optim/rowwise.rs): one accumulator per row.
+// One warp per sorted position that starts a run (keys null: dense, row i at
+// position i, no duplicates). For the run's row r:
+//   g_j    = sum of the run's values in column j (in order), maximize, decay
+//   sum[r] = sum[r] + (canonical sum_j g_j^2) / cols
+//   p_j    = p_j - (clr / (sqrt(sum[r]) + eps)) * g_j
+// Lane l folds columns l, l+32, ... of each canonical block; rows longer than
+// one block keep their block partials in scratch (p2 per warp of the grid)
+// and fold them by the halving tree.
+__device__ __forceinline__ float mo_rowwise_grad(const u64* __restrict__ keys, u64 nnz, u64 i, u64 r, u64 cols, u64 j,
+                                                 const float* __restrict__ values, float p, float wd, int maximize,
+                                                 int decay) {
+    float g;
+    if (keys) {
+        g = values[(keys[i] & 0xffffffffull) * cols + j];
+        for (u64 k = i + 1; k < nnz && (keys[k] >> 32) == r; ++k) g += values[(keys[k] & 0xffffffffull) * cols + j];
+    } else {
+        g = values[i * cols + j];
+    }
+    if (maximize) g = -g;
+    if (decay) g = g + wd * p;
+    return g;
+}
+
+MASKOPS_KERNEL(maskops_adagrad_rowwise_f32, const u64* __restrict__ keys, u64 nnz, u64 cols,
+               const float* __restrict__ values, float* __restrict__ param, float* __restrict__ sum,
+               float* __restrict__ scratch, u64 p2, float clr, float eps, float wd, int maximize, int decay) {
+    const u64 i = (u64)blockIdx.x * (blockDim.x / 32u) + threadIdx.x / 32u;
+    const u32 lane = threadIdx.x & 31u;
+    if (i >= nnz) return;  // whole warps
+    const u64 r = keys ? keys[i] >> 32 : i;
+    if (keys && i > 0 && (keys[i - 1] >> 32) == r) return;  // not the start of a run
+    float* p = param + r * cols;
+    const u64 nb = (cols + MASKOPS_BLOCK - 1) / MASKOPS_BLOCK;
+    float sq = 0.0f;
+    float* sc = scratch + i * p2;
+    for (u64 b = 0; b < nb; ++b) {
+        const u64 start = b * MASKOPS_BLOCK;
+        const u64 len = cols - start < MASKOPS_BLOCK ? cols - start : MASKOPS_BLOCK;
+        float acc = 0.0f;
+        for (u64 k = lane; k < len; k += 32u) {
+            const float g = mo_rowwise_grad(keys, nnz, i, r, cols, start + k, values, p[start + k], wd, maximize, decay);
+            acc = acc + g * g;
+        }
+        acc = mo_warp_fold<MO_OP_SUM>(acc);
+        if (nb == 1) {
+            sq = acc;
+        } else if (lane == 0) {
+            sc[b] = acc;
+        }
+    }
+    if (nb > 1) {
+        for (u64 j = nb + lane; j < p2; j += 32u) sc[j] = 0.0f;
+        __syncwarp();
+        for (u64 w = p2 / 2; w >= 1; w /= 2) {
+            for (u64 j = lane; j < w; j += 32u) sc[j] = sc[j] + sc[j + w];
+            __syncwarp();
+        }
+        sq = sc[0];
+    }
+    sq = __shfl_sync(MASKOPS_FULL_MASK, sq, 0);
+    const float ns = sum[r] + sq / (float)cols;
+    const float mult = clr / (sqrtf(ns) + eps);
+    for (u64 j = lane; j < cols; j += 32u) {
+        const float g = mo_rowwise_grad(keys, nnz, i, r, cols, j, values, p[j], wd, maximize, decay);
+        p[j] = p[j] - mult * g;
+    }
+    __syncwarp();
+    if (lane == 0) sum[r] = ns;
+}

@@ -21,3 +21,8 @@ fn sparse_coo_sums_duplicates_in_order_of_appearance() {
 fn row_sparse_embedding_gradient() {
     cuda_cases::adagrad::row_sparse_embedding_gradient(&Emulator::default());
 }
+
+#[test]
+fn rowwise_dense_and_sparse() {
+    cuda_cases::adagrad::rowwise_dense_and_sparse(&Emulator::default());
+}

@@ -759,6 +759,70 @@ impl Gpu {
         state.step += 1;
         Ok(())
     }
+
+    /// Row-wise Adagrad step (FBGEMM): one accumulator per row of the
+    /// `rows x cols` table `param`; `state` from [`Gpu::adagrad_state`] with
+    /// `len = rows`. `row_indices = None` is the dense form (`values` is the
+    /// whole `rows x cols` gradient); otherwise `values` is
+    /// `row_indices.len() x cols` and duplicate rows are summed in order of
+    /// appearance.
+    pub fn adagrad_step_rowwise(
+        &self,
+        opt: &DeviceAdagrad,
+        param: &mut CudaSlice<f32>,
+        cols: usize,
+        row_indices: Option<&[usize]>,
+        values: &CudaSlice<f32>,
+        state: &mut DeviceAdagradState,
+    ) -> Result<()> {
+        opt.validate()?;
+        let n = param.len();
+        let rows = n.checked_div(cols).unwrap_or(0);
+        if cols == 0 || rows * cols != n {
+            return Err(Error::Shape {
+                arg: "param",
+                rows,
+                cols,
+                len: n,
+            });
+        }
+        check_len("state.sum", rows.max(1), state.sum.len())?;
+        let nnz = row_indices.map_or(rows, |r| r.len());
+        check_shape("values", nnz, cols, if nnz == 0 { 0 } else { values.len() })?;
+        if let Some(ri) = row_indices {
+            for (position, &index) in ri.iter().enumerate() {
+                if index >= rows || index > u32::MAX as usize {
+                    return Err(Error::Index {
+                        arg: "row_indices",
+                        index,
+                        position,
+                        bound: rows,
+                    });
+                }
+            }
+        }
+        let h = opt.step_consts(state.step + 1);
+        if nnz > 0 {
+            let ib = match row_indices {
+                Some(ri) => Some(self.upload(&ri.iter().map(|&i| i as u64).collect::<Vec<u64>>())?),
+                None => None,
+            };
+            let ip = ib.as_ref().map_or(0, |b| self.p(b));
+            let (pp, sp) = (self.pm(param), self.pm(&mut state.sum));
+            ops::adagrad_rowwise(
+                self,
+                pp,
+                sp,
+                cols as u64,
+                ip,
+                self.p(values),
+                nnz as u64,
+                &h,
+            )?;
+        }
+        state.step += 1;
+        Ok(())
+    }
 }
 
 impl Backend for Gpu {

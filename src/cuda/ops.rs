@@ -1105,3 +1105,51 @@ pub fn softmax_cols_backward<B: Backend>(
     drop((gy, dot));
     Ok(())
 }
+
+/// Row-wise Adagrad (FBGEMM; one accumulator per row of a `rows x cols`
+/// f32 table): `rows_idx == 0` is the dense form (`values` is `nnz x cols`
+/// with row `i` for table row `i`, `nnz` = rows); otherwise `rows_idx`
+/// holds `nnz` `u64` table rows (validated by the caller) and duplicate rows
+/// are summed in order of appearance.
+#[allow(clippy::too_many_arguments)]
+pub fn adagrad_rowwise<B: Backend>(
+    be: &B,
+    param: u64,
+    sum: u64,
+    cols: u64,
+    rows_idx: u64,
+    values: u64,
+    nnz: u64,
+    h: &AdagradStep,
+) -> Result<()> {
+    if nnz == 0 || cols == 0 {
+        return Ok(());
+    }
+    let keys = if rows_idx != 0 {
+        Some(sort_keys(be, rows_idx, nnz)?)
+    } else {
+        None
+    };
+    let nb = cols.div_ceil(BLOCK as u64);
+    let p2 = if nb > 1 { nb.next_power_of_two() } else { 0 };
+    let scratch = be.alloc_zeroed((nnz * p2).max(1) as usize * 4)?;
+    let mut args = vec![
+        Arg::Ptr(keys.as_ref().map_or(0, |k| be.ptr(k))),
+        Arg::U64(nnz),
+        Arg::U64(cols),
+        Arg::Ptr(values),
+        Arg::Ptr(param),
+        Arg::Ptr(sum),
+        Arg::Ptr(be.ptr(&scratch)),
+        Arg::U64(p2),
+    ];
+    args.extend(h.args());
+    be.launch(&Launch::linear(
+        "maskops_adagrad_rowwise_f32".into(),
+        nnz.div_ceil((ADAGRAD_THREADS / 32) as u64),
+        ADAGRAD_THREADS,
+        args,
+    )?)?;
+    drop((keys, scratch));
+    Ok(())
+}

@@ -213,3 +213,98 @@ pub fn row_sparse_embedding_gradient<B: Dev>(emu: &B) {
         );
     }
 }
+
+/// Row-wise Adagrad, transcribing the CPU's `RowwiseAdagrad` (canonical
+/// sum of squares per row), dense and row-sparse with duplicates, short and
+/// long rows.
+pub fn rowwise_dense_and_sparse<B: Dev>(emu: &B) {
+    use maskops::canonical::canonical_fold;
+    use maskops::cuda::ops::adagrad_rowwise;
+    for (rows, cols, nnz, sparse, seed) in [
+        (6usize, 9usize, 6usize, false, 6u64),
+        (12, 40, 30, true, 7),
+        (3, 4_200, 4, true, 8),
+    ] {
+        let mut r = Rng(seed);
+        let p0: Vec<f32> = (0..rows * cols).map(|_| r.f32(-1.0, 1.0)).collect();
+        let s0: Vec<f32> = (0..rows).map(|_| r.f32(0.0, 0.5)).collect();
+        let ridx: Vec<u64> = if sparse {
+            (0..nnz).map(|_| r.next() % rows as u64).collect()
+        } else {
+            (0..rows as u64).collect()
+        };
+        let vals: Vec<f32> = (0..nnz * cols).map(|_| r.f32(-1.0, 1.0)).collect();
+        for h in [
+            AdagradStep::new(0.1, 0.0, 0.0, 1e-10, false, 1),
+            AdagradStep::new(0.05, 0.0, 0.01, 1e-8, true, 2),
+        ] {
+            let (pb, sb, ib, vb) = (emu.up(&p0), emu.up(&s0), emu.up(&ridx), emu.up(&vals));
+            let ip = if sparse { emu.ptr(&ib) } else { 0 };
+            adagrad_rowwise(
+                emu,
+                emu.ptr(&pb),
+                emu.ptr(&sb),
+                cols as u64,
+                ip,
+                emu.ptr(&vb),
+                nnz as u64,
+                &h,
+            )
+            .unwrap();
+            // CPU
+            let mut runs: Vec<Option<Vec<usize>>> = vec![None; rows];
+            for (k, &row) in ridx.iter().enumerate() {
+                runs[row as usize].get_or_insert_with(Vec::new).push(k);
+            }
+            let (mut p, mut s) = (p0.clone(), s0.clone());
+            for row in 0..rows {
+                let Some(items) = &runs[row] else { continue };
+                let grad = |j: usize, pj: f32| {
+                    let mut g = vals[items[0] * cols + j];
+                    for &k in &items[1..] {
+                        g += vals[k * cols + j];
+                    }
+                    let g = if h.maximize { -g } else { g };
+                    if h.weight_decay != 0.0 {
+                        g + h.weight_decay * pj
+                    } else {
+                        g
+                    }
+                };
+                let pr = &mut p[row * cols..(row + 1) * cols];
+                let sq = canonical_fold(
+                    cols,
+                    0.0f32,
+                    |_| true,
+                    |j| {
+                        let g = grad(j, pr[j]);
+                        g * g
+                    },
+                    |a, b| a + b,
+                );
+                let ns = s[row] + sq / cols as f32;
+                s[row] = ns;
+                let mult = h.clr / (ns.sqrt() + h.eps);
+                for j in 0..cols {
+                    let g = grad(j, pr[j]);
+                    pr[j] -= mult * g;
+                }
+            }
+            let (pg, sg) = (emu.rd::<f32>(&pb), emu.rd::<f32>(&sb));
+            for i in 0..rows * cols {
+                assert_eq!(
+                    pg[i].to_bits(),
+                    p[i].to_bits(),
+                    "rows={rows} cols={cols} param {i}"
+                );
+            }
+            for i in 0..rows {
+                assert_eq!(
+                    sg[i].to_bits(),
+                    s[i].to_bits(),
+                    "rows={rows} cols={cols} sum {i}"
+                );
+            }
+        }
+    }
+}

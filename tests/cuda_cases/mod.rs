@@ -48,5 +48,6 @@ macro_rules! for_each_case {
         $m!(adagrad, dense_and_masked);
         $m!(adagrad, sparse_coo_sums_duplicates_in_order_of_appearance);
         $m!(adagrad, row_sparse_embedding_gradient);
+        $m!(adagrad, rowwise_dense_and_sparse);
     };
 }
