@@ -313,6 +313,20 @@ pub fn pack_counts<B: Backend>(be: &B, cnt: u64, n: u64, words: u64) -> Result<(
 
 /// A whole-array reduction returning the scalar: `None` when nothing is kept.
 /// The result is read back as `f32` (the accumulator type).
+///
+/// ```
+/// # #[cfg(feature = "cuda-emulator")] {
+/// use maskops::cuda::emu::Emulator;
+/// use maskops::cuda::ops::{reduce_scalar, Reduce};
+/// use maskops::cuda::plan::{upload, Backend, DType};
+/// use maskops::Mask;
+/// let emu = Emulator::default();
+/// let x = upload(&emu, &[1.0f32, f32::NAN, 3.0]).unwrap();
+/// let m = upload(&emu, Mask::from_bools(&[true, false, true]).words()).unwrap();
+/// let s = reduce_scalar(&emu, emu.ptr(&x), DType::F32, emu.ptr(&m), 3, Reduce::Sum).unwrap();
+/// assert_eq!(s, Some(4.0));
+/// # }
+/// ```
 pub fn reduce_scalar<B: Backend>(
     be: &B,
     x: u64,
