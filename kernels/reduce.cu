@@ -29,6 +29,8 @@
 #define MO_K_ABS 6     // sum |x|
 #define MO_K_SQ 7      // sum x*x
 #define MO_K_ABSMAX 8  // max |x|
+#define MO_K_NONZERO 9 // sum (x != 0 ? 1 : 0), NaN counting as nonzero (norm 0)
+#define MO_K_ABSMIN 10 // min |x| (norm -inf)
 
 template <int K>
 struct MoKind;
@@ -47,12 +49,15 @@ MO_KIND(MO_K_EXPDEV, MO_OP_SUM, mo_exp(x - c))
 MO_KIND(MO_K_ABS, MO_OP_SUM, ((void)c, fabsf(x)))
 MO_KIND(MO_K_SQ, MO_OP_SUM, ((void)c, x * x))
 MO_KIND(MO_K_ABSMAX, MO_OP_MAX, ((void)c, fabsf(x)))
+MO_KIND(MO_K_NONZERO, MO_OP_SUM, ((void)c, x != 0.0f ? 1.0f : 0.0f))
+MO_KIND(MO_K_ABSMIN, MO_OP_MIN, ((void)c, fabsf(x)))
 
 __device__ __forceinline__ int mo_kind_op(int kind) {
     switch (kind) {
         case MO_K_PROD:
             return MO_OP_PROD;
         case MO_K_MIN:
+        case MO_K_ABSMIN:
             return MO_OP_MIN;
         case MO_K_MAX:
         case MO_K_ABSMAX:
@@ -159,6 +164,12 @@ __device__ __forceinline__ void mo_partials_cols(const typename MoElem<D>::T* __
         case MO_K_SQ:                                 \
             FN<D, MO_K_SQ>(__VA_ARGS__);              \
             break;                                    \
+        case MO_K_NONZERO:                            \
+            FN<D, MO_K_NONZERO>(__VA_ARGS__);         \
+            break;                                    \
+        case MO_K_ABSMIN:                             \
+            FN<D, MO_K_ABSMIN>(__VA_ARGS__);          \
+            break;                                    \
         default:                                      \
             FN<D, MO_K_ABSMAX>(__VA_ARGS__);          \
             break;                                    \
@@ -205,10 +216,10 @@ MASKOPS_KERNEL(maskops_reduce_fold, float* __restrict__ part, u32* __restrict__ 
 // Finalize modes (codes shared with src/cuda/plan.rs Finish).
 #define MO_FIN_VALUE 0       // the fold itself (sum, prod, min, max, norm 1 / inf)
 #define MO_FIN_MEAN 1        // acc / count
-#define MO_FIN_VAR 2         // acc / (count - correction); NaN when count <= correction
+#define MO_FIN_VAR 2         // acc / (count - correction); nothing (count 0) when count <= correction
 #define MO_FIN_STD 3         // sqrt of MO_FIN_VAR
-#define MO_FIN_LSE 4         // c + ln(acc)
-#define MO_FIN_LSE_CENTER 5  // the shift of logsumexp: max, or 0 when the max is infinite
+#define MO_FIN_LSE 4         // c + ln(acc), or c itself when the max c is not finite
+#define MO_FIN_LSE_CENTER 5  // the max (pass 1 of logsumexp)
 #define MO_FIN_SQRT 6        // sqrt(acc) (norm 2)
 
 // One thread per sequence: out[s] (dtype out_dtype) and out_cnt[s]. Nothing
@@ -219,7 +230,10 @@ MASKOPS_KERNEL(maskops_reduce_finalize, const float* __restrict__ part, const u3
     const u64 s = (u64)blockIdx.x * blockDim.x + threadIdx.x;
     if (s >= seqs) return;
     const float acc = part[s * p2];
-    const u32 n = cnt[s * p2];
+    u32 n = cnt[s * p2];
+    // var / std of count <= correction elements: no result (cleared bit), as
+    // for nothing kept.
+    if ((fin == MO_FIN_VAR || fin == MO_FIN_STD) && n <= correction) n = 0;
     float r = 0.0f;
     if (n > 0) {
         switch (fin) {
@@ -228,15 +242,14 @@ MASKOPS_KERNEL(maskops_reduce_finalize, const float* __restrict__ part, const u3
                 break;
             case MO_FIN_VAR:
             case MO_FIN_STD:
-                r = n > correction ? acc / (float)(n - correction) : MASKOPS_NAN;
+                r = acc / (float)(n - correction);
                 if (fin == MO_FIN_STD) r = sqrtf(r);
                 break;
-            case MO_FIN_LSE:
-                r = center[s] + mo_ln(acc);
+            case MO_FIN_LSE: {
+                const float c = center[s];
+                r = (c - c == 0.0f) ? c + mo_ln(acc) : c;  // c - c != 0: c is +-inf or NaN
                 break;
-            case MO_FIN_LSE_CENTER:
-                r = (acc == MASKOPS_INF || acc == -MASKOPS_INF) ? 0.0f : acc;
-                break;
+            }
             case MO_FIN_SQRT:
                 r = sqrtf(acc);
                 break;

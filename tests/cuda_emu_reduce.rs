@@ -36,3 +36,8 @@ fn per_dim_half_types() {
 fn argmin_argmax() {
     cuda_cases::reduce::argmin_argmax(&Emulator::default());
 }
+
+#[test]
+fn edge_values() {
+    cuda_cases::reduce::edge_values(&Emulator::default());
+}

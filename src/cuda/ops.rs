@@ -18,8 +18,9 @@ pub enum Reduce {
     Amin,
     /// Maximum (NaN propagates).
     Amax,
-    /// Variance `sum (x - mean)^2 / (count - correction)` (two passes);
-    /// NaN when `count <= correction`.
+    /// Variance `sum (x - mean)^2 / (count - correction)` (two passes, the
+    /// mean `sum / count`); no result (like nothing kept) when
+    /// `count <= correction`.
     Var(u32),
     /// Square root of [`Reduce::Var`].
     Std(u32),
@@ -29,8 +30,33 @@ pub enum Reduce {
     Norm2,
     /// `max |x|`.
     NormInf,
-    /// `c + ln(sum exp(x - c))` with `c` the max (0 when the max is infinite).
+    /// `min |x|`.
+    NormNegInf,
+    /// The number of nonzero kept elements (NaN counts), as f32.
+    Norm0,
+    /// `m + ln(sum exp(x - m))` with `m` the max; `m` itself when it is
+    /// infinite or NaN (`torch.logsumexp`).
     LogSumExp,
+}
+
+impl Reduce {
+    /// The norm of order `p` the kernels compute exactly: 0, 1, 2, inf,
+    /// -inf (`None` for other orders, which need `powf`).
+    pub fn norm(p: f64) -> Option<Reduce> {
+        if p == 0.0 {
+            Some(Reduce::Norm0)
+        } else if p == 1.0 {
+            Some(Reduce::Norm1)
+        } else if p == 2.0 {
+            Some(Reduce::Norm2)
+        } else if p == f64::INFINITY {
+            Some(Reduce::NormInf)
+        } else if p == f64::NEG_INFINITY {
+            Some(Reduce::NormNegInf)
+        } else {
+            None
+        }
+    }
 }
 
 /// How the sequences of a reduction lie in memory.
@@ -56,6 +82,8 @@ enum Kind {
     Abs = 6,
     Sq = 7,
     AbsMax = 8,
+    NonZero = 9,
+    AbsMin = 10,
 }
 
 /// Finalize codes of reduce.cu (`MO_FIN_*`).
@@ -237,6 +265,8 @@ pub fn reduce<B: Backend>(
                 Reduce::Amax => (Kind::Max, Fin::Value),
                 Reduce::Norm1 => (Kind::Abs, Fin::Value),
                 Reduce::Norm2 => (Kind::Sq, Fin::Sqrt),
+                Reduce::NormNegInf => (Kind::AbsMin, Fin::Value),
+                Reduce::Norm0 => (Kind::NonZero, Fin::Value),
                 _ => (Kind::AbsMax, Fin::Value),
             };
             plans.extend(one(k, 0, f, 0, 0, out, out_dtype, out_cnt)?);

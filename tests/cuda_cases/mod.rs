@@ -37,6 +37,7 @@ macro_rules! for_each_case {
         $m!(reduce, per_col_f32_short_and_long_cols);
         $m!(reduce, per_dim_half_types);
         $m!(reduce, argmin_argmax);
+        $m!(reduce, edge_values);
         $m!(softmax, short_rows_warp_per_row_f32);
         $m!(softmax, long_rows_block_per_row_f32);
         $m!(softmax, half_types);

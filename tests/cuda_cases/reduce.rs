@@ -78,13 +78,12 @@ fn canonical(red: Reduce, x: &[f32], keep: &dyn Fn(usize) -> bool) -> Option<f32
         Reduce::Amin => canonical_fold(n, f32::INFINITY, keep, |i| x[i], nmin),
         Reduce::Amax => canonical_fold(n, f32::NEG_INFINITY, keep, |i| x[i], nmax),
         Reduce::Var(c) | Reduce::Std(c) => {
+            if count as u32 <= c {
+                return None;
+            }
             let m = sum(&|v| v) / count as f32;
             let ss = sum(&|v| (v - m) * (v - m));
-            let var = if count as u32 > c {
-                ss / (count as u32 - c) as f32
-            } else {
-                f32::NAN
-            };
+            let var = ss / (count as u32 - c) as f32;
             if matches!(red, Reduce::Std(_)) {
                 var.sqrt()
             } else {
@@ -94,10 +93,14 @@ fn canonical(red: Reduce, x: &[f32], keep: &dyn Fn(usize) -> bool) -> Option<f32
         Reduce::Norm1 => sum(&|v| v.abs()),
         Reduce::Norm2 => sum(&|v| v * v).sqrt(),
         Reduce::NormInf => canonical_fold(n, f32::NEG_INFINITY, keep, |i| x[i].abs(), nmax),
+        Reduce::NormNegInf => canonical_fold(n, f32::INFINITY, keep, |i| x[i].abs(), nmin),
+        Reduce::Norm0 => sum(&|v| if v != 0.0 { 1.0 } else { 0.0 }),
         Reduce::LogSumExp => {
             let m = canonical_fold(n, f32::NEG_INFINITY, keep, |i| x[i], nmax);
-            let c = if m.is_infinite() { 0.0 } else { m };
-            c + ln_f32(sum(&|v| exp_f32(v - c)))
+            if !m.is_finite() {
+                return Some(m);
+            }
+            m + ln_f32(sum(&|v| exp_f32(v - m)))
         }
     })
 }
@@ -120,6 +123,9 @@ fn f64_ref(red: Reduce, x: &[f32], keep: &dyn Fn(usize) -> bool) -> Option<f64> 
         Reduce::Amin => v.iter().cloned().fold(f64::INFINITY, f64::min),
         Reduce::Amax => v.iter().cloned().fold(f64::NEG_INFINITY, f64::max),
         Reduce::Var(c) | Reduce::Std(c) => {
+            if v.len() as u32 <= c {
+                return None;
+            }
             let m = s / n;
             let var = v.iter().map(|a| (a - m) * (a - m)).sum::<f64>() / (n - c as f64);
             if matches!(red, Reduce::Std(_)) {
@@ -131,6 +137,8 @@ fn f64_ref(red: Reduce, x: &[f32], keep: &dyn Fn(usize) -> bool) -> Option<f64> 
         Reduce::Norm1 => v.iter().map(|a| a.abs()).sum(),
         Reduce::Norm2 => v.iter().map(|a| a * a).sum::<f64>().sqrt(),
         Reduce::NormInf => v.iter().map(|a| a.abs()).fold(0.0, f64::max),
+        Reduce::NormNegInf => v.iter().map(|a| a.abs()).fold(f64::INFINITY, f64::min),
+        Reduce::Norm0 => v.iter().filter(|a| **a != 0.0).count() as f64,
         Reduce::LogSumExp => {
             let m = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             m + v.iter().map(|a| (a - m).exp()).sum::<f64>().ln()
@@ -146,7 +154,7 @@ fn same(a: Option<f32>, b: Option<f32>) -> bool {
     }
 }
 
-const ALL: [Reduce; 11] = [
+const ALL: [Reduce; 14] = [
     Reduce::Sum,
     Reduce::Mean,
     Reduce::Prod,
@@ -157,6 +165,9 @@ const ALL: [Reduce; 11] = [
     Reduce::Norm1,
     Reduce::Norm2,
     Reduce::NormInf,
+    Reduce::NormNegInf,
+    Reduce::Norm0,
+    Reduce::Var(0),
     Reduce::LogSumExp,
 ];
 
@@ -425,5 +436,41 @@ pub fn argmin_argmax<B: Dev>(emu: &B) {
                 }
             }
         }
+    }
+}
+
+/// Edge values: logsumexp of kept infinities / NaN returns the max itself;
+/// var/std with count <= correction give no result; norm 0 counts NaN.
+pub fn edge_values<B: Dev>(emu: &B) {
+    let cases: Vec<(Vec<f32>, Reduce, Option<f32>)> = vec![
+        (
+            vec![1.0, f32::INFINITY, 2.0],
+            Reduce::LogSumExp,
+            Some(f32::INFINITY),
+        ),
+        (
+            vec![f32::NEG_INFINITY, f32::NEG_INFINITY],
+            Reduce::LogSumExp,
+            Some(f32::NEG_INFINITY),
+        ),
+        (vec![1.0, f32::NAN], Reduce::LogSumExp, Some(f32::NAN)),
+        (vec![3.0], Reduce::Var(1), None),
+        (vec![3.0, 5.0], Reduce::Std(2), None),
+        (vec![3.0, 5.0], Reduce::Var(1), Some(2.0)),
+        (vec![0.0, f32::NAN, -2.0, 0.0], Reduce::Norm0, Some(2.0)),
+        (vec![-3.0, 0.5, -1.0], Reduce::NormNegInf, Some(0.5)),
+        (vec![1.0, f32::NAN, 2.0], Reduce::Amax, Some(f32::NAN)),
+    ];
+    for (x, red, want) in cases {
+        let n = x.len();
+        let xb = emu.up(&x);
+        let mb = emu.up(Mask::ones(n).words());
+        let got =
+            reduce_scalar(emu, emu.ptr(&xb), DType::F32, emu.ptr(&mb), n as u64, red).unwrap();
+        assert!(same(got, want), "{red:?} of {x:?}: {got:?} != {want:?}");
+        assert!(
+            same(got, canonical(red, &x, &|_| true)),
+            "{red:?} of {x:?}: canonical definition"
+        );
     }
 }
