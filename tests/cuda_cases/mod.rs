@@ -8,6 +8,7 @@
 pub mod adagrad;
 pub mod loss;
 pub mod reduce;
+pub mod selftest;
 pub mod softmax;
 
 use maskops::cuda::plan::{self, Backend};
@@ -50,5 +51,6 @@ macro_rules! for_each_case {
         $m!(adagrad, sparse_coo_sums_duplicates_in_order_of_appearance);
         $m!(adagrad, row_sparse_embedding_gradient);
         $m!(adagrad, rowwise_dense_and_sparse);
+        $m!(selftest, warp_collectives_shared_memory_and_atomics);
     };
 }
