@@ -88,5 +88,6 @@ done
 # 3. Emulated execution (and the device tests, which skip without a GPU).
 tests=()
 for t in tests/cuda_*.rs; do tests+=(--test "$(basename "$t" .rs)"); done
-cargo test --features "cuda cuda-emulator" "${tests[@]}"
+# --nocapture: without a GPU the device tests print that (and why) they skipped.
+cargo test --features "cuda cuda-emulator" "${tests[@]}" -- --nocapture
 echo "cuda-check: ok"
