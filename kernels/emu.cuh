@@ -331,18 +331,21 @@ inline int launch(const char* name, const Body& body, unsigned gx, unsigned gy, 
             std::string* err;
         };
         std::vector<BA> bas(m);
+        std::vector<bool> ok(m, false);
         for (size_t j = 0; j < m; ++j) {
             bas[j] = BA{&body, grid, block, all[i + j], shared, &errs[j]};
-            pthread_create(
-                &hs[j], nullptr,
-                [](void* p) -> void* {
-                    BA* a = static_cast<BA*>(p);
-                    *a->err = run_block(*a->body, a->grid, a->block, a->b, a->shared);
-                    return nullptr;
-                },
-                &bas[j]);
+            ok[j] = pthread_create(
+                        &hs[j], nullptr,
+                        [](void* p) -> void* {
+                            BA* a = static_cast<BA*>(p);
+                            *a->err = run_block(*a->body, a->grid, a->block, a->b, a->shared);
+                            return nullptr;
+                        },
+                        &bas[j]) == 0;
+            if (!ok[j]) errs[j] = "could not start a thread for the block";
         }
-        for (size_t j = 0; j < m; ++j) pthread_join(hs[j], nullptr);
+        for (size_t j = 0; j < m; ++j)
+            if (ok[j]) pthread_join(hs[j], nullptr);
         for (size_t j = 0; j < m; ++j)
             if (!errs[j].empty()) {
                 set_error(std::string(name) + ": " + errs[j]);

@@ -41,3 +41,8 @@ fn argmin_argmax() {
 fn edge_values() {
     cuda_cases::reduce::edge_values(&Emulator::default());
 }
+
+#[test]
+fn random_shapes_unaligned() {
+    cuda_cases::reduce::random_shapes_unaligned(&Emulator::default());
+}

@@ -39,6 +39,7 @@ macro_rules! for_each_case {
         $m!(reduce, per_dim_half_types);
         $m!(reduce, argmin_argmax);
         $m!(reduce, edge_values);
+        $m!(reduce, random_shapes_unaligned);
         $m!(softmax, short_rows_warp_per_row_f32);
         $m!(softmax, long_rows_block_per_row_f32);
         $m!(softmax, half_types);

@@ -474,3 +474,80 @@ pub fn edge_values<B: Dev>(emu: &B) {
         );
     }
 }
+
+/// Random shapes (lengths that are not multiples of 64/32/8), random masks,
+/// random reductions and dtypes, with the data starting 3 elements into its
+/// buffer (an unaligned sub-slice).
+pub fn random_shapes_unaligned<B: Dev>(emu: &B) {
+    let mut r = Rng(0xfeed);
+    for it in 0..12 {
+        let rows = 1 + (r.next() % 37) as usize;
+        let cols = 1 + (r.next() % 301) as usize;
+        let n = rows * cols;
+        let keep_p = [0.0, 0.3, 0.9, 1.0][(r.next() % 4) as usize];
+        let (x32, mask) = case(n, keep_p, 100 + it);
+        let dtype = [DType::F32, DType::F16, DType::Bf16][(r.next() % 3) as usize];
+        let red = ALL[(r.next() % ALL.len() as u64) as usize];
+        let layout = if r.next() % 2 == 0 {
+            Layout::Rows
+        } else {
+            Layout::Cols
+        };
+        let off = 3usize;
+        let (xw, xb): (Vec<f32>, B::Buf) = match dtype {
+            DType::F32 => {
+                let mut buf = vec![f32::NAN; off];
+                buf.extend(&x32);
+                (x32.clone(), emu.up(&buf))
+            }
+            DType::F16 => {
+                let h: Vec<half::f16> = x32.iter().map(|&v| half::f16::from_f32(v)).collect();
+                let mut buf = vec![half::f16::NAN; off];
+                buf.extend(&h);
+                (h.iter().map(|v| v.to_f32()).collect(), emu.up(&buf))
+            }
+            DType::Bf16 => {
+                let h: Vec<half::bf16> = x32.iter().map(|&v| half::bf16::from_f32(v)).collect();
+                let mut buf = vec![half::bf16::NAN; off];
+                buf.extend(&h);
+                (h.iter().map(|v| v.to_f32()).collect(), emu.up(&buf))
+            }
+        };
+        let xp = emu.ptr(&xb) + (off * dtype.size()) as u64;
+        let mb = emu.up(mask.words());
+        let (seqs, len) = match layout {
+            Layout::Rows => (rows, cols),
+            Layout::Cols => (cols, rows),
+        };
+        let out = emu.alloc_zeroed(seqs * 4).unwrap();
+        let cnt = emu.alloc_zeroed(seqs * 4).unwrap();
+        reduce(
+            emu,
+            xp,
+            dtype,
+            emu.ptr(&mb),
+            seqs as u64,
+            len as u64,
+            layout,
+            red,
+            emu.ptr(&out),
+            DType::F32,
+            emu.ptr(&cnt),
+        )
+        .unwrap();
+        let (o, c) = (emu.rd::<f32>(&out), emu.rd::<u32>(&cnt));
+        for s in 0..seqs {
+            let idx = |k: usize| match layout {
+                Layout::Rows => s * len + k,
+                Layout::Cols => k * seqs + s,
+            };
+            let seq: Vec<f32> = (0..len).map(|k| xw[idx(k)]).collect();
+            let want = canonical(red, &seq, &|k| mask.get(idx(k)));
+            let got = (c[s] > 0).then_some(o[s]);
+            assert!(
+                same(got, want),
+                "it {it}: {dtype:?} {layout:?} {red:?} {rows}x{cols} seq {s}: {got:?} != {want:?}"
+            );
+        }
+    }
+}
