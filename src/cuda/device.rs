@@ -437,7 +437,8 @@ impl Gpu {
 
     /// Masked softmax (`log = false`) or log-softmax of a row-major
     /// `rows x cols` matrix along `dim` (1: each row, 0: each column); the
-    /// output has the input's type, 0 under masked-out entries.
+    /// output has the input's type, 0 under masked-out entries. The output
+    /// mask is the input mask (a fully masked row has no set bit already).
     #[allow(clippy::too_many_arguments)]
     pub fn softmax<T: DeviceElement>(
         &self,
