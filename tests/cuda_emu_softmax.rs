@@ -26,3 +26,8 @@ fn half_types() {
 fn columns_dim0() {
     cuda_cases::softmax::columns_dim0(&Emulator::default());
 }
+
+#[test]
+fn random_shapes() {
+    cuda_cases::softmax::random_shapes(&Emulator::default());
+}

@@ -44,6 +44,7 @@ macro_rules! for_each_case {
         $m!(softmax, long_rows_block_per_row_f32);
         $m!(softmax, half_types);
         $m!(softmax, columns_dim0);
+        $m!(softmax, random_shapes);
         $m!(loss, elementwise_losses_match_cpu_formulas_bitwise);
         $m!(loss, cross_entropy_warp_per_row);
         $m!(loss, cross_entropy_block_per_row);

@@ -321,3 +321,18 @@ pub fn columns_dim0<B: Dev>(emu: &B) {
     run_cols(emu, DType::Bf16, 40, 3, 13);
     run_cols(emu, DType::F16, 40, 3, 14);
 }
+
+/// Random small shapes on both dims and all dtypes.
+pub fn random_shapes<B: Dev>(emu: &B) {
+    let mut r = Rng(0xabc);
+    for it in 0..8 {
+        let rows = 1 + (r.next() % 19) as usize;
+        let cols = 1 + (r.next() % 150) as usize;
+        let d = [DType::F32, DType::F16, DType::Bf16][(r.next() % 3) as usize];
+        if r.next() % 2 == 0 {
+            run(emu, d, rows, cols, 200 + it);
+        } else {
+            run_cols(emu, d, rows, cols, 300 + it);
+        }
+    }
+}
