@@ -52,6 +52,7 @@ __device__ __forceinline__ bool mo_keep(const u64* __restrict__ mask, u64 i) {
 #define MO_F32 0
 #define MO_F16 1
 #define MO_BF16 2
+#define MO_F64 3
 
 __device__ __forceinline__ float mo_f16_to_f32(u16 h) {
     const u32 s = (u32)(h & 0x8000u) << 16;
@@ -103,20 +104,31 @@ struct MoElem;
 template <>
 struct MoElem<MO_F32> {
     typedef float T;
+    typedef float Acc;
     static __device__ __forceinline__ float load(const float* __restrict__ p, u64 i) { return p[i]; }
     static __device__ __forceinline__ void store(float* p, u64 i, float v) { p[i] = v; }
 };
 template <>
 struct MoElem<MO_F16> {
     typedef u16 T;
+    typedef float Acc;
     static __device__ __forceinline__ float load(const u16* __restrict__ p, u64 i) { return mo_f16_to_f32(p[i]); }
     static __device__ __forceinline__ void store(u16* p, u64 i, float v) { p[i] = mo_f32_to_f16(v); }
 };
 template <>
 struct MoElem<MO_BF16> {
     typedef u16 T;
+    typedef float Acc;
     static __device__ __forceinline__ float load(const u16* __restrict__ p, u64 i) { return mo_bf16_to_f32(p[i]); }
     static __device__ __forceinline__ void store(u16* p, u64 i, float v) { p[i] = mo_f32_to_bf16(v); }
+};
+
+template <>
+struct MoElem<MO_F64> {
+    typedef double T;
+    typedef double Acc;
+    static __device__ __forceinline__ double load(const double* __restrict__ p, u64 i) { return p[i]; }
+    static __device__ __forceinline__ void store(double* p, u64 i, double v) { p[i] = v; }
 };
 
 // Stores an f32 result into an output of any dtype (runtime code).
@@ -197,19 +209,32 @@ __device__ __forceinline__ float mo_ln(float x) {
     return r + MO_LN2_HI * ef;
 }
 
+// f64 data (reductions only): the device's double exp / log / sqrt. Not
+// bit-reproducible against a CPU libm (the CPU f64 paths use std), so f64
+// results involving exp/ln are checked with a tolerance.
+__device__ __forceinline__ double mo_exp(double x) { return exp(x); }
+__device__ __forceinline__ double mo_ln(double x) { return log(x); }
+__device__ __forceinline__ float mo_sqrt(float x) { return sqrtf(x); }
+__device__ __forceinline__ double mo_sqrt(double x) { return sqrt(x); }
+
 // ---- folds -----------------------------------------------------------------
 
 // NaN-propagating max/min (the first NaN operand wins; ties keep `b`).
-__device__ __forceinline__ float mo_max(float a, float b) {
+template <class A>
+__device__ __forceinline__ A mo_max(A a, A b) {
     if (a != a) return a;
     if (b != b) return b;
     return a > b ? a : b;
 }
-__device__ __forceinline__ float mo_min(float a, float b) {
+template <class A>
+__device__ __forceinline__ A mo_min(A a, A b) {
     if (a != a) return a;
     if (b != b) return b;
     return a < b ? a : b;
 }
+
+__device__ __forceinline__ float mo_abs(float x) { return fabsf(x); }
+__device__ __forceinline__ double mo_abs(double x) { return fabs(x); }
 
 // Fold operators of the reductions (codes shared with src/cuda/plan.rs).
 #define MO_OP_SUM 0
@@ -217,33 +242,37 @@ __device__ __forceinline__ float mo_min(float a, float b) {
 #define MO_OP_MIN 2
 #define MO_OP_MAX 3
 
-template <int OP>
+// MoOp<OP, A>: identity and fold in the accumulator type A (f32, or f64
+// for f64 data).
+template <int OP, class A = float>
 struct MoOp;
-template <>
-struct MoOp<MO_OP_SUM> {
-    static __device__ __forceinline__ float id() { return 0.0f; }
-    static __device__ __forceinline__ float f(float a, float b) { return a + b; }
+template <class A>
+struct MoOp<MO_OP_SUM, A> {
+    static __device__ __forceinline__ A id() { return A(0); }
+    static __device__ __forceinline__ A f(A a, A b) { return a + b; }
 };
-template <>
-struct MoOp<MO_OP_PROD> {
-    static __device__ __forceinline__ float id() { return 1.0f; }
-    static __device__ __forceinline__ float f(float a, float b) { return a * b; }
+template <class A>
+struct MoOp<MO_OP_PROD, A> {
+    static __device__ __forceinline__ A id() { return A(1); }
+    static __device__ __forceinline__ A f(A a, A b) { return a * b; }
 };
-template <>
-struct MoOp<MO_OP_MIN> {
-    static __device__ __forceinline__ float id() { return MASKOPS_INF; }
-    static __device__ __forceinline__ float f(float a, float b) { return mo_min(a, b); }
+template <class A>
+struct MoOp<MO_OP_MIN, A> {
+    static __device__ __forceinline__ A id() { return A(MASKOPS_INF); }
+    static __device__ __forceinline__ A f(A a, A b) { return mo_min(a, b); }
 };
-template <>
-struct MoOp<MO_OP_MAX> {
-    static __device__ __forceinline__ float id() { return -MASKOPS_INF; }
-    static __device__ __forceinline__ float f(float a, float b) { return mo_max(a, b); }
+template <class A>
+struct MoOp<MO_OP_MAX, A> {
+    static __device__ __forceinline__ A id() { return A(-MASKOPS_INF); }
+    static __device__ __forceinline__ A f(A a, A b) { return mo_max(a, b); }
 };
 
-__device__ __forceinline__ float mo_op_id(int op) {
-    return op == MO_OP_SUM ? 0.0f : op == MO_OP_PROD ? 1.0f : op == MO_OP_MIN ? MASKOPS_INF : -MASKOPS_INF;
+template <class A>
+__device__ __forceinline__ A mo_op_id(int op) {
+    return op == MO_OP_SUM ? A(0) : op == MO_OP_PROD ? A(1) : op == MO_OP_MIN ? A(MASKOPS_INF) : A(-MASKOPS_INF);
 }
-__device__ __forceinline__ float mo_op_apply(int op, float a, float b) {
+template <class A>
+__device__ __forceinline__ A mo_op_apply(int op, A a, A b) {
     return op == MO_OP_SUM ? a + b : op == MO_OP_PROD ? a * b : op == MO_OP_MIN ? mo_min(a, b) : mo_max(a, b);
 }
 
@@ -251,10 +280,10 @@ __device__ __forceinline__ float mo_op_apply(int op, float a, float b) {
 // call lane 0 holds the block partial (shfl_down by 16, 8, 4, 2, 1 is exactly
 // the halving tree acc_j = op(acc_j, acc_{j+w}) for j < w). All 32 lanes must
 // call it.
-template <int OP>
-__device__ __forceinline__ float mo_warp_fold(float v) {
+template <int OP, class A>
+__device__ __forceinline__ A mo_warp_fold(A v) {
 #pragma unroll
-    for (int w = 16; w >= 1; w >>= 1) v = MoOp<OP>::f(v, __shfl_down_sync(MASKOPS_FULL_MASK, v, w));
+    for (int w = 16; w >= 1; w >>= 1) v = MoOp<OP, A>::f(v, __shfl_down_sync(MASKOPS_FULL_MASK, v, w));
     return v;
 }
 
@@ -265,19 +294,19 @@ __device__ __forceinline__ u32 mo_warp_sum_u32(u32 v) {
 }
 
 // The halving tree over a register array of 32 lane accumulators.
-template <int OP>
-__device__ __forceinline__ float mo_lanes_fold(float* acc) {
+template <int OP, class A>
+__device__ __forceinline__ A mo_lanes_fold(A* acc) {
     // Written level by level so every index is a constant (registers, not
     // local memory).
 #pragma unroll
-    for (int j = 0; j < 16; ++j) acc[j] = MoOp<OP>::f(acc[j], acc[j + 16]);
+    for (int j = 0; j < 16; ++j) acc[j] = MoOp<OP, A>::f(acc[j], acc[j + 16]);
 #pragma unroll
-    for (int j = 0; j < 8; ++j) acc[j] = MoOp<OP>::f(acc[j], acc[j + 8]);
+    for (int j = 0; j < 8; ++j) acc[j] = MoOp<OP, A>::f(acc[j], acc[j + 8]);
 #pragma unroll
-    for (int j = 0; j < 4; ++j) acc[j] = MoOp<OP>::f(acc[j], acc[j + 4]);
+    for (int j = 0; j < 4; ++j) acc[j] = MoOp<OP, A>::f(acc[j], acc[j + 4]);
 #pragma unroll
-    for (int j = 0; j < 2; ++j) acc[j] = MoOp<OP>::f(acc[j], acc[j + 2]);
-    acc[0] = MoOp<OP>::f(acc[0], acc[1]);
+    for (int j = 0; j < 2; ++j) acc[j] = MoOp<OP, A>::f(acc[j], acc[j + 2]);
+    acc[0] = MoOp<OP, A>::f(acc[0], acc[1]);
     return acc[0];
 }
 

@@ -38,7 +38,8 @@ struct MoKind;
     template <>                                                                          \
     struct MoKind<K> {                                                                   \
         enum { OP = OPC };                                                               \
-        static __device__ __forceinline__ float t(float x, float c) { return EXPR; }     \
+        template <class A>                                                               \
+        static __device__ __forceinline__ A t(A x, A c) { return EXPR; }                 \
     };
 MO_KIND(MO_K_SUM, MO_OP_SUM, ((void)c, x))
 MO_KIND(MO_K_PROD, MO_OP_PROD, ((void)c, x))
@@ -46,11 +47,11 @@ MO_KIND(MO_K_MIN, MO_OP_MIN, ((void)c, x))
 MO_KIND(MO_K_MAX, MO_OP_MAX, ((void)c, x))
 MO_KIND(MO_K_SQDEV, MO_OP_SUM, (x - c) * (x - c))
 MO_KIND(MO_K_EXPDEV, MO_OP_SUM, mo_exp(x - c))
-MO_KIND(MO_K_ABS, MO_OP_SUM, ((void)c, fabsf(x)))
+MO_KIND(MO_K_ABS, MO_OP_SUM, ((void)c, mo_abs(x)))
 MO_KIND(MO_K_SQ, MO_OP_SUM, ((void)c, x * x))
-MO_KIND(MO_K_ABSMAX, MO_OP_MAX, ((void)c, fabsf(x)))
-MO_KIND(MO_K_NONZERO, MO_OP_SUM, ((void)c, x != 0.0f ? 1.0f : 0.0f))
-MO_KIND(MO_K_ABSMIN, MO_OP_MIN, ((void)c, fabsf(x)))
+MO_KIND(MO_K_ABSMAX, MO_OP_MAX, ((void)c, mo_abs(x)))
+MO_KIND(MO_K_NONZERO, MO_OP_SUM, ((void)c, x != A(0) ? A(1) : A(0)))
+MO_KIND(MO_K_ABSMIN, MO_OP_MIN, ((void)c, mo_abs(x)))
 
 __device__ __forceinline__ int mo_kind_op(int kind) {
     switch (kind) {
@@ -72,9 +73,11 @@ __device__ __forceinline__ int mo_kind_op(int kind) {
 template <int D, int K>
 __device__ __forceinline__ void mo_partials_rows(const typename MoElem<D>::T* __restrict__ x,
                                                  const u64* __restrict__ mask, u64 seqs, u64 len,
-                                                 const float* __restrict__ center, float* __restrict__ part,
-                                                 u32* __restrict__ cnt, u64 p2, u64 nb) {
+                                                 const typename MoElem<D>::Acc* __restrict__ center,
+                                                 typename MoElem<D>::Acc* __restrict__ part, u32* __restrict__ cnt,
+                                                 u64 p2, u64 nb) {
     typedef MoKind<K> Kd;
+    typedef typename MoElem<D>::Acc A;
     const u64 warps_per_block = blockDim.x / 32u;
     const u64 g = (u64)blockIdx.x * warps_per_block + threadIdx.x / 32u;
     const u32 lane = threadIdx.x & 31u;
@@ -84,12 +87,12 @@ __device__ __forceinline__ void mo_partials_rows(const typename MoElem<D>::T* __
     const u64 start = b * MASKOPS_BLOCK;
     const u64 n = len - start < MASKOPS_BLOCK ? len - start : MASKOPS_BLOCK;
     const u64 base = s * len + start;
-    const float c = center ? center[s] : 0.0f;
-    float acc = MoOp<Kd::OP>::id();
+    const A c = center ? center[s] : A(0);
+    A acc = MoOp<Kd::OP, A>::id();
     u32 kept = 0;
     for (u64 k = lane; k < n; k += 32u) {
         if (mo_keep(mask, base + k)) {
-            acc = MoOp<Kd::OP>::f(acc, Kd::t(MoElem<D>::load(x, base + k), c));
+            acc = MoOp<Kd::OP, A>::f(acc, Kd::t(A(MoElem<D>::load(x, base + k)), c));
             ++kept;
         }
     }
@@ -106,19 +109,21 @@ __device__ __forceinline__ void mo_partials_rows(const typename MoElem<D>::T* __
 template <int D, int K>
 __device__ __forceinline__ void mo_partials_cols(const typename MoElem<D>::T* __restrict__ x,
                                                  const u64* __restrict__ mask, u64 seqs, u64 len,
-                                                 const float* __restrict__ center, float* __restrict__ part,
-                                                 u32* __restrict__ cnt, u64 p2, u64 nb) {
+                                                 const typename MoElem<D>::Acc* __restrict__ center,
+                                                 typename MoElem<D>::Acc* __restrict__ part, u32* __restrict__ cnt,
+                                                 u64 p2, u64 nb) {
     typedef MoKind<K> Kd;
+    typedef typename MoElem<D>::Acc A;
     const u64 g = (u64)blockIdx.x * blockDim.x + threadIdx.x;
     if (g >= seqs * nb) return;
     const u64 b = g / seqs;
     const u64 s = g - b * seqs;
     const u64 start = b * MASKOPS_BLOCK;
     const u64 n = len - start < MASKOPS_BLOCK ? len - start : MASKOPS_BLOCK;
-    const float c = center ? center[s] : 0.0f;
-    float acc[32];
+    const A c = center ? center[s] : A(0);
+    A acc[32];
 #pragma unroll
-    for (int j = 0; j < 32; ++j) acc[j] = MoOp<Kd::OP>::id();
+    for (int j = 0; j < 32; ++j) acc[j] = MoOp<Kd::OP, A>::id();
     u32 kept = 0;
     for (u64 i0 = 0; i0 < n; i0 += 32u) {
 #pragma unroll
@@ -127,13 +132,13 @@ __device__ __forceinline__ void mo_partials_cols(const typename MoElem<D>::T* __
             if (i < n) {
                 const u64 idx = (start + i) * seqs + s;
                 if (mo_keep(mask, idx)) {
-                    acc[j] = MoOp<Kd::OP>::f(acc[j], Kd::t(MoElem<D>::load(x, idx), c));
+                    acc[j] = MoOp<Kd::OP, A>::f(acc[j], Kd::t(A(MoElem<D>::load(x, idx)), c));
                     ++kept;
                 }
             }
         }
     }
-    const float r = mo_lanes_fold<Kd::OP>(acc);
+    const A r = mo_lanes_fold<Kd::OP>(acc);
     part[s * p2 + b] = r;
     cnt[s * p2 + b] = kept;
 }
@@ -175,30 +180,32 @@ __device__ __forceinline__ void mo_partials_cols(const typename MoElem<D>::T* __
             break;                                    \
     }
 
-#define MO_PARTIALS_KERNELS(SUFFIX, D, TY)                                                                   \
+#define MO_PARTIALS_KERNELS(SUFFIX, D, TY, ACC)                                                              \
     MASKOPS_KERNEL(maskops_reduce_rows_##SUFFIX, const TY* __restrict__ x, const u64* __restrict__ mask,     \
-                   u64 seqs, u64 len, int kind, const float* __restrict__ center, float* __restrict__ part,  \
+                   u64 seqs, u64 len, int kind, const ACC* __restrict__ center, ACC* __restrict__ part,      \
                    u32* __restrict__ cnt, u64 p2, u64 nb) {                                                 \
         MO_KIND_SWITCH(mo_partials_rows, D, x, mask, seqs, len, center, part, cnt, p2, nb)                   \
     }                                                                                                        \
     MASKOPS_KERNEL(maskops_reduce_cols_##SUFFIX, const TY* __restrict__ x, const u64* __restrict__ mask,     \
-                   u64 seqs, u64 len, int kind, const float* __restrict__ center, float* __restrict__ part,  \
+                   u64 seqs, u64 len, int kind, const ACC* __restrict__ center, ACC* __restrict__ part,      \
                    u32* __restrict__ cnt, u64 p2, u64 nb) {                                                 \
         MO_KIND_SWITCH(mo_partials_cols, D, x, mask, seqs, len, center, part, cnt, p2, nb)                   \
     }
 
-MO_PARTIALS_KERNELS(f32, MO_F32, float)
-MO_PARTIALS_KERNELS(f16, MO_F16, u16)
-MO_PARTIALS_KERNELS(bf16, MO_BF16, u16)
+MO_PARTIALS_KERNELS(f32, MO_F32, float, float)
+MO_PARTIALS_KERNELS(f16, MO_F16, u16, float)
+MO_PARTIALS_KERNELS(bf16, MO_BF16, u16, float)
+MO_PARTIALS_KERNELS(f64, MO_F64, double, double)
 
 // Step 4: block s pads part[s*p2 + nb .. s*p2 + p2) with the identity and
 // folds the p2 partials by the halving tree; the result lands in part[s*p2].
-MASKOPS_KERNEL(maskops_reduce_fold, float* __restrict__ part, u32* __restrict__ cnt, u64 p2, u64 nb, int kind) {
+template <class A>
+__device__ __forceinline__ void mo_fold_body(A* __restrict__ part, u32* __restrict__ cnt, u64 p2, u64 nb, int kind) {
     const u64 s = blockIdx.x;
-    float* v = part + s * p2;
+    A* v = part + s * p2;
     u32* c = cnt + s * p2;
     const int op = mo_kind_op(kind);
-    const float id = mo_op_id(op);
+    const A id = mo_op_id<A>(op);
     for (u64 j = nb + threadIdx.x; j < p2; j += blockDim.x) {
         v[j] = id;
         c[j] = 0;
@@ -213,6 +220,13 @@ MASKOPS_KERNEL(maskops_reduce_fold, float* __restrict__ part, u32* __restrict__ 
     }
 }
 
+MASKOPS_KERNEL(maskops_reduce_fold, float* __restrict__ part, u32* __restrict__ cnt, u64 p2, u64 nb, int kind) {
+    mo_fold_body<float>(part, cnt, p2, nb, kind);
+}
+MASKOPS_KERNEL(maskops_reduce_fold_f64, double* __restrict__ part, u32* __restrict__ cnt, u64 p2, u64 nb, int kind) {
+    mo_fold_body<double>(part, cnt, p2, nb, kind);
+}
+
 // Finalize modes (codes shared with src/cuda/plan.rs Finish).
 #define MO_FIN_VALUE 0       // the fold itself (sum, prod, min, max, norm 1 / inf)
 #define MO_FIN_MEAN 1        // acc / count
@@ -223,43 +237,60 @@ MASKOPS_KERNEL(maskops_reduce_fold, float* __restrict__ part, u32* __restrict__ 
 #define MO_FIN_SQRT 6        // sqrt(acc) (norm 2)
 
 // One thread per sequence: out[s] (dtype out_dtype) and out_cnt[s]. Nothing
-// kept gives 0 (the caller clears the output bit from the count).
-MASKOPS_KERNEL(maskops_reduce_finalize, const float* __restrict__ part, const u32* __restrict__ cnt, u64 seqs,
-               u64 p2, int fin, const float* __restrict__ center, u32 correction, void* out, int out_dtype,
-               u32* __restrict__ out_cnt) {
+// kept gives 0 (the caller clears the output bit from the count). A is the
+// accumulator type (f64 only for f64 data, whose output is f64).
+template <class A>
+__device__ __forceinline__ void mo_finalize_body(const A* __restrict__ part, const u32* __restrict__ cnt, u64 seqs,
+                                                 u64 p2, int fin, const A* __restrict__ center, u32 correction,
+                                                 void* out, int out_dtype, u32* __restrict__ out_cnt) {
     const u64 s = (u64)blockIdx.x * blockDim.x + threadIdx.x;
     if (s >= seqs) return;
-    const float acc = part[s * p2];
+    const A acc = part[s * p2];
     u32 n = cnt[s * p2];
     // var / std of count <= correction elements: no result (cleared bit), as
     // for nothing kept.
     if ((fin == MO_FIN_VAR || fin == MO_FIN_STD) && n <= correction) n = 0;
-    float r = 0.0f;
+    A r = A(0);
     if (n > 0) {
         switch (fin) {
             case MO_FIN_MEAN:
-                r = acc / (float)n;
+                r = acc / (A)n;
                 break;
             case MO_FIN_VAR:
             case MO_FIN_STD:
-                r = acc / (float)(n - correction);
-                if (fin == MO_FIN_STD) r = sqrtf(r);
+                r = acc / (A)(n - correction);
+                if (fin == MO_FIN_STD) r = mo_sqrt(r);
                 break;
             case MO_FIN_LSE: {
-                const float c = center[s];
-                r = (c - c == 0.0f) ? c + mo_ln(acc) : c;  // c - c != 0: c is +-inf or NaN
+                const A c = center[s];
+                r = (c - c == A(0)) ? c + mo_ln(acc) : c;  // c - c != 0: c is +-inf or NaN
                 break;
             }
             case MO_FIN_SQRT:
-                r = sqrtf(acc);
+                r = mo_sqrt(acc);
                 break;
             default:
                 r = acc;
                 break;
         }
     }
-    mo_store_any(out, out_dtype, s, r);
+    if (out_dtype == MO_F64) {
+        ((double*)out)[s] = (double)r;
+    } else {
+        mo_store_any(out, out_dtype, s, (float)r);
+    }
     if (out_cnt) out_cnt[s] = n;
+}
+
+MASKOPS_KERNEL(maskops_reduce_finalize, const float* __restrict__ part, const u32* __restrict__ cnt, u64 seqs,
+               u64 p2, int fin, const float* __restrict__ center, u32 correction, void* out, int out_dtype,
+               u32* __restrict__ out_cnt) {
+    mo_finalize_body<float>(part, cnt, seqs, p2, fin, center, correction, out, out_dtype, out_cnt);
+}
+MASKOPS_KERNEL(maskops_reduce_finalize_f64, const double* __restrict__ part, const u32* __restrict__ cnt, u64 seqs,
+               u64 p2, int fin, const double* __restrict__ center, u32 correction, void* out, int out_dtype,
+               u32* __restrict__ out_cnt) {
+    mo_finalize_body<double>(part, cnt, seqs, p2, fin, center, correction, out, out_dtype, out_cnt);
 }
 
 // Output mask: bit s of words = (cnt[s] > 0), one thread per u64 word.
@@ -281,21 +312,22 @@ MASKOPS_KERNEL(maskops_pack_counts, const u32* __restrict__ cnt, u64 n, u64* __r
 // ~0 beforehand (maskops_fill_u64); it stays ~0 where nothing is kept.
 // Layout: rows (element k of s at s*len + k) or cols (at k*seqs + s); one
 // thread per element.
-#define MO_ARGFIND_KERNEL(SUFFIX, D, TY)                                                                     \
+#define MO_ARGFIND_KERNEL(SUFFIX, D, TY, ACC)                                                                \
     MASKOPS_KERNEL(maskops_argfind_##SUFFIX, const TY* __restrict__ x, const u64* __restrict__ mask, u64 seqs, \
-                   u64 len, int cols_layout, const float* __restrict__ m, unsigned long long* __restrict__ out) { \
+                   u64 len, int cols_layout, const ACC* __restrict__ m, unsigned long long* __restrict__ out) { \
         const u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;                                            \
         if (i >= seqs * len) return;                                                                         \
         if (!mo_keep(mask, i)) return;                                                                       \
         const u64 s = cols_layout ? i % seqs : i / len;                                                      \
         const u64 k = cols_layout ? i / seqs : i % len;                                                      \
-        const float v = MoElem<D>::load(x, i);                                                               \
-        const float t = m[s];                                                                                \
+        const ACC v = MoElem<D>::load(x, i);                                                                 \
+        const ACC t = m[s];                                                                                  \
         if (v == t || (v != v && t != t)) atomicMin(out + s, (unsigned long long)k);                         \
     }
-MO_ARGFIND_KERNEL(f32, MO_F32, float)
-MO_ARGFIND_KERNEL(f16, MO_F16, u16)
-MO_ARGFIND_KERNEL(bf16, MO_BF16, u16)
+MO_ARGFIND_KERNEL(f32, MO_F32, float, float)
+MO_ARGFIND_KERNEL(f16, MO_F16, u16, float)
+MO_ARGFIND_KERNEL(bf16, MO_BF16, u16, float)
+MO_ARGFIND_KERNEL(f64, MO_F64, double, double)
 
 // out[i] = v for i < n.
 MASKOPS_KERNEL(maskops_fill_u64, unsigned long long* __restrict__ out, u64 n, unsigned long long v) {

@@ -46,3 +46,8 @@ fn edge_values() {
 fn random_shapes_unaligned() {
     cuda_cases::reduce::random_shapes_unaligned(&Emulator::default());
 }
+
+#[test]
+fn f64_reductions() {
+    cuda_cases::reduce::f64_reductions(&Emulator::default());
+}

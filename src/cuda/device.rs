@@ -36,25 +36,49 @@ mod sealed {
     impl Sealed for f32 {}
     impl Sealed for half::f16 {}
     impl Sealed for half::bf16 {}
+    impl Sealed for f64 {}
 }
 
-/// An element type the device reductions and softmax take: `f32`,
-/// `half::f16`, `half::bf16` (the halves accumulate in f32 and are rounded
-/// once at the end, like the CPU paths).
+/// An element type the device reductions take: `f32`, `half::f16`,
+/// `half::bf16` (accumulating in f32, rounded once at the end, like the CPU
+/// paths) and `f64` (accumulating in f64). Softmax takes all but `f64`.
 pub trait DeviceElement:
     sealed::Sealed + cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits + Copy + 'static
 {
     /// The kernels' name for the type.
     const DTYPE: DType;
+    /// The accumulator type, in which scalar reductions are returned.
+    type Acc: Copy + std::fmt::Debug + PartialEq;
+    /// Narrows an accumulator value widened to f64 back (exact).
+    fn acc(v: f64) -> Self::Acc;
 }
 impl DeviceElement for f32 {
     const DTYPE: DType = DType::F32;
+    type Acc = f32;
+    fn acc(v: f64) -> f32 {
+        v as f32
+    }
 }
 impl DeviceElement for half::f16 {
     const DTYPE: DType = DType::F16;
+    type Acc = f32;
+    fn acc(v: f64) -> f32 {
+        v as f32
+    }
 }
 impl DeviceElement for half::bf16 {
     const DTYPE: DType = DType::Bf16;
+    type Acc = f32;
+    fn acc(v: f64) -> f32 {
+        v as f32
+    }
+}
+impl DeviceElement for f64 {
+    const DTYPE: DType = DType::F64;
+    type Acc = f64;
+    fn acc(v: f64) -> f64 {
+        v
+    }
 }
 
 /// A CUDA device with the maskops kernels loaded, and its stream.
@@ -286,22 +310,24 @@ impl Gpu {
     }
 
     /// A whole-array masked reduction: `None` when nothing is kept. The
-    /// result is the f32 accumulator (not rounded to a half type).
+    /// result is the accumulator (f32, not rounded to a half type; f64 for
+    /// f64 data).
     pub fn reduce<T: DeviceElement>(
         &self,
         x: &CudaSlice<T>,
         mask: &DeviceMask,
         red: Reduce,
-    ) -> Result<Option<f32>> {
+    ) -> Result<Option<T::Acc>> {
         check_len("mask", x.len(), mask.len)?;
-        ops::reduce_scalar(
+        let r = ops::reduce_scalar_f64(
             self,
             self.p(x),
             T::DTYPE,
             self.p(&mask.words),
             x.len() as u64,
             red,
-        )
+        )?;
+        Ok(r.map(T::acc))
     }
 
     /// A per-dim reduction of a row-major `rows x cols` matrix (`dim = 1`:

@@ -47,8 +47,10 @@
 //!
 //! Kernels: masked reductions (sum, mean, prod, amin, amax, argmin, argmax,
 //! var, std, norm 1/2/inf, logsumexp; whole array, `dim = 1`, `dim = 0`;
-//! `f32`, `f16`, `bf16` inputs with `f32` accumulation), softmax and
-//! log-softmax forward and backward (`dim = 1`: a warp per row up to 4096
+//! `f32`, `f16`, `bf16` inputs with `f32` accumulation, `f64` with `f64`
+//! accumulation — bit for bit except `logsumexp`, which uses the device's
+//! f64 `exp`/`log`), softmax and
+//! log-softmax forward and backward (`f32`, `f16`, `bf16`; `dim = 1`: a warp per row up to 4096
 //! elements, a block per row above, no length limit; `dim = 0` through the
 //! column reductions), losses with gradients (`f32`: mse, l1, huber,
 //! smooth L1, cross-entropy with `ignore_index`, class weights and label

@@ -155,10 +155,12 @@ fn pass_plan(
             args,
         )?),
     }
+    // f64 data accumulates in f64: the fold and finalize of that type.
+    let acc_sfx = if dtype == DType::F64 { "_f64" } else { "" };
     if p2 > 1 {
         let threads = (p2 / 2).clamp(32, 256) as u32;
         v.push(Launch::linear(
-            "maskops_reduce_fold".into(),
+            format!("maskops_reduce_fold{acc_sfx}"),
             seqs,
             threads,
             vec![
@@ -171,7 +173,7 @@ fn pass_plan(
         )?);
     }
     v.push(Launch::linear(
-        "maskops_reduce_finalize".into(),
+        format!("maskops_reduce_finalize{acc_sfx}"),
         seqs.div_ceil(256),
         256,
         vec![
@@ -221,7 +223,8 @@ pub fn reduce<B: Backend>(
     let nb = len.div_ceil(BLOCK as u64).max(1);
     let p2 = nb.next_power_of_two();
     let slots = (seqs * p2) as usize;
-    let part = be.alloc_zeroed(slots * 4)?;
+    let acc = dtype.acc();
+    let part = be.alloc_zeroed(slots * acc.size())?;
     let cnt = be.alloc_zeroed(slots * 4)?;
     let (pp, cp) = (be.ptr(&part), be.ptr(&cnt));
     let one = |kind: Kind,
@@ -245,14 +248,14 @@ pub fn reduce<B: Backend>(
                 Reduce::Var(c) | Reduce::Std(c) => c,
                 _ => 0,
             };
-            center = Some(be.alloc_zeroed(seqs as usize * 4)?);
+            center = Some(be.alloc_zeroed(seqs as usize * acc.size())?);
             let ctr = be.ptr(center.as_ref().unwrap());
             let (k1, f1, k2, f2) = match red {
                 Reduce::Var(_) => (Kind::Sum, Fin::Mean, Kind::SqDev, Fin::Var),
                 Reduce::Std(_) => (Kind::Sum, Fin::Mean, Kind::SqDev, Fin::Std),
                 _ => (Kind::Max, Fin::LseCenter, Kind::ExpDev, Fin::Lse),
             };
-            plans.extend(one(k1, 0, f1, 0, 0, ctr, DType::F32, 0)?);
+            plans.extend(one(k1, 0, f1, 0, 0, ctr, acc, 0)?);
             plans.extend(one(k2, ctr, f2, ctr, c, out, out_dtype, out_cnt)?);
         }
         _ => {
@@ -365,6 +368,27 @@ pub fn reduce_scalar<B: Backend>(
     len: u64,
     red: Reduce,
 ) -> Result<Option<f32>> {
+    if dtype == DType::F64 {
+        return Err(Error::Cuda(
+            "reduce_scalar: f64 data has an f64 result, use reduce_scalar_f64".into(),
+        ));
+    }
+    // the f32 accumulator widened to f64 and back is exact
+    Ok(reduce_scalar_f64(be, x, dtype, mask, len, red)?.map(|v| v as f32))
+}
+
+/// A whole-array reduction returning the accumulator widened to `f64`
+/// (exact for the f32 accumulator of f32/f16/bf16 data; the f64 accumulator
+/// of f64 data): `None` when nothing is kept.
+pub fn reduce_scalar_f64<B: Backend>(
+    be: &B,
+    x: u64,
+    dtype: DType,
+    mask: u64,
+    len: u64,
+    red: Reduce,
+) -> Result<Option<f64>> {
+    let acc = dtype.acc();
     let out = be.alloc_zeroed(8)?;
     let oc = be.alloc_zeroed(8)?;
     reduce(
@@ -377,14 +401,29 @@ pub fn reduce_scalar<B: Backend>(
         Layout::Rows,
         red,
         be.ptr(&out),
-        DType::F32,
+        acc,
         be.ptr(&oc),
     )?;
-    let mut v = [0u8; 4];
+    let mut v = [0u8; 8];
     let mut c = [0u8; 4];
-    be.download(be.ptr(&out), &mut v)?;
+    be.download(be.ptr(&out), &mut v[..acc.size()])?;
     be.download(be.ptr(&oc), &mut c)?;
-    Ok((u32::from_le_bytes(c) > 0).then(|| f32::from_le_bytes(v)))
+    let value = match acc {
+        DType::F64 => f64::from_le_bytes(v),
+        _ => f32::from_le_bytes([v[0], v[1], v[2], v[3]]) as f64,
+    };
+    Ok((u32::from_le_bytes(c) > 0).then_some(value))
+}
+
+/// The kernels other than the reductions exist for f32/f16/bf16 only.
+fn no_f64(dtype: DType, what: &str) -> Result<()> {
+    if dtype == DType::F64 {
+        Err(Error::Cuda(format!(
+            "{what}: f64 is not implemented on the device"
+        )))
+    } else {
+        Ok(())
+    }
 }
 
 /// Threads per CUDA block of the softmax kernels (8 warps).
@@ -440,6 +479,7 @@ pub fn softmax<B: Backend>(
     log: bool,
     out: u64,
 ) -> Result<()> {
+    no_f64(dtype, "softmax")?;
     if rows == 0 || n == 0 {
         return Ok(());
     }
@@ -477,6 +517,7 @@ pub fn softmax_backward<B: Backend>(
     log: bool,
     dx: u64,
 ) -> Result<()> {
+    no_f64(dtype, "softmax")?;
     if rows == 0 || n == 0 {
         return Ok(());
     }
@@ -986,7 +1027,7 @@ pub fn argreduce<B: Backend>(
     let total = seqs
         .checked_mul(len)
         .ok_or_else(|| Error::Cuda(format!("argreduce: {seqs} x {len} elements overflow")))?;
-    let m = be.alloc_zeroed(seqs as usize * 4)?;
+    let m = be.alloc_zeroed(seqs as usize * dtype.acc().size())?;
     let mp = be.ptr(&m);
     let red = if max { Reduce::Amax } else { Reduce::Amin };
     reduce(
@@ -999,7 +1040,7 @@ pub fn argreduce<B: Backend>(
         layout,
         red,
         mp,
-        DType::F32,
+        dtype.acc(),
         out_cnt,
     )?;
     be.launch(&Launch::linear(
@@ -1071,6 +1112,7 @@ pub fn softmax_cols<B: Backend>(
     log: bool,
     out: u64,
 ) -> Result<()> {
+    no_f64(dtype, "softmax")?;
     if rows == 0 || cols == 0 {
         return Ok(());
     }
@@ -1111,6 +1153,7 @@ pub fn softmax_cols_backward<B: Backend>(
     log: bool,
     dx: u64,
 ) -> Result<()> {
+    no_f64(dtype, "softmax")?;
     if rows == 0 || cols == 0 {
         return Ok(());
     }

@@ -20,6 +20,8 @@ pub enum DType {
     F16 = 1,
     /// `half::bf16`, as raw bits.
     Bf16 = 2,
+    /// `f64` (reductions only; accumulates in f64).
+    F64 = 3,
 }
 
 impl DType {
@@ -29,6 +31,15 @@ impl DType {
             DType::F32 => "f32",
             DType::F16 => "f16",
             DType::Bf16 => "bf16",
+            DType::F64 => "f64",
+        }
+    }
+    /// The accumulator type of reductions over this type: `F64` for `F64`,
+    /// else `F32`.
+    pub fn acc(self) -> DType {
+        match self {
+            DType::F64 => DType::F64,
+            _ => DType::F32,
         }
     }
     /// Bytes per element.
@@ -36,6 +47,7 @@ impl DType {
         match self {
             DType::F32 => 4,
             DType::F16 | DType::Bf16 => 2,
+            DType::F64 => 8,
         }
     }
     /// The code the kernels use (`MO_F32` = 0, `MO_F16` = 1, `MO_BF16` = 2).

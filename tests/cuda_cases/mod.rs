@@ -40,6 +40,7 @@ macro_rules! for_each_case {
         $m!(reduce, argmin_argmax);
         $m!(reduce, edge_values);
         $m!(reduce, random_shapes_unaligned);
+        $m!(reduce, f64_reductions);
         $m!(softmax, short_rows_warp_per_row_f32);
         $m!(softmax, long_rows_block_per_row_f32);
         $m!(softmax, half_types);

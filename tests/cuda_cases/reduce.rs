@@ -263,6 +263,7 @@ pub fn per_dim<B: Dev>(emu: &B, dtype: DType, rows: usize, cols: usize, layout: 
             let h: Vec<half::f16> = x32.iter().map(|&v| half::f16::from_f32(v)).collect();
             (h.iter().map(|v| v.to_f32()).collect(), emu.up(&h))
         }
+        DType::F64 => unreachable!("f64 data has its own cases"),
         DType::Bf16 => {
             let h: Vec<half::bf16> = x32.iter().map(|&v| half::bf16::from_f32(v)).collect();
             (h.iter().map(|v| v.to_f32()).collect(), emu.up(&h))
@@ -300,6 +301,7 @@ pub fn per_dim<B: Dev>(emu: &B, dtype: DType, rows: usize, cols: usize, layout: 
                 .into_iter()
                 .map(|b| half::f16::from_bits(b).to_f32())
                 .collect(),
+            DType::F64 => unreachable!("f64 data has its own cases"),
             DType::Bf16 => emu
                 .rd::<u16>(&out)
                 .into_iter()
@@ -316,6 +318,7 @@ pub fn per_dim<B: Dev>(emu: &B, dtype: DType, rows: usize, cols: usize, layout: 
             let want = canonical(red, &seq, &keep).map(|v| match dtype {
                 DType::F32 => v,
                 DType::F16 => half::f16::from_f32(v).to_f32(),
+                DType::F64 => unreachable!("f64 data has its own cases"),
                 DType::Bf16 => half::bf16::from_f32(v).to_f32(),
             });
             let g = out_mask.get(s).then_some(got[s]);
@@ -374,6 +377,7 @@ pub fn argmin_argmax<B: Dev>(emu: &B) {
                 .iter()
                 .map(|&v| half::f16::from_f32(v))
                 .collect::<Vec<_>>()),
+            DType::F64 => unreachable!("f64 data has its own cases"),
             DType::Bf16 => emu.up(&xw
                 .iter()
                 .map(|&v| half::bf16::from_f32(v))
@@ -506,6 +510,7 @@ pub fn random_shapes_unaligned<B: Dev>(emu: &B) {
                 buf.extend(&h);
                 (h.iter().map(|v| v.to_f32()).collect(), emu.up(&buf))
             }
+            DType::F64 => unreachable!("f64 data has its own cases"),
             DType::Bf16 => {
                 let h: Vec<half::bf16> = x32.iter().map(|&v| half::bf16::from_f32(v)).collect();
                 let mut buf = vec![half::bf16::NAN; off];
@@ -548,6 +553,169 @@ pub fn random_shapes_unaligned<B: Dev>(emu: &B) {
                 same(got, want),
                 "it {it}: {dtype:?} {layout:?} {red:?} {rows}x{cols} seq {s}: {got:?} != {want:?}"
             );
+        }
+    }
+}
+
+fn nmax64(a: f64, b: f64) -> f64 {
+    if a.is_nan() {
+        a
+    } else if b.is_nan() {
+        b
+    } else if a > b {
+        a
+    } else {
+        b
+    }
+}
+fn nmin64(a: f64, b: f64) -> f64 {
+    if a.is_nan() {
+        a
+    } else if b.is_nan() {
+        b
+    } else if a < b {
+        a
+    } else {
+        b
+    }
+}
+
+/// The canonical definition for f64 data (f64 accumulator).
+fn canonical64(red: Reduce, x: &[f64], keep: &dyn Fn(usize) -> bool) -> Option<f64> {
+    let n = x.len();
+    let count = (0..n).filter(|&i| keep(i)).count();
+    if count == 0 {
+        return None;
+    }
+    let sum = |f: &dyn Fn(f64) -> f64| canonical_fold(n, 0.0f64, keep, |i| f(x[i]), |a, b| a + b);
+    Some(match red {
+        Reduce::Sum => sum(&|v| v),
+        Reduce::Mean => sum(&|v| v) / count as f64,
+        Reduce::Prod => canonical_fold(n, 1.0f64, keep, |i| x[i], |a, b| a * b),
+        Reduce::Amin => canonical_fold(n, f64::INFINITY, keep, |i| x[i], nmin64),
+        Reduce::Amax => canonical_fold(n, f64::NEG_INFINITY, keep, |i| x[i], nmax64),
+        Reduce::Var(c) | Reduce::Std(c) => {
+            if count as u32 <= c {
+                return None;
+            }
+            let m = sum(&|v| v) / count as f64;
+            let var = sum(&|v| (v - m) * (v - m)) / (count as u32 - c) as f64;
+            if matches!(red, Reduce::Std(_)) {
+                var.sqrt()
+            } else {
+                var
+            }
+        }
+        Reduce::Norm1 => sum(&|v| v.abs()),
+        Reduce::Norm2 => sum(&|v| v * v).sqrt(),
+        Reduce::NormInf => canonical_fold(n, f64::NEG_INFINITY, keep, |i| x[i].abs(), nmax64),
+        Reduce::NormNegInf => canonical_fold(n, f64::INFINITY, keep, |i| x[i].abs(), nmin64),
+        Reduce::Norm0 => sum(&|v| if v != 0.0 { 1.0 } else { 0.0 }),
+        Reduce::LogSumExp => {
+            let m = canonical_fold(n, f64::NEG_INFINITY, keep, |i| x[i], nmax64);
+            if !m.is_finite() {
+                return Some(m);
+            }
+            m + sum(&|v| (v - m).exp()).ln()
+        }
+    })
+}
+
+/// f64 data: every reduction, whole array and per dim, bit for bit in the
+/// canonical order with f64 accumulators (logsumexp within 4 ulp: it uses
+/// the platform's f64 exp/ln, which a GPU computes differently from libm).
+pub fn f64_reductions<B: Dev>(emu: &B) {
+    use maskops::cuda::ops::reduce_scalar_f64;
+    for (rows, cols, layout, seed) in [
+        (3usize, 5_000usize, Layout::Rows, 40u64),
+        (70, 3, Layout::Cols, 41),
+        (1, 37, Layout::Rows, 42),
+    ] {
+        let n = rows * cols;
+        let (x32, mask) = case(n, 0.7, seed);
+        let x: Vec<f64> = x32
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| v as f64 * (1.0 + 1e-9 * i as f64))
+            .collect();
+        let xb = emu.up(&x);
+        let mb = emu.up(mask.words());
+        let (seqs, len) = match layout {
+            Layout::Rows => (rows, cols),
+            Layout::Cols => (cols, rows),
+        };
+        let close = |red: Reduce, a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) if red == Reduce::LogSumExp => {
+                (a - b).abs() <= 4.0 * f64::EPSILON * b.abs().max(1.0)
+            }
+            (Some(a), Some(b)) => a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+            (None, None) => true,
+            _ => false,
+        };
+        for max in [false, true] {
+            let got = maskops::cuda::ops::argreduce_scalar(
+                emu,
+                emu.ptr(&xb),
+                DType::F64,
+                emu.ptr(&mb),
+                n as u64,
+                max,
+            )
+            .unwrap();
+            let mut best: Option<usize> = None;
+            for i in (0..n).filter(|&i| mask.get(i)) {
+                best = match best {
+                    Some(b) if !(if max { x[i] > x[b] } else { x[i] < x[b] }) => Some(b),
+                    _ => Some(i),
+                };
+            }
+            assert_eq!(got, best, "f64 arg max={max}");
+        }
+        for red in ALL {
+            let (src, buf): (Vec<f64>, _) = if red == Reduce::Prod {
+                let xp: Vec<f64> = x.iter().map(|v| 1.0 + v / 64.0).collect();
+                let b = emu.up(&xp);
+                (xp, Some(b))
+            } else {
+                (x.clone(), None)
+            };
+            let xp = buf.as_ref().map_or(emu.ptr(&xb), |b| emu.ptr(b));
+            let got = reduce_scalar_f64(emu, xp, DType::F64, emu.ptr(&mb), n as u64, red).unwrap();
+            let want = canonical64(red, &src, &|i| mask.get(i));
+            assert!(
+                close(red, got, want),
+                "f64 whole {red:?}: {got:?} != {want:?}"
+            );
+            let out = emu.alloc_zeroed(seqs * 8).unwrap();
+            let cnt = emu.alloc_zeroed(seqs * 4).unwrap();
+            reduce(
+                emu,
+                xp,
+                DType::F64,
+                emu.ptr(&mb),
+                seqs as u64,
+                len as u64,
+                layout,
+                red,
+                emu.ptr(&out),
+                DType::F64,
+                emu.ptr(&cnt),
+            )
+            .unwrap();
+            let (o, c) = (emu.rd::<f64>(&out), emu.rd::<u32>(&cnt));
+            for s in 0..seqs {
+                let idx = |k: usize| match layout {
+                    Layout::Rows => s * len + k,
+                    Layout::Cols => k * seqs + s,
+                };
+                let seq: Vec<f64> = (0..len).map(|k| src[idx(k)]).collect();
+                let want = canonical64(red, &seq, &|k| mask.get(idx(k)));
+                let got = (c[s] > 0).then_some(o[s]);
+                assert!(
+                    close(red, got, want),
+                    "f64 {layout:?} {red:?} seq {s}: {got:?} != {want:?}"
+                );
+            }
         }
     }
 }

@@ -41,6 +41,7 @@ fn round(d: DType, v: f32) -> f32 {
     match d {
         DType::F32 => v,
         DType::F16 => half::f16::from_f32(v).to_f32(),
+        DType::F64 => unreachable!("f64 data has its own cases"),
         DType::Bf16 => half::bf16::from_f32(v).to_f32(),
     }
 }
@@ -52,6 +53,7 @@ fn upload<B: Dev>(emu: &B, d: DType, v: &[f32]) -> B::Buf {
             .iter()
             .map(|&a| half::f16::from_f32(a))
             .collect::<Vec<_>>()),
+        DType::F64 => unreachable!("f64 data has its own cases"),
         DType::Bf16 => emu.up(&v
             .iter()
             .map(|&a| half::bf16::from_f32(a))
@@ -67,6 +69,7 @@ fn download<B: Dev>(emu: &B, d: DType, b: &B::Buf) -> Vec<f32> {
             .into_iter()
             .map(|u| half::f16::from_bits(u).to_f32())
             .collect(),
+        DType::F64 => unreachable!("f64 data has its own cases"),
         DType::Bf16 => emu
             .rd::<u16>(&b)
             .into_iter()
