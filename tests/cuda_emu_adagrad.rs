@@ -26,3 +26,8 @@ fn row_sparse_embedding_gradient() {
 fn rowwise_dense_and_sparse() {
     cuda_cases::adagrad::rowwise_dense_and_sparse(&Emulator::default());
 }
+
+#[test]
+fn f64_parameters() {
+    cuda_cases::adagrad::f64_parameters(&Emulator::default());
+}

@@ -172,11 +172,28 @@ impl Default for DeviceAdagrad {
     }
 }
 
+/// A parameter type of the device Adagrad steps: `f32` or `f64` (the state
+/// has the parameter's type).
+pub trait DeviceFloat: DeviceElement {
+    /// Rounds an f64 hyper-parameter to the type.
+    fn from_f64(v: f64) -> Self;
+}
+impl DeviceFloat for f32 {
+    fn from_f64(v: f64) -> f32 {
+        v as f32
+    }
+}
+impl DeviceFloat for f64 {
+    fn from_f64(v: f64) -> f64 {
+        v
+    }
+}
+
 /// Adagrad state on the device.
 #[derive(Debug)]
-pub struct DeviceAdagradState {
+pub struct DeviceAdagradState<T> {
     /// The accumulator of squared gradients.
-    pub sum: CudaSlice<f32>,
+    pub sum: CudaSlice<T>,
     /// Steps taken.
     pub step: u64,
 }
@@ -658,20 +675,27 @@ impl Gpu {
     }
 
     /// A fresh Adagrad state for `len` parameters.
-    pub fn adagrad_state(&self, opt: &DeviceAdagrad, len: usize) -> Result<DeviceAdagradState> {
+    pub fn adagrad_state<T: DeviceFloat>(
+        &self,
+        opt: &DeviceAdagrad,
+        len: usize,
+    ) -> Result<DeviceAdagradState<T>> {
         opt.validate()?;
-        let sum = self.upload(&vec![opt.initial_accumulator_value as f32; len.max(1)])?;
+        let sum = self.upload(&vec![
+            T::from_f64(opt.initial_accumulator_value);
+            len.max(1)
+        ])?;
         Ok(DeviceAdagradState { sum, step: 0 })
     }
 
     /// Dense (`mask = None`) or masked Adagrad step.
-    pub fn adagrad_step(
+    pub fn adagrad_step<T: DeviceFloat>(
         &self,
         opt: &DeviceAdagrad,
-        param: &mut CudaSlice<f32>,
-        grad: &CudaSlice<f32>,
+        param: &mut CudaSlice<T>,
+        grad: &CudaSlice<T>,
         mask: Option<&DeviceMask>,
-        state: &mut DeviceAdagradState,
+        state: &mut DeviceAdagradState<T>,
     ) -> Result<()> {
         opt.validate()?;
         let n = param.len();
@@ -683,20 +707,20 @@ impl Gpu {
         let h = opt.step_consts(state.step + 1);
         let mp = mask.map_or(0, |m| self.p(&m.words));
         let (pp, sp) = (self.pm(param), self.pm(&mut state.sum));
-        ops::adagrad_dense(self, pp, sp, self.p(grad), mp, n as u64, &h)?;
+        ops::adagrad_dense(self, T::DTYPE, pp, sp, self.p(grad), mp, n as u64, &h)?;
         state.step += 1;
         Ok(())
     }
 
     /// Sparse COO Adagrad step: `indices` (host, flattened, each `< len`)
     /// with `values`; duplicates summed in order of appearance on the device.
-    pub fn adagrad_step_sparse(
+    pub fn adagrad_step_sparse<T: DeviceFloat>(
         &self,
         opt: &DeviceAdagrad,
-        param: &mut CudaSlice<f32>,
+        param: &mut CudaSlice<T>,
         indices: &[usize],
-        values: &[f32],
-        state: &mut DeviceAdagradState,
+        values: &[T],
+        state: &mut DeviceAdagradState<T>,
     ) -> Result<()> {
         opt.validate()?;
         let n = param.len();
@@ -718,7 +742,16 @@ impl Gpu {
             let ib = self.upload(&idx)?;
             let vb = self.upload(values)?;
             let (pp, sp) = (self.pm(param), self.pm(&mut state.sum));
-            ops::adagrad_sparse(self, pp, sp, self.p(&ib), self.p(&vb), idx.len() as u64, &h)?;
+            ops::adagrad_sparse(
+                self,
+                T::DTYPE,
+                pp,
+                sp,
+                self.p(&ib),
+                self.p(&vb),
+                idx.len() as u64,
+                &h,
+            )?;
         }
         state.step += 1;
         Ok(())
@@ -726,14 +759,14 @@ impl Gpu {
 
     /// Row-sparse Adagrad step (embedding gradient): `values` is
     /// `row_indices.len() x cols` on the device.
-    pub fn adagrad_step_rows(
+    pub fn adagrad_step_rows<T: DeviceFloat>(
         &self,
         opt: &DeviceAdagrad,
-        param: &mut CudaSlice<f32>,
+        param: &mut CudaSlice<T>,
         cols: usize,
         row_indices: &[usize],
-        values: &CudaSlice<f32>,
-        state: &mut DeviceAdagradState,
+        values: &CudaSlice<T>,
+        state: &mut DeviceAdagradState<T>,
     ) -> Result<()> {
         opt.validate()?;
         let n = param.len();
@@ -774,6 +807,7 @@ impl Gpu {
             let (pp, sp) = (self.pm(param), self.pm(&mut state.sum));
             ops::adagrad_rows(
                 self,
+                T::DTYPE,
                 pp,
                 sp,
                 cols as u64,
@@ -793,14 +827,14 @@ impl Gpu {
     /// whole `rows x cols` gradient); otherwise `values` is
     /// `row_indices.len() x cols` and duplicate rows are summed in order of
     /// appearance.
-    pub fn adagrad_step_rowwise(
+    pub fn adagrad_step_rowwise<T: DeviceFloat>(
         &self,
         opt: &DeviceAdagrad,
-        param: &mut CudaSlice<f32>,
+        param: &mut CudaSlice<T>,
         cols: usize,
         row_indices: Option<&[usize]>,
-        values: &CudaSlice<f32>,
-        state: &mut DeviceAdagradState,
+        values: &CudaSlice<T>,
+        state: &mut DeviceAdagradState<T>,
     ) -> Result<()> {
         opt.validate()?;
         let n = param.len();
@@ -838,6 +872,7 @@ impl Gpu {
             let (pp, sp) = (self.pm(param), self.pm(&mut state.sum));
             ops::adagrad_rowwise(
                 self,
+                T::DTYPE,
                 pp,
                 sp,
                 cols as u64,

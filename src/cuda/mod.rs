@@ -54,7 +54,7 @@
 //! elements, a block per row above, no length limit; `dim = 0` through the
 //! column reductions), losses with gradients (`f32`: mse, l1, huber,
 //! smooth L1, cross-entropy with `ignore_index`, class weights and label
-//! smoothing), Adagrad (`f32`: dense, masked, sparse COO and row-sparse with
+//! smoothing), Adagrad (`f32` and `f64`: dense, masked, sparse COO and row-sparse with
 //! duplicates summed in order of appearance after a deterministic device
 //! sort — bitonic network on `index << 32 | position` keys, then one thread
 //! per run; no float atomics — and FBGEMM's row-wise Adagrad).
@@ -117,6 +117,6 @@ pub mod ptx;
 mod device;
 #[cfg(feature = "cuda")]
 pub use device::{
-    driver_present, DeviceAdagrad, DeviceAdagradState, DeviceElement, DeviceLoss, DeviceMask,
-    DeviceMaskedVec, Gpu,
+    driver_present, DeviceAdagrad, DeviceAdagradState, DeviceElement, DeviceFloat, DeviceLoss,
+    DeviceMask, DeviceMaskedVec, Gpu,
 };

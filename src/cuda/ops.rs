@@ -816,16 +816,16 @@ pub fn cross_entropy<B: Backend>(
     Ok(())
 }
 
-/// Adagrad hyper-parameters of one step, rounded to f32 once (as the CPU
-/// optimizer does).
+/// Adagrad hyper-parameters of one step, in f64; the launch rounds them to
+/// the state type once (as the CPU optimizer does).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdagradStep {
-    /// `lr / (1 + (step - 1) * lr_decay)`, computed in f64, rounded.
-    pub clr: f32,
+    /// `lr / (1 + (step - 1) * lr_decay)`, computed in f64.
+    pub clr: f64,
     /// `eps`.
-    pub eps: f32,
+    pub eps: f64,
     /// `weight_decay`.
-    pub weight_decay: f32,
+    pub weight_decay: f64,
     /// Negate the gradient.
     pub maximize: bool,
 }
@@ -842,20 +842,34 @@ impl AdagradStep {
     ) -> Self {
         let clr = lr / (1.0 + step.saturating_sub(1) as f64 * lr_decay);
         AdagradStep {
-            clr: clr as f32,
-            eps: eps as f32,
-            weight_decay: weight_decay as f32,
+            clr,
+            eps,
+            weight_decay,
             maximize,
         }
     }
-    fn args(&self) -> [Arg; 5] {
+    /// The kernel arguments for state type `dtype` (F32 or F64).
+    fn args(&self, dtype: DType) -> [Arg; 5] {
+        let v = |x: f64| match dtype {
+            DType::F64 => Arg::F64(x),
+            _ => Arg::F32(x as f32),
+        };
         [
-            Arg::F32(self.clr),
-            Arg::F32(self.eps),
-            Arg::F32(self.weight_decay),
+            v(self.clr),
+            v(self.eps),
+            v(self.weight_decay),
             Arg::I32(self.maximize as i32),
             Arg::I32((self.weight_decay != 0.0) as i32),
         ]
+    }
+}
+
+/// Adagrad runs on f32 or f64 parameters.
+fn float_only(dtype: DType, what: &str) -> Result<&'static str> {
+    match dtype {
+        DType::F32 => Ok("f32"),
+        DType::F64 => Ok("f64"),
+        _ => Err(Error::Cuda(format!("{what}: f32 or f64 parameters only"))),
     }
 }
 
@@ -866,6 +880,7 @@ pub const ADAGRAD_THREADS: u32 = 256;
 #[allow(clippy::too_many_arguments)]
 pub fn adagrad_dense<B: Backend>(
     be: &B,
+    dtype: DType,
     param: u64,
     sum: u64,
     grad: u64,
@@ -883,9 +898,10 @@ pub fn adagrad_dense<B: Backend>(
         Arg::Ptr(mask),
         Arg::U64(n),
     ];
-    args.extend(h.args());
+    let sfx = float_only(dtype, "adagrad")?;
+    args.extend(h.args(dtype));
     be.launch(&Launch::linear(
-        "maskops_adagrad_dense_f32".into(),
+        format!("maskops_adagrad_dense_{sfx}"),
         n.div_ceil(ADAGRAD_THREADS as u64),
         ADAGRAD_THREADS,
         args,
@@ -934,6 +950,7 @@ fn sort_keys<B: Backend>(be: &B, idx: u64, nnz: u64) -> Result<B::Buf> {
 #[allow(clippy::too_many_arguments)]
 pub fn adagrad_sparse<B: Backend>(
     be: &B,
+    dtype: DType,
     param: u64,
     sum: u64,
     idx: u64,
@@ -944,6 +961,7 @@ pub fn adagrad_sparse<B: Backend>(
     if nnz == 0 {
         return Ok(());
     }
+    let sfx = float_only(dtype, "adagrad_sparse")?;
     let keys = sort_keys(be, idx, nnz)?;
     let mut args = vec![
         Arg::Ptr(be.ptr(&keys)),
@@ -952,9 +970,9 @@ pub fn adagrad_sparse<B: Backend>(
         Arg::Ptr(param),
         Arg::Ptr(sum),
     ];
-    args.extend(h.args());
+    args.extend(h.args(dtype));
     be.launch(&Launch::linear(
-        "maskops_adagrad_sparse_runs_f32".into(),
+        format!("maskops_adagrad_sparse_runs_{sfx}"),
         nnz.div_ceil(ADAGRAD_THREADS as u64),
         ADAGRAD_THREADS,
         args,
@@ -970,6 +988,7 @@ pub fn adagrad_sparse<B: Backend>(
 #[allow(clippy::too_many_arguments)]
 pub fn adagrad_rows<B: Backend>(
     be: &B,
+    dtype: DType,
     param: u64,
     sum: u64,
     cols: u64,
@@ -981,6 +1000,7 @@ pub fn adagrad_rows<B: Backend>(
     if nnz == 0 || cols == 0 {
         return Ok(());
     }
+    let sfx = float_only(dtype, "adagrad_rows")?;
     let keys = sort_keys(be, rows_idx, nnz)?;
     let mut args = vec![
         Arg::Ptr(be.ptr(&keys)),
@@ -990,12 +1010,12 @@ pub fn adagrad_rows<B: Backend>(
         Arg::Ptr(param),
         Arg::Ptr(sum),
     ];
-    args.extend(h.args());
+    args.extend(h.args(dtype));
     let work = nnz
         .checked_mul(cols)
         .ok_or_else(|| Error::Cuda(format!("adagrad_rows: {nnz} x {cols} overflows")))?;
     be.launch(&Launch::linear(
-        "maskops_adagrad_rows_f32".into(),
+        format!("maskops_adagrad_rows_{sfx}"),
         work.div_ceil(ADAGRAD_THREADS as u64),
         ADAGRAD_THREADS,
         args,
@@ -1201,6 +1221,7 @@ pub fn softmax_cols_backward<B: Backend>(
 #[allow(clippy::too_many_arguments)]
 pub fn adagrad_rowwise<B: Backend>(
     be: &B,
+    dtype: DType,
     param: u64,
     sum: u64,
     cols: u64,
@@ -1212,6 +1233,7 @@ pub fn adagrad_rowwise<B: Backend>(
     if nnz == 0 || cols == 0 {
         return Ok(());
     }
+    let sfx = float_only(dtype, "adagrad_rowwise")?;
     let keys = if rows_idx != 0 {
         Some(sort_keys(be, rows_idx, nnz)?)
     } else {
@@ -1219,7 +1241,7 @@ pub fn adagrad_rowwise<B: Backend>(
     };
     let nb = cols.div_ceil(BLOCK as u64);
     let p2 = if nb > 1 { nb.next_power_of_two() } else { 0 };
-    let scratch = be.alloc_zeroed((nnz * p2).max(1) as usize * 4)?;
+    let scratch = be.alloc_zeroed((nnz * p2).max(1) as usize * dtype.size())?;
     let mut args = vec![
         Arg::Ptr(keys.as_ref().map_or(0, |k| be.ptr(k))),
         Arg::U64(nnz),
@@ -1230,9 +1252,9 @@ pub fn adagrad_rowwise<B: Backend>(
         Arg::Ptr(be.ptr(&scratch)),
         Arg::U64(p2),
     ];
-    args.extend(h.args());
+    args.extend(h.args(dtype));
     be.launch(&Launch::linear(
-        "maskops_adagrad_rowwise_f32".into(),
+        format!("maskops_adagrad_rowwise_{sfx}"),
         nnz.div_ceil((ADAGRAD_THREADS / 32) as u64),
         ADAGRAD_THREADS,
         args,

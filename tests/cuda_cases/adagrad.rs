@@ -5,6 +5,7 @@
 
 use super::Dev;
 use maskops::cuda::ops::{adagrad_dense, adagrad_rows, adagrad_sparse, AdagradStep};
+use maskops::cuda::plan::DType;
 use maskops::Mask;
 
 struct Rng(u64);
@@ -25,12 +26,12 @@ impl Rng {
 fn update(p: &mut f32, s: &mut f32, g: f32, h: &AdagradStep) {
     let g = if h.maximize { -g } else { g };
     let g = if h.weight_decay != 0.0 {
-        g + h.weight_decay * *p
+        g + (h.weight_decay as f32) * *p
     } else {
         g
     };
     *s += g * g;
-    *p -= (h.clr * g) / (s.sqrt() + h.eps);
+    *p -= ((h.clr as f32) * g) / (s.sqrt() + h.eps as f32);
 }
 
 /// f64 version for the tolerance check.
@@ -85,6 +86,7 @@ pub fn dense_and_masked<B: Dev>(emu: &B) {
             let mp = if masked { emu.ptr(&mb) } else { 0 };
             adagrad_dense(
                 emu,
+                DType::F32,
                 emu.ptr(&pb),
                 emu.ptr(&sb),
                 emu.ptr(&gb),
@@ -132,6 +134,7 @@ pub fn sparse_coo_sums_duplicates_in_order_of_appearance<B: Dev>(emu: &B) {
             let (ib, vb) = (emu.up(&idx), emu.up(&vals));
             adagrad_sparse(
                 emu,
+                DType::F32,
                 emu.ptr(&pb),
                 emu.ptr(&sb),
                 emu.ptr(&ib),
@@ -178,6 +181,7 @@ pub fn row_sparse_embedding_gradient<B: Dev>(emu: &B) {
     let (pb, sb, ib, vb) = (emu.up(&p0), emu.up(&s0), emu.up(&ridx), emu.up(&vals));
     adagrad_rows(
         emu,
+        DType::F32,
         emu.ptr(&pb),
         emu.ptr(&sb),
         cols as u64,
@@ -242,6 +246,7 @@ pub fn rowwise_dense_and_sparse<B: Dev>(emu: &B) {
             let ip = if sparse { emu.ptr(&ib) } else { 0 };
             adagrad_rowwise(
                 emu,
+                DType::F32,
                 emu.ptr(&pb),
                 emu.ptr(&sb),
                 cols as u64,
@@ -266,7 +271,7 @@ pub fn rowwise_dense_and_sparse<B: Dev>(emu: &B) {
                     }
                     let g = if h.maximize { -g } else { g };
                     if h.weight_decay != 0.0 {
-                        g + h.weight_decay * pj
+                        g + (h.weight_decay as f32) * pj
                     } else {
                         g
                     }
@@ -284,7 +289,7 @@ pub fn rowwise_dense_and_sparse<B: Dev>(emu: &B) {
                 );
                 let ns = s[row] + sq / cols as f32;
                 s[row] = ns;
-                let mult = h.clr / (ns.sqrt() + h.eps);
+                let mult = (h.clr as f32) / (ns.sqrt() + h.eps as f32);
                 for j in 0..cols {
                     let g = grad(j, pr[j]);
                     pr[j] -= mult * g;
@@ -306,5 +311,133 @@ pub fn rowwise_dense_and_sparse<B: Dev>(emu: &B) {
                 );
             }
         }
+    }
+}
+
+/// f64 parameters and state: dense, masked, sparse COO with duplicates and
+/// row-wise, bit for bit against the CPU rule in f64.
+pub fn f64_parameters<B: Dev>(emu: &B) {
+    use maskops::canonical::canonical_fold;
+    use maskops::cuda::ops::adagrad_rowwise;
+    fn upd(p: &mut f64, s: &mut f64, g: f64, h: &AdagradStep) {
+        let g = if h.maximize { -g } else { g };
+        let g = if h.weight_decay != 0.0 {
+            g + h.weight_decay * *p
+        } else {
+            g
+        };
+        *s += g * g;
+        *p -= (h.clr * g) / (s.sqrt() + h.eps);
+    }
+    let mut r = Rng(77);
+    let n = 300usize;
+    let p0: Vec<f64> = (0..n).map(|_| r.f32(-1.0, 1.0) as f64 / 3.0).collect();
+    let s0: Vec<f64> = (0..n).map(|_| r.f32(0.0, 0.5) as f64).collect();
+    let g: Vec<f64> = (0..n).map(|_| r.f32(-2.0, 2.0) as f64 / 7.0).collect();
+    let mask = Mask::random(n, 0.4, 78);
+    let h = AdagradStep::new(0.05, 0.01, 0.01, 1e-10, false, 3);
+    for masked in [false, true] {
+        let (pb, sb, gb, mb) = (emu.up(&p0), emu.up(&s0), emu.up(&g), emu.up(mask.words()));
+        let mp = if masked { emu.ptr(&mb) } else { 0 };
+        adagrad_dense(
+            emu,
+            DType::F64,
+            emu.ptr(&pb),
+            emu.ptr(&sb),
+            emu.ptr(&gb),
+            mp,
+            n as u64,
+            &h,
+        )
+        .unwrap();
+        let (pg, sg) = (emu.rd::<f64>(&pb), emu.rd::<f64>(&sb));
+        for i in 0..n {
+            let (mut p, mut s) = (p0[i], s0[i]);
+            if !masked || mask.get(i) {
+                upd(&mut p, &mut s, g[i], &h);
+            }
+            assert_eq!(
+                (pg[i].to_bits(), sg[i].to_bits()),
+                (p.to_bits(), s.to_bits()),
+                "f64 masked={masked} i={i}"
+            );
+        }
+    }
+    // sparse COO with duplicates
+    let nnz = 200usize;
+    let idx: Vec<u64> = (0..nnz).map(|_| r.next() % 50).collect();
+    let vals: Vec<f64> = (0..nnz).map(|_| r.f32(-1.0, 1.0) as f64 / 3.0).collect();
+    let (pb, sb, ib, vb) = (emu.up(&p0), emu.up(&s0), emu.up(&idx), emu.up(&vals));
+    adagrad_sparse(
+        emu,
+        DType::F64,
+        emu.ptr(&pb),
+        emu.ptr(&sb),
+        emu.ptr(&ib),
+        emu.ptr(&vb),
+        nnz as u64,
+        &h,
+    )
+    .unwrap();
+    let mut acc: Vec<Option<f64>> = vec![None; n];
+    for (k, &i) in idx.iter().enumerate() {
+        let a = &mut acc[i as usize];
+        *a = Some(a.map_or(vals[k], |a| a + vals[k]));
+    }
+    let (mut p, mut s) = (p0.clone(), s0.clone());
+    for i in 0..n {
+        if let Some(gv) = acc[i] {
+            upd(&mut p[i], &mut s[i], gv, &h);
+        }
+    }
+    let (pg, sg) = (emu.rd::<f64>(&pb), emu.rd::<f64>(&sb));
+    for i in 0..n {
+        assert_eq!(
+            (pg[i].to_bits(), sg[i].to_bits()),
+            (p[i].to_bits(), s[i].to_bits()),
+            "f64 sparse i={i}"
+        );
+    }
+    // row-wise, dense form: 10 rows of 30
+    let (rows, cols) = (10usize, 30usize);
+    let rs0: Vec<f64> = (0..rows).map(|_| r.f32(0.0, 0.5) as f64).collect();
+    let (pb, sb, vb) = (emu.up(&p0), emu.up(&rs0), emu.up(&g));
+    adagrad_rowwise(
+        emu,
+        DType::F64,
+        emu.ptr(&pb),
+        emu.ptr(&sb),
+        cols as u64,
+        0,
+        emu.ptr(&vb),
+        rows as u64,
+        &h,
+    )
+    .unwrap();
+    let (mut p, mut s) = (p0.clone(), rs0.clone());
+    for row in 0..rows {
+        let grad = |j: usize, pj: f64| g[row * cols + j] + h.weight_decay * pj;
+        let pr = &mut p[row * cols..(row + 1) * cols];
+        let sq = canonical_fold(
+            cols,
+            0.0f64,
+            |_| true,
+            |j| grad(j, pr[j]) * grad(j, pr[j]),
+            |a, b| a + b,
+        );
+        let ns = s[row] + sq / cols as f64;
+        s[row] = ns;
+        let mult = h.clr / (ns.sqrt() + h.eps);
+        for j in 0..cols {
+            let gj = grad(j, pr[j]);
+            pr[j] -= mult * gj;
+        }
+    }
+    let (pg, sg) = (emu.rd::<f64>(&pb), emu.rd::<f64>(&sb));
+    for i in 0..rows * cols {
+        assert_eq!(pg[i].to_bits(), p[i].to_bits(), "f64 rowwise param {i}");
+    }
+    for i in 0..rows {
+        assert_eq!(sg[i].to_bits(), s[i].to_bits(), "f64 rowwise sum {i}");
     }
 }

@@ -54,6 +54,7 @@ macro_rules! for_each_case {
         $m!(adagrad, sparse_coo_sums_duplicates_in_order_of_appearance);
         $m!(adagrad, row_sparse_embedding_gradient);
         $m!(adagrad, rowwise_dense_and_sparse);
+        $m!(adagrad, f64_parameters);
         $m!(selftest, warp_collectives_shared_memory_and_atomics);
     };
 }
