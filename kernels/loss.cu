@@ -26,11 +26,12 @@
 #define MO_L_SMOOTH 3
 
 // sign(d): 1, -1, 0 for +-0, NaN for NaN (like the CPU's sgn).
-__device__ __forceinline__ float mo_sgn(float d) {
+template <class A>
+__device__ __forceinline__ A mo_sgn(A d) {
     if (d != d) return d;
-    if (d < 0.0f) return -1.0f;
-    if (d > 0.0f) return 1.0f;
-    return 0.0f;
+    if (d < A(0)) return A(-1);
+    if (d > A(0)) return A(1);
+    return A(0);
 }
 
 // Rust's f32::max: a NaN operand is ignored.
@@ -42,27 +43,26 @@ __device__ __forceinline__ float mo_fmax_rs(float a, float b) {
 
 // The per-element (value, gradient) of one kept element: src/cpu/arch/
 // portable/loss.rs elem_op. p = {s, s2, a, b, c}.
-template <int K>
-__device__ __forceinline__ void mo_loss_elem(float x, float y, float ps, float ps2, float pa, float pb, float pc,
-                                             float* v, float* g) {
-    const float d = x - y;
+template <int K, class A>
+__device__ __forceinline__ void mo_loss_elem(A x, A y, A ps, A ps2, A pa, A pb, A pc, A* v, A* g) {
+    const A d = x - y;
     if (K == MO_L_MSE) {
         *v = d * d;
         *g = d * ps;
     } else if (K == MO_L_L1) {
-        *v = fabsf(d);
+        *v = mo_abs(d);
         *g = mo_sgn(d) * ps;
     } else if (K == MO_L_HUBER) {
-        const float a = fabsf(d);
+        const A a = mo_abs(d);
         if (a < pa) {
-            *v = (d * d) * 0.5f;
+            *v = (d * d) * A(0.5);
             *g = d * ps;
         } else {
             *v = (a - pb) * pa;
             *g = mo_sgn(d) * pc;
         }
     } else {
-        const float a = fabsf(d);
+        const A a = mo_abs(d);
         if (a < pa) {
             *v = (d * d) * pc;
             *g = d * ps2;
@@ -73,32 +73,31 @@ __device__ __forceinline__ void mo_loss_elem(float x, float y, float ps, float p
     }
 }
 
-template <int K>
-__device__ __forceinline__ void mo_loss_elem_blocks(const float* __restrict__ x, const float* __restrict__ y,
-                                                    const u64* __restrict__ mask, u64 n, float ps, float ps2,
-                                                    float pa, float pb, float pc, float* __restrict__ grad,
-                                                    float* __restrict__ vals, float* __restrict__ part,
-                                                    u32* __restrict__ cnt) {
+template <int K, class A>
+__device__ __forceinline__ void mo_loss_elem_blocks(const A* __restrict__ x, const A* __restrict__ y,
+                                                    const u64* __restrict__ mask, u64 n, A ps, A ps2, A pa, A pb,
+                                                    A pc, A* __restrict__ grad, A* __restrict__ vals,
+                                                    A* __restrict__ part, u32* __restrict__ cnt) {
     const u64 b = (u64)blockIdx.x * (blockDim.x / 32u) + threadIdx.x / 32u;
     const u32 lane = threadIdx.x & 31u;
     const u64 nb = (n + MASKOPS_BLOCK - 1) / MASKOPS_BLOCK;
     if (b >= nb) return;
     const u64 start = b * MASKOPS_BLOCK;
     const u64 len = n - start < MASKOPS_BLOCK ? n - start : MASKOPS_BLOCK;
-    float acc = 0.0f;
+    A acc = A(0);
     u32 kept = 0;
     for (u64 k = lane; k < len; k += 32u) {
         const u64 i = start + k;
-        float v = 0.0f, g = 0.0f;
+        A v = A(0), g = A(0);
         if (mo_keep(mask, i)) {
-            mo_loss_elem<K>(x[i], y[i], ps, ps2, pa, pb, pc, &v, &g);
+            mo_loss_elem<K, A>(x[i], y[i], ps, ps2, pa, pb, pc, &v, &g);
             acc = acc + v;
             ++kept;
         }
         grad[i] = g;
         if (vals) vals[i] = v;
     }
-    acc = mo_warp_fold<MO_OP_SUM>(acc);
+    acc = mo_warp_fold<MO_OP_SUM, A>(acc);
     kept = mo_warp_sum_u32(kept);
     if (lane == 0) {
         part[b] = acc;
@@ -106,24 +105,27 @@ __device__ __forceinline__ void mo_loss_elem_blocks(const float* __restrict__ x,
     }
 }
 
-MASKOPS_KERNEL(maskops_loss_elem_f32, const float* __restrict__ x, const float* __restrict__ y,
-               const u64* __restrict__ mask, u64 n, int kind, float ps, float ps2, float pa, float pb, float pc,
-               float* __restrict__ grad, float* __restrict__ vals, float* __restrict__ part, u32* __restrict__ cnt) {
-    switch (kind) {
-        case MO_L_MSE:
-            mo_loss_elem_blocks<MO_L_MSE>(x, y, mask, n, ps, ps2, pa, pb, pc, grad, vals, part, cnt);
-            break;
-        case MO_L_L1:
-            mo_loss_elem_blocks<MO_L_L1>(x, y, mask, n, ps, ps2, pa, pb, pc, grad, vals, part, cnt);
-            break;
-        case MO_L_HUBER:
-            mo_loss_elem_blocks<MO_L_HUBER>(x, y, mask, n, ps, ps2, pa, pb, pc, grad, vals, part, cnt);
-            break;
-        default:
-            mo_loss_elem_blocks<MO_L_SMOOTH>(x, y, mask, n, ps, ps2, pa, pb, pc, grad, vals, part, cnt);
-            break;
+#define MO_LOSS_ELEM_KERNEL(SUFFIX, A)                                                                           \
+    MASKOPS_KERNEL(maskops_loss_elem_##SUFFIX, const A* __restrict__ x, const A* __restrict__ y,                  \
+                   const u64* __restrict__ mask, u64 n, int kind, A ps, A ps2, A pa, A pb, A pc,                 \
+                   A* __restrict__ grad, A* __restrict__ vals, A* __restrict__ part, u32* __restrict__ cnt) {    \
+        switch (kind) {                                                                                          \
+            case MO_L_MSE:                                                                                       \
+                mo_loss_elem_blocks<MO_L_MSE, A>(x, y, mask, n, ps, ps2, pa, pb, pc, grad, vals, part, cnt);     \
+                break;                                                                                           \
+            case MO_L_L1:                                                                                        \
+                mo_loss_elem_blocks<MO_L_L1, A>(x, y, mask, n, ps, ps2, pa, pb, pc, grad, vals, part, cnt);      \
+                break;                                                                                           \
+            case MO_L_HUBER:                                                                                     \
+                mo_loss_elem_blocks<MO_L_HUBER, A>(x, y, mask, n, ps, ps2, pa, pb, pc, grad, vals, part, cnt);   \
+                break;                                                                                           \
+            default:                                                                                             \
+                mo_loss_elem_blocks<MO_L_SMOOTH, A>(x, y, mask, n, ps, ps2, pa, pb, pc, grad, vals, part, cnt);  \
+                break;                                                                                           \
+        }                                                                                                        \
     }
-}
+MO_LOSS_ELEM_KERNEL(f32, float)
+MO_LOSS_ELEM_KERNEL(f64, double)
 
 // out[0] = mean ? f32(f64(total) / f64(denominator)) : total, and 0 when the
 // denominator is 0. The denominator is `kept` or, when denom is not null,
@@ -134,6 +136,15 @@ MASKOPS_KERNEL(maskops_loss_finalize, const float* __restrict__ total, const flo
     const double d = denom ? (double)denom[0] : (double)kept;
     float r = total[0];
     if (mean) r = d == 0.0 ? 0.0f : (float)((double)r / d);
+    out[0] = r;
+}
+
+// The same for f64 losses (elementwise only): total / kept in f64.
+MASKOPS_KERNEL(maskops_loss_finalize_f64, const double* __restrict__ total, u64 kept, int mean,
+               double* __restrict__ out) {
+    if (blockIdx.x != 0 || threadIdx.x != 0) return;
+    double r = total[0];
+    if (mean) r = kept == 0 ? 0.0 : r / (double)kept;
     out[0] = r;
 }
 

@@ -26,3 +26,8 @@ fn cross_entropy_block_per_row() {
 fn cross_entropy_all_ignored_mean_is_zero() {
     cuda_cases::loss::cross_entropy_all_ignored_mean_is_zero(&Emulator::default());
 }
+
+#[test]
+fn elementwise_losses_f64() {
+    cuda_cases::loss::elementwise_losses_f64(&Emulator::default());
+}

@@ -134,11 +134,11 @@ pub struct DeviceMaskedVec<T> {
 /// A loss on the device: `value` has one element unless
 /// [`LossReduction::None`]; `grad` is `d value.sum() / d input`.
 #[derive(Debug)]
-pub struct DeviceLoss {
+pub struct DeviceLoss<T> {
     /// The loss value(s).
-    pub value: CudaSlice<f32>,
+    pub value: CudaSlice<T>,
     /// The gradient with respect to the input.
-    pub grad: CudaSlice<f32>,
+    pub grad: CudaSlice<T>,
 }
 
 /// Adagrad hyper-parameters for the device steps (PyTorch's meaning and
@@ -545,14 +545,14 @@ impl Gpu {
     }
 
     /// An elementwise masked loss (mse, l1, huber, smooth L1) with its gradient.
-    pub fn loss(
+    pub fn loss<T: DeviceFloat>(
         &self,
         kind: ElemLoss,
-        input: &CudaSlice<f32>,
-        target: &CudaSlice<f32>,
+        input: &CudaSlice<T>,
+        target: &CudaSlice<T>,
         mask: &DeviceMask,
         reduction: LossReduction,
-    ) -> Result<DeviceLoss> {
+    ) -> Result<DeviceLoss<T>> {
         check_len("target", input.len(), target.len())?;
         check_len("mask", input.len(), mask.len)?;
         match kind {
@@ -574,13 +574,19 @@ impl Gpu {
         }
         let n = input.len();
         let kept = self.kept(mask)?;
-        let mut grad = self.alloc_f32(n)?;
+        let alloc = |k: usize| {
+            self.stream
+                .alloc_zeros::<T>(k.max(1))
+                .map_err(|e| cuda_err("alloc", e))
+        };
+        let mut grad = alloc(n)?;
         let none = reduction == LossReduction::None;
-        let mut vals = self.alloc_f32(if none { n } else { 1 })?;
-        let mut out = self.alloc_f32(1)?;
+        let mut vals = alloc(if none { n } else { 1 })?;
+        let mut out = alloc(1)?;
         let (gp, vp, op) = (self.pm(&mut grad), self.pm(&mut vals), self.pm(&mut out));
         ops::loss_elementwise(
             self,
+            T::DTYPE,
             kind,
             self.p(input),
             self.p(target),
@@ -611,7 +617,7 @@ impl Gpu {
         weight: Option<&[f32]>,
         label_smoothing: f64,
         reduction: LossReduction,
-    ) -> Result<DeviceLoss> {
+    ) -> Result<DeviceLoss<f32>> {
         check_shape("logits", rows, classes, logits.len())?;
         check_len("targets", rows, targets.len())?;
         if let Some(w) = weight {

@@ -52,9 +52,9 @@
 //! f64 `exp`/`log`), softmax and
 //! log-softmax forward and backward (`f32`, `f16`, `bf16`; `dim = 1`: a warp per row up to 4096
 //! elements, a block per row above, no length limit; `dim = 0` through the
-//! column reductions), losses with gradients (`f32`: mse, l1, huber,
-//! smooth L1, cross-entropy with `ignore_index`, class weights and label
-//! smoothing), Adagrad (`f32` and `f64`: dense, masked, sparse COO and row-sparse with
+//! column reductions), losses with gradients (mse, l1, huber, smooth L1 on
+//! `f32` and `f64`; cross-entropy on `f32` with `ignore_index`, class
+//! weights and label smoothing), Adagrad (`f32` and `f64`: dense, masked, sparse COO and row-sparse with
 //! duplicates summed in order of appearance after a deterministic device
 //! sort — bitonic network on `index << 32 | position` keys, then one thread
 //! per run; no float atomics — and FBGEMM's row-wise Adagrad).

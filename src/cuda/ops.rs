@@ -569,12 +569,16 @@ pub enum ElemLoss {
 
 /// The per-kernel constants `{s, s2, a, b, c}` of an elementwise loss,
 /// rounded once from `f64` exactly like the CPU kernels do, and the kind code.
-fn elem_params(kind: ElemLoss, scale: f64) -> (i32, [f32; 5]) {
-    let f = |v: f64| v as f32;
+fn elem_params(kind: ElemLoss, scale: f64, dtype: DType) -> (i32, [Arg; 5]) {
+    let f = |v: f64| match dtype {
+        DType::F64 => Arg::F64(v),
+        _ => Arg::F32(v as f32),
+    };
+    let z = f(0.0);
     match kind {
-        ElemLoss::Mse => (0, [f(2.0 * scale), 0.0, 0.0, 0.0, 0.0]),
-        ElemLoss::L1 | ElemLoss::SmoothL1(0.0) => (1, [f(scale), 0.0, 0.0, 0.0, 0.0]),
-        ElemLoss::Huber(d) => (2, [f(scale), 0.0, f(d), f(0.5 * d), f(d * scale)]),
+        ElemLoss::Mse => (0, [f(2.0 * scale), z, z, z, z]),
+        ElemLoss::L1 | ElemLoss::SmoothL1(0.0) => (1, [f(scale), z, z, z, z]),
+        ElemLoss::Huber(d) => (2, [f(scale), z, f(d), f(0.5 * d), f(d * scale)]),
         ElemLoss::SmoothL1(b) => (3, [f(scale), f(scale / b), f(b), f(0.5 * b), f(0.5 / b)]),
     }
 }
@@ -590,6 +594,7 @@ pub const LOSS_THREADS: u32 = 256;
 #[allow(clippy::too_many_arguments)]
 pub fn loss_elementwise<B: Backend>(
     be: &B,
+    dtype: DType,
     kind: ElemLoss,
     x: u64,
     y: u64,
@@ -605,14 +610,15 @@ pub fn loss_elementwise<B: Backend>(
         LossReduction::Mean if kept > 0 => 1.0 / kept as f64,
         _ => 1.0,
     };
-    let (code, p) = elem_params(kind, scale);
+    let sfx = float_only(dtype, "loss")?;
+    let (code, p) = elem_params(kind, scale, dtype);
     let nb = n.div_ceil(BLOCK as u64).max(1);
     let p2 = nb.next_power_of_two();
-    let part = be.alloc_zeroed(p2 as usize * 4)?;
+    let part = be.alloc_zeroed(p2 as usize * dtype.size())?;
     let cnt = be.alloc_zeroed(p2 as usize * 4)?;
     let (pp, cp) = (be.ptr(&part), be.ptr(&cnt));
     let mut plans = vec![Launch::linear(
-        "maskops_loss_elem_f32".into(),
+        format!("maskops_loss_elem_{sfx}"),
         nb.div_ceil((LOSS_THREADS / 32) as u64),
         LOSS_THREADS,
         vec![
@@ -621,20 +627,21 @@ pub fn loss_elementwise<B: Backend>(
             Arg::Ptr(mask),
             Arg::U64(n),
             Arg::I32(code),
-            Arg::F32(p[0]),
-            Arg::F32(p[1]),
-            Arg::F32(p[2]),
-            Arg::F32(p[3]),
-            Arg::F32(p[4]),
+            p[0],
+            p[1],
+            p[2],
+            p[3],
+            p[4],
             Arg::Ptr(grad),
             Arg::Ptr(vals),
             Arg::Ptr(pp),
             Arg::Ptr(cp),
         ],
     )?];
+    let f64_sfx = if dtype == DType::F64 { "_f64" } else { "" };
     if p2 > 1 {
         plans.push(Launch::linear(
-            "maskops_reduce_fold".into(),
+            format!("maskops_reduce_fold{f64_sfx}"),
             1,
             (p2 / 2).clamp(32, 256) as u32,
             vec![
@@ -646,18 +653,28 @@ pub fn loss_elementwise<B: Backend>(
             ],
         )?);
     }
-    plans.push(Launch::linear(
-        "maskops_loss_finalize".into(),
-        1,
-        32,
-        vec![
-            Arg::Ptr(pp),
-            Arg::Ptr(0),
-            Arg::U64(kept),
-            Arg::I32((red == LossReduction::Mean) as i32),
-            Arg::Ptr(out),
-        ],
-    )?);
+    let mean = Arg::I32((red == LossReduction::Mean) as i32);
+    plans.push(if dtype == DType::F64 {
+        Launch::linear(
+            "maskops_loss_finalize_f64".into(),
+            1,
+            32,
+            vec![Arg::Ptr(pp), Arg::U64(kept), mean, Arg::Ptr(out)],
+        )?
+    } else {
+        Launch::linear(
+            "maskops_loss_finalize".into(),
+            1,
+            32,
+            vec![
+                Arg::Ptr(pp),
+                Arg::Ptr(0),
+                Arg::U64(kept),
+                mean,
+                Arg::Ptr(out),
+            ],
+        )?
+    });
     for l in &plans {
         be.launch(l)?;
     }

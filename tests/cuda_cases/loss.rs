@@ -121,6 +121,7 @@ pub fn elementwise_losses_match_cpu_formulas_bitwise<B: Dev>(emu: &B) {
                 let out = emu.alloc_zeroed(4).unwrap();
                 loss_elementwise(
                     emu,
+                    maskops::cuda::plan::DType::F32,
                     kind,
                     emu.ptr(&xb),
                     emu.ptr(&yb),
@@ -407,4 +408,121 @@ pub fn cross_entropy_all_ignored_mean_is_zero<B: Dev>(emu: &B) {
     .unwrap();
     assert_eq!(emu.rd::<f32>(&out)[0], 0.0);
     assert!(emu.rd::<f32>(&grad).iter().all(|&g| g == 0.0));
+}
+
+/// Elementwise losses on f64 data: the same formulas in f64 (constants not
+/// rounded), bit for bit.
+pub fn elementwise_losses_f64<B: Dev>(emu: &B) {
+    use maskops::cuda::plan::DType;
+    fn sgn64(d: f64) -> f64 {
+        if d.is_nan() {
+            d
+        } else if d < 0.0 {
+            -1.0
+        } else if d > 0.0 {
+            1.0
+        } else {
+            0.0
+        }
+    }
+    fn elem64(kind: ElemLoss, scale: f64, x: f64, y: f64) -> (f64, f64) {
+        let d = x - y;
+        match kind {
+            ElemLoss::Mse => (d * d, d * (2.0 * scale)),
+            ElemLoss::L1 | ElemLoss::SmoothL1(0.0) => (d.abs(), sgn64(d) * scale),
+            ElemLoss::Huber(delta) => {
+                let a = d.abs();
+                if a < delta {
+                    ((d * d) * 0.5, d * scale)
+                } else {
+                    ((a - 0.5 * delta) * delta, sgn64(d) * (delta * scale))
+                }
+            }
+            ElemLoss::SmoothL1(b) => {
+                let a = d.abs();
+                if a < b {
+                    ((d * d) * (0.5 / b), d * (scale / b))
+                } else {
+                    (a - 0.5 * b, sgn64(d) * scale)
+                }
+            }
+        }
+    }
+    let mut r = Rng(99);
+    let n = 5_000usize;
+    let mask = Mask::random(n, 0.3, 98);
+    let x: Vec<f64> = (0..n)
+        .map(|i| {
+            if !mask.get(i) && i % 4 == 0 {
+                f64::NAN
+            } else {
+                r.f32(-3.0, 3.0) as f64 / 3.0
+            }
+        })
+        .collect();
+    let y: Vec<f64> = (0..n).map(|_| r.f32(-3.0, 3.0) as f64 / 7.0).collect();
+    let (xb, yb, mb) = (emu.up(&x), emu.up(&y), emu.up(mask.words()));
+    let kept = mask.count_ones();
+    for kind in [
+        ElemLoss::Mse,
+        ElemLoss::L1,
+        ElemLoss::Huber(0.3),
+        ElemLoss::SmoothL1(0.2),
+    ] {
+        for red in [LossReduction::Sum, LossReduction::Mean] {
+            let grad = emu.alloc_zeroed(n * 8).unwrap();
+            let out = emu.alloc_zeroed(8).unwrap();
+            loss_elementwise(
+                emu,
+                DType::F64,
+                kind,
+                emu.ptr(&xb),
+                emu.ptr(&yb),
+                emu.ptr(&mb),
+                n as u64,
+                kept as u64,
+                red,
+                emu.ptr(&grad),
+                0,
+                emu.ptr(&out),
+            )
+            .unwrap();
+            let scale = if red == LossReduction::Mean {
+                1.0 / kept as f64
+            } else {
+                1.0
+            };
+            let g = emu.rd::<f64>(&grad);
+            for i in 0..n {
+                let wg = if mask.get(i) {
+                    elem64(kind, scale, x[i], y[i]).1
+                } else {
+                    0.0
+                };
+                assert_eq!(
+                    g[i].to_bits(),
+                    wg.to_bits(),
+                    "f64 {kind:?} {red:?} grad {i}"
+                );
+            }
+            let total = canonical_fold(
+                n,
+                0.0f64,
+                |i| mask.get(i),
+                |i| elem64(kind, 1.0, x[i], y[i]).0,
+                |a, b| a + b,
+            );
+            let want = if red == LossReduction::Mean {
+                total / kept as f64
+            } else {
+                total
+            };
+            let got = emu.rd::<f64>(&out)[0];
+            assert_eq!(
+                got.to_bits(),
+                want.to_bits(),
+                "f64 {kind:?} {red:?}: {got} != {want}"
+            );
+        }
+    }
 }

@@ -50,6 +50,7 @@ macro_rules! for_each_case {
         $m!(loss, cross_entropy_warp_per_row);
         $m!(loss, cross_entropy_block_per_row);
         $m!(loss, cross_entropy_all_ignored_mean_is_zero);
+        $m!(loss, elementwise_losses_f64);
         $m!(adagrad, dense_and_masked);
         $m!(adagrad, sparse_coo_sums_duplicates_in_order_of_appearance);
         $m!(adagrad, row_sparse_embedding_gradient);
