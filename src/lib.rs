@@ -59,3 +59,5 @@ pub mod array;
 pub use array::{BinaryOp, MaskPolicy, MaskedArray, Operand, UnaryOp};
 
 // --- cuda (cuda helper) ---
+#[cfg(any(feature = "cuda", feature = "cuda-emulator"))]
+pub mod cuda;
