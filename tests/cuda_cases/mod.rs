@@ -1,3 +1,12 @@
+// The cases are shared by the emulator and the device tests; with both
+// features on, some generic calls become concrete and trip style lints that
+// do not apply to the generic code.
+#![allow(
+    clippy::needless_range_loop,
+    clippy::unnecessary_cast,
+    clippy::needless_borrow
+)]
+
 //! Test cases shared by the emulated tests (`tests/cuda_emu_*.rs`, run on
 //! `maskops::cuda::emu::Emulator`) and the device tests
 //! (`tests/cuda_device.rs`, run on `maskops::cuda::Gpu`): every case is

@@ -492,7 +492,7 @@ pub fn random_shapes_unaligned<B: Dev>(emu: &B) {
         let (x32, mask) = case(n, keep_p, 100 + it);
         let dtype = [DType::F32, DType::F16, DType::Bf16][(r.next() % 3) as usize];
         let red = ALL[(r.next() % ALL.len() as u64) as usize];
-        let layout = if r.next() % 2 == 0 {
+        let layout = if r.next().is_multiple_of(2) {
             Layout::Rows
         } else {
             Layout::Cols

@@ -332,7 +332,7 @@ pub fn random_shapes<B: Dev>(emu: &B) {
         let rows = 1 + (r.next() % 19) as usize;
         let cols = 1 + (r.next() % 150) as usize;
         let d = [DType::F32, DType::F16, DType::Bf16][(r.next() % 3) as usize];
-        if r.next() % 2 == 0 {
+        if r.next().is_multiple_of(2) {
             run(emu, d, rows, cols, 200 + it);
         } else {
             run_cols(emu, d, rows, cols, 300 + it);
