@@ -12,6 +12,7 @@
 //! [`Isa::available`] has been checked.
 
 pub mod arch;
+pub mod reduce;
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
