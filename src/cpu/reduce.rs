@@ -490,6 +490,16 @@ fn slice_as<T: Element, U: Element>(v: &[T]) -> Option<&[U]> {
     }
 }
 
+/// Reinterprets `&mut [T]` as `&mut [U]`; `None` unless `T == U`.
+fn slice_as_mut<T: Element, U: Element>(v: &mut [T]) -> Option<&mut [U]> {
+    if TypeId::of::<T>() == TypeId::of::<U>() {
+        // SAFETY: T and U are the same type (equal TypeIds); the borrow is moved.
+        Some(unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr() as *mut U, v.len()) })
+    } else {
+        None
+    }
+}
+
 /// Moves a value of type `A` into type `B`; both are the same type
 /// (callers check the element TypeIds first).
 fn same<A: 'static, B: 'static>(a: A) -> B {
@@ -748,16 +758,12 @@ fn softmax_shape<T: Element>(v: &MaskedView<'_, T>, dim: usize) -> (usize, usize
     }
 }
 
-fn softmax_imp<T: Elem>(isa: Isa, v: &MaskedView<'_, T>, dim: usize, log: bool) -> MaskedVec<T> {
+fn softmax_imp<T: Elem>(isa: Isa, v: &MaskedView<'_, T>, dim: usize, log: bool, y: &mut [T]) {
     let (rows, cols, along_rows) = softmax_shape(v, dim);
     let x = v.data();
     let words = v.mask().words();
-    let mut y = vec![T::ZERO; x.len()];
     if x.is_empty() {
-        return MaskedVec {
-            values: y,
-            mask: v.mask().clone(),
-        };
+        return;
     }
     let per = (TASK_ELEMS / cols).max(1) * cols;
     let par = x.len() >= PAR_MIN_LEN && rows > 1;
@@ -808,10 +814,6 @@ fn softmax_imp<T: Elem>(isa: Isa, v: &MaskedView<'_, T>, dim: usize, log: bool) 
             y.chunks_mut(per).enumerate().for_each(job);
         }
     }
-    MaskedVec {
-        values: y,
-        mask: v.mask().clone(),
-    }
 }
 
 /// Masked softmax (`log = false`) or log-softmax (`log = true`) along `dim`
@@ -824,11 +826,43 @@ pub fn softmax_with<T: Element>(
     dim: usize,
     log: bool,
 ) -> Result<MaskedVec<T>> {
+    let mut values = vec![T::ZERO; view.len()];
+    softmax_into_with(isa, view, dim, log, &mut values)?;
+    Ok(MaskedVec {
+        values,
+        mask: view.mask().clone(),
+    })
+}
+
+/// [`softmax_with`] writing into `out` (`view.len()` elements; every
+/// element is written, masked-out ones with 0). The output mask is
+/// `view.mask()`. Saves the allocation (and its page faults) of
+/// [`softmax_with`] when called repeatedly.
+pub fn softmax_into_with<T: Element>(
+    isa: Isa,
+    view: &MaskedView<'_, T>,
+    dim: usize,
+    log: bool,
+    out: &mut [T],
+) -> Result<()> {
     view.check_dim(dim)?;
+    check_len("out", view.len(), out.len())?;
     let isa = isa.clamp_available();
-    Ok(with_elem!(T, view, |v: U| softmax_imp::<U>(
-        isa, v, dim, log
-    )))
+    with_elem!(T, view, |v: U| {
+        let o = slice_as_mut::<T, U>(out).expect("same element type");
+        softmax_imp::<U>(isa, v, dim, log, o)
+    });
+    Ok(())
+}
+
+/// [`softmax_into_with`] on [`crate::cpu::isa()`].
+pub fn softmax_into<T: Element>(
+    view: &MaskedView<'_, T>,
+    dim: usize,
+    log: bool,
+    out: &mut [T],
+) -> Result<()> {
+    softmax_into_with(crate::cpu::isa(), view, dim, log, out)
 }
 
 /// [`softmax_with`] on [`crate::cpu::isa()`].

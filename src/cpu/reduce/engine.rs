@@ -567,18 +567,24 @@ pub unsafe fn seq_fold<T: Element, V: LoadT<T>, K: Kind>(
     bit0: usize,
     c: V::A,
 ) -> V::A {
-    if x.len() <= BLOCK {
-        return if x.is_empty() {
-            K::identity()
+    // One inlined copy of `block_fold` (two copies made LLVM keep the
+    // accumulators in memory); plain loops, no closures: closures would not
+    // inherit the room's target features.
+    let nb = x.len().div_ceil(BLOCK);
+    let mut parts: Vec<V::A> = Vec::new();
+    let mut only = K::identity();
+    for b in 0..nb {
+        let xb = &x[b * BLOCK..x.len().min((b + 1) * BLOCK)];
+        let p = block_fold::<T, V, K>(xb, words, bit0 + b * BLOCK, c);
+        if nb == 1 {
+            only = p;
         } else {
-            block_fold::<T, V, K>(x, words, bit0, c)
-        };
+            parts.push(p);
+        }
     }
-    let mut parts: Vec<V::A> = x
-        .chunks(BLOCK)
-        .enumerate()
-        .map(|(b, xb)| block_fold::<T, V, K>(xb, words, bit0 + b * BLOCK, c))
-        .collect();
+    if nb <= 1 {
+        return only;
+    }
     fold_partials_in(&mut parts, K::identity(), K::op)
 }
 
@@ -621,7 +627,7 @@ pub unsafe fn rows_fold<T: Element, V: LoadT<T>, K: Kind>(
 }
 
 /// Column tile width of the dim-0 kernels (accumulators: 32 x TILE).
-pub const TILE: usize = 512;
+pub const TILE: usize = 1024;
 
 /// Dim-0 block: for columns `col0 .. col0 + w` (`w <= TILE`) and rows
 /// `row0 .. row0 + nrows` (`nrows <= BLOCK`, `row0 % 32 == 0`) of the
@@ -648,17 +654,23 @@ pub unsafe fn dim0_block<T: Element, V: LoadT<T>, K: Kind>(
     let groups = w.div_ceil(32);
     let wp = groups * 32;
     let mut acc = vec![K::identity::<V::A>(); LANES * wp];
-    let mut cbuf = [V::A::ZERO; TILE];
+    let mut cbuf = vec![V::A::ZERO; if c.is_some() { wp } else { 0 }];
     if let Some(c) = c {
         cbuf[..w].copy_from_slice(&c[..w]);
     }
+    let zero = V::splat(V::A::ZERO);
     let ap = acc.as_mut_ptr();
     for r in row0..row0 + nrows {
         let lane = r % LANES;
         let row = &x[r * cols + col0..r * cols + col0 + w];
         let bit = r * cols + col0;
         for g in 0..groups {
-            let cv = V::load_acc(cbuf.as_ptr().add(g * 32));
+            let cv = if cbuf.is_empty() {
+                zero
+            } else {
+                // SAFETY: g * 32 + 32 <= wp = cbuf.len().
+                V::load_acc(cbuf.as_ptr().add(g * 32))
+            };
             let nv = K::neutral_v(cv);
             let (xv, bits) = load_at::<T, V>(row, g * 32, words, bit + g * 32, nv);
             if bits == 0 {
@@ -688,7 +700,8 @@ pub unsafe fn dim0_block<T: Element, V: LoadT<T>, K: Kind>(
 
 /// Softmax constants of one sequence from its max `m` and `sum exp(x - m)`
 /// `s`: returns `(shift, scale)` such that the output is
-/// `exp(x - shift) / scale` (softmax) or `(x - shift) - scale` (log-softmax).
+/// `exp(x - shift) * scale` (softmax, `scale = 1 / s`) or
+/// `(x - shift) - scale` (log-softmax, `scale = ln s`).
 /// A non-finite max (a kept `±inf` or NaN) gives NaN for every kept element,
 /// as PyTorch does.
 #[inline(always)]
@@ -699,16 +712,49 @@ pub fn softmax_consts<A: Acc>(m: A, s: A, log: bool) -> (A, A) {
     if log {
         (m, s.ln())
     } else {
-        (m, s)
+        (m, A::ONE.div(s))
     }
 }
 
-/// Softmax forward map over one sequence chunk: `y[i]` = output for kept
-/// `x[i]`, `0` for masked-out. `consts(i)` gives the (shift, scale) lanes
-/// for elements `i .. i + 32`.
+/// Per-lane constants of a map kernel: one value for the whole sequence,
+/// or one per column (dim-0 kernels; indexed by the element's column).
+#[derive(Clone, Copy)]
+pub enum PerLane<'a, A> {
+    /// The same value in every lane.
+    Splat(A),
+    /// `s[col]` for the element in column `col`.
+    Cols(&'a [A]),
+}
+
+/// The 32 lanes of `p` for elements `off .. off + 32` (`fill` past the end).
 ///
 /// # Safety
 /// Room features (see [`Lanes`]).
+#[inline(always)]
+unsafe fn lanes_at<V: Lanes>(p: PerLane<'_, V::A>, off: usize, fill: V::A) -> V {
+    match p {
+        PerLane::Splat(a) => V::splat(a),
+        PerLane::Cols(s) => {
+            let k = (s.len() - off).min(32);
+            if k == 32 {
+                // SAFETY: off + 32 <= s.len().
+                V::load_acc(s.as_ptr().add(off))
+            } else {
+                let mut b = [fill; 32];
+                b[..k].copy_from_slice(&s[off..off + k]);
+                V::load_acc(b.as_ptr())
+            }
+        }
+    }
+}
+
+/// Softmax forward map over one sequence (a row): `y[i]` = output for kept
+/// `x[i]`, `0` for masked-out; `exp(x - shift) * scale` or
+/// `(x - shift) - scale` (log).
+///
+/// # Safety
+/// Room features (see [`Lanes`]).
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub unsafe fn softmax_map<T: Element, V: LoadT<T>>(
     x: &[T],
@@ -716,7 +762,8 @@ pub unsafe fn softmax_map<T: Element, V: LoadT<T>>(
     words: &[u64],
     bit0: usize,
     log: bool,
-    consts: impl Fn(usize) -> (V, V),
+    shift: PerLane<'_, V::A>,
+    scale: PerLane<'_, V::A>,
 ) {
     let zero = V::splat(V::A::ZERO);
     let ninf = V::splat(V::A::NEG_INF);
@@ -724,19 +771,68 @@ pub unsafe fn softmax_map<T: Element, V: LoadT<T>>(
     let mut off = 0;
     while off < n {
         let (xv, bits) = load_at::<T, V>(x, off, words, bit0 + off, ninf);
-        let (shift, scale) = consts(off);
-        let d = xv.sub(shift);
-        let o = if log {
-            d.sub(scale)
-        } else {
-            d.exp().div(scale)
-        };
+        let sh = lanes_at::<V>(shift, off, V::A::ZERO);
+        let sc = lanes_at::<V>(scale, off, V::A::ONE);
+        let d = xv.sub(sh);
+        let o = if log { d.sub(sc) } else { d.exp().mul(sc) };
         store_at::<T, V>(V::select(bits, o, zero), y, off);
         off += 32;
     }
 }
 
+/// One block of the softmax numerators: stores `e = exp(x - m)` for kept
+/// elements (`0` elsewhere) into `y` and returns the canonical block
+/// partial of `sum e` (the same bits as the `SumExp` fold). Only for types
+/// as wide as their accumulator (`f32`, `f64`), where `e` is stored exactly.
+///
+/// # Safety
+/// Room features (see [`Lanes`]).
+#[inline(always)]
+unsafe fn block_sumexp_store<T: Element, V: LoadT<T>>(
+    x: &[T],
+    y: &mut [T],
+    words: &[u64],
+    bit0: usize,
+    m: V::A,
+) -> V::A {
+    let mv = V::splat(m);
+    let ninf = V::splat(V::A::NEG_INF);
+    let zero = V::splat(V::A::ZERO);
+    let mut acc = zero;
+    let mut off = 0;
+    while off < x.len() {
+        let (xv, bits) = load_at::<T, V>(x, off, words, bit0 + off, ninf);
+        let e = xv.sub(mv).exp();
+        acc = acc.add(e);
+        store_at::<T, V>(V::select(bits, e, zero), y, off);
+        off += 32;
+    }
+    let mut arr = [V::A::default(); LANES];
+    acc.store_acc(arr.as_mut_ptr());
+    tree32(&mut arr, |a, b| a.add(b))
+}
+
+/// `y = y * r` on kept elements, `0` elsewhere.
+///
+/// # Safety
+/// Room features (see [`Lanes`]).
+#[inline(always)]
+unsafe fn scale_kept<T: Element, V: LoadT<T>>(y: &mut [T], words: &[u64], bit0: usize, r: V::A) {
+    let rv = V::splat(r);
+    let zero = V::splat(V::A::ZERO);
+    let mut off = 0;
+    while off < y.len() {
+        let (e, bits) = load_at::<T, V>(y, off, words, bit0 + off, zero);
+        store_at::<T, V>(V::select(bits, e.mul(rv), zero), y, off);
+        off += 32;
+    }
+}
+
 /// Softmax (or log-softmax) of each row of a row-major chunk.
+///
+/// Passes per row (a row is in L1 after the first): max; `sum exp(x - m)`
+/// (for `f32`/`f64` softmax the numerators are stored on the way and
+/// scaled in place, saving the second `exp`); the output map.
 ///
 /// # Safety
 /// Room features (see [`Lanes`]).
@@ -752,19 +848,47 @@ pub unsafe fn softmax_rows<T: Element, V: LoadT<T>>(
     if cols == 0 {
         return;
     }
+    let store_e = !log && std::mem::size_of::<T>() == std::mem::size_of::<V::A>();
     for (r, (xr, yr)) in x.chunks(cols).zip(y.chunks_mut(cols)).enumerate() {
         let b = bit0 + r * cols;
         let m = seq_fold::<T, V, Max>(xr, words, b, V::A::ZERO);
+        if store_e && m.is_finite() {
+            let nb = cols.div_ceil(BLOCK);
+            let mut s = V::A::ZERO;
+            let mut parts: Vec<V::A> = Vec::new();
+            for blk in 0..nb {
+                let (s0, e0) = (blk * BLOCK, cols.min((blk + 1) * BLOCK));
+                let p = block_sumexp_store::<T, V>(&xr[s0..e0], &mut yr[s0..e0], words, b + s0, m);
+                if nb == 1 {
+                    s = p;
+                } else {
+                    parts.push(p);
+                }
+            }
+            if nb > 1 {
+                s = fold_partials_in(&mut parts, V::A::ZERO, |a, b| a.add(b));
+            }
+            let (_, scale) = softmax_consts(m, s, false);
+            scale_kept::<T, V>(yr, words, b, scale);
+            continue;
+        }
         let mc = if m.is_finite() { m } else { V::A::ZERO };
         let s = seq_fold::<T, V, SumExp>(xr, words, b, mc);
         let (shift, scale) = softmax_consts(m, s, log);
-        let (sv, cv) = (V::splat(shift), V::splat(scale));
-        softmax_map::<T, V>(xr, yr, words, b, log, |_| (sv, cv));
+        softmax_map::<T, V>(
+            xr,
+            yr,
+            words,
+            b,
+            log,
+            PerLane::Splat(shift),
+            PerLane::Splat(scale),
+        );
     }
 }
 
-/// Dim-0 softmax map for rows `row0 ..` of the chunk `x`/`y` (whole rows,
-/// `cols` wide, mask bit of `x[0]` at `bit0`); per-column constants.
+/// Dim-0 softmax map for whole rows of a chunk (`cols` wide, mask bit of
+/// `x[0]` at `bit0`) with per-column constants.
 ///
 /// # Safety
 /// Room features (see [`Lanes`]).
@@ -784,22 +908,15 @@ pub unsafe fn softmax_cols_map<T: Element, V: LoadT<T>>(
         return;
     }
     for (r, (xr, yr)) in x.chunks(cols).zip(y.chunks_mut(cols)).enumerate() {
-        softmax_map::<T, V>(xr, yr, words, bit0 + r * cols, log, |off| {
-            let k = (cols - off).min(32);
-            if k == 32 {
-                // SAFETY: off + 32 <= cols = shift.len() = scale.len().
-                (
-                    V::load_acc(shift.as_ptr().add(off)),
-                    V::load_acc(scale.as_ptr().add(off)),
-                )
-            } else {
-                let mut sb = [V::A::ZERO; 32];
-                let mut cb = [V::A::ONE; 32];
-                sb[..k].copy_from_slice(&shift[off..off + k]);
-                cb[..k].copy_from_slice(&scale[off..off + k]);
-                (V::load_acc(sb.as_ptr()), V::load_acc(cb.as_ptr()))
-            }
-        });
+        softmax_map::<T, V>(
+            xr,
+            yr,
+            words,
+            bit0 + r * cols,
+            log,
+            PerLane::Cols(shift),
+            PerLane::Cols(scale),
+        );
     }
 }
 
@@ -843,21 +960,26 @@ pub unsafe fn seq_dot<T: Element, V: LoadT<T>>(
     words: &[u64],
     bit0: usize,
 ) -> V::A {
-    if g.len() <= BLOCK {
-        return block_dot::<T, V>(g, y, words, bit0);
+    let nb = g.len().div_ceil(BLOCK);
+    let mut parts: Vec<V::A> = Vec::new();
+    let mut only = V::A::ZERO;
+    for b in 0..nb {
+        let e = g.len().min((b + 1) * BLOCK);
+        let p = block_dot::<T, V>(&g[b * BLOCK..e], &y[b * BLOCK..e], words, bit0 + b * BLOCK);
+        if nb == 1 {
+            only = p;
+        } else {
+            parts.push(p);
+        }
     }
-    let mut parts: Vec<V::A> = g
-        .chunks(BLOCK)
-        .zip(y.chunks(BLOCK))
-        .enumerate()
-        .map(|(b, (gb, yb))| block_dot::<T, V>(gb, yb, words, bit0 + b * BLOCK))
-        .collect();
+    if nb <= 1 {
+        return only;
+    }
     fold_partials_in(&mut parts, V::A::ZERO, |a, b| a.add(b))
 }
 
 /// Backward map: `dx = y * (g - k)` (softmax) or `dx = g - exp(y) * k`
-/// (log-softmax) on kept elements, `0` elsewhere; `kv(i)` gives the lanes
-/// of `k` for elements `i .. i + 32`.
+/// (log-softmax) on kept elements, `0` elsewhere.
 ///
 /// # Safety
 /// Room features (see [`Lanes`]).
@@ -870,18 +992,18 @@ pub unsafe fn softmax_bwd_map<T: Element, V: LoadT<T>>(
     words: &[u64],
     bit0: usize,
     log: bool,
-    kv: impl Fn(usize) -> V,
+    k: PerLane<'_, V::A>,
 ) {
     let zero = V::splat(V::A::ZERO);
     let mut off = 0;
     while off < g.len() {
         let (gv, bits) = load_at::<T, V>(g, off, words, bit0 + off, zero);
         let (yv, _) = load_at::<T, V>(y, off, words, bit0 + off, zero);
-        let k = kv(off);
+        let kv = lanes_at::<V>(k, off, V::A::ZERO);
         let o = if log {
-            gv.sub(yv.exp().mul(k))
+            gv.sub(yv.exp().mul(kv))
         } else {
-            yv.mul(gv.sub(k))
+            yv.mul(gv.sub(kv))
         };
         store_at::<T, V>(V::select(bits, o, zero), dx, off);
         off += 32;
@@ -918,8 +1040,7 @@ pub unsafe fn softmax_bwd_rows<T: Element, V: LoadT<T>>(
         } else {
             seq_dot::<T, V>(gr, yr, words, b)
         };
-        let kv = V::splat(k);
-        softmax_bwd_map::<T, V>(gr, yr, dr, words, b, log, |_| kv);
+        softmax_bwd_map::<T, V>(gr, yr, dr, words, b, log, PerLane::Splat(k));
     }
 }
 
@@ -948,17 +1069,7 @@ pub unsafe fn softmax_bwd_cols_map<T: Element, V: LoadT<T>>(
         .zip(dx.chunks_mut(cols))
         .enumerate()
     {
-        softmax_bwd_map::<T, V>(gr, yr, dr, words, bit0 + r * cols, log, |off| {
-            let n = (cols - off).min(32);
-            if n == 32 {
-                // SAFETY: off + 32 <= cols = k.len().
-                V::load_acc(k.as_ptr().add(off))
-            } else {
-                let mut kb = [V::A::ZERO; 32];
-                kb[..n].copy_from_slice(&k[off..off + n]);
-                V::load_acc(kb.as_ptr())
-            }
-        });
+        softmax_bwd_map::<T, V>(gr, yr, dr, words, bit0 + r * cols, log, PerLane::Cols(k));
     }
 }
 

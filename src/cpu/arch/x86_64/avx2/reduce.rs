@@ -124,10 +124,29 @@ unsafe fn min_pd(a: __m256d, b: __m256d) -> __m256d {
     _mm256_blendv_pd(a, b, take)
 }
 
+/// Builds a register array by repeating an expression for each index,
+/// without closures (closures would not inherit the target features).
 macro_rules! each {
-    ($t:ident, $n:literal, |$i:ident| $e:expr) => {{
-        $t(std::array::from_fn::<_, $n, _>(|$i| $e))
-    }};
+    (Y32, 4, |$i:ident| $e:expr) => {
+        Y32([
+            { let $i = 0usize; $e },
+            { let $i = 1usize; $e },
+            { let $i = 2usize; $e },
+            { let $i = 3usize; $e },
+        ])
+    };
+    (Y64, 8, |$i:ident| $e:expr) => {
+        Y64([
+            { let $i = 0usize; $e },
+            { let $i = 1usize; $e },
+            { let $i = 2usize; $e },
+            { let $i = 3usize; $e },
+            { let $i = 4usize; $e },
+            { let $i = 5usize; $e },
+            { let $i = 6usize; $e },
+            { let $i = 7usize; $e },
+        ])
+    };
 }
 
 impl Lanes for Y32 {

@@ -203,15 +203,24 @@ unsafe fn to_bf16(v: __m512) -> __m256i {
     _mm512_cvtepi32_epi16(r)
 }
 
+/// 16 `bf16` bit patterns -> `f32` (a 16-bit left shift, exact).
+#[inline(always)]
+unsafe fn widen_bf16(h: __m256i) -> __m512 {
+    _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(h)))
+}
+
 impl LoadT<bf16> for Z32 {
     #[inline(always)]
     unsafe fn load(p: *const bf16, bits: u32, n: Self) -> Self {
         let q = p as *const i16;
         let (k0, k1) = (bits as u16, (bits >> 16) as u16);
-        let w = |h: __m256i| _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(h)));
         Z32([
-            _mm512_mask_blend_ps(k0, n.0[0], w(_mm256_maskz_loadu_epi16(k0, q))),
-            _mm512_mask_blend_ps(k1, n.0[1], w(_mm256_maskz_loadu_epi16(k1, q.add(16)))),
+            _mm512_mask_blend_ps(k0, n.0[0], widen_bf16(_mm256_maskz_loadu_epi16(k0, q))),
+            _mm512_mask_blend_ps(
+                k1,
+                n.0[1],
+                widen_bf16(_mm256_maskz_loadu_epi16(k1, q.add(16))),
+            ),
         ])
     }
     #[inline(always)]
@@ -222,8 +231,11 @@ impl LoadT<bf16> for Z32 {
     }
 }
 
+/// Applies a binary intrinsic to each of the four register pairs (a macro,
+/// not a closure-taking function, so the intrinsics inline under the
+/// room's target features).
 macro_rules! z64_map2 {
-    ($a:expr, $b:expr, $f:expr) => {
+    ($a:expr, $b:expr, $f:path) => {
         Z64([
             $f($a.0[0], $b.0[0]),
             $f($a.0[1], $b.0[1]),
@@ -256,31 +268,36 @@ impl Lanes for Z64 {
     }
     #[inline(always)]
     unsafe fn add(self, o: Self) -> Self {
-        z64_map2!(self, o, |a, b| _mm512_add_pd(a, b))
+        z64_map2!(self, o, _mm512_add_pd)
     }
     #[inline(always)]
     unsafe fn sub(self, o: Self) -> Self {
-        z64_map2!(self, o, |a, b| _mm512_sub_pd(a, b))
+        z64_map2!(self, o, _mm512_sub_pd)
     }
     #[inline(always)]
     unsafe fn mul(self, o: Self) -> Self {
-        z64_map2!(self, o, |a, b| _mm512_mul_pd(a, b))
+        z64_map2!(self, o, _mm512_mul_pd)
     }
     #[inline(always)]
     unsafe fn div(self, o: Self) -> Self {
-        z64_map2!(self, o, |a, b| _mm512_div_pd(a, b))
+        z64_map2!(self, o, _mm512_div_pd)
     }
     #[inline(always)]
     unsafe fn abs(self) -> Self {
-        z64_map2!(self, self, |a, _b| _mm512_abs_pd(a))
+        Z64([
+            _mm512_abs_pd(self.0[0]),
+            _mm512_abs_pd(self.0[1]),
+            _mm512_abs_pd(self.0[2]),
+            _mm512_abs_pd(self.0[3]),
+        ])
     }
     #[inline(always)]
     unsafe fn max_op(self, o: Self) -> Self {
-        z64_map2!(self, o, |a, b| max_pd(a, b))
+        z64_map2!(self, o, max_pd)
     }
     #[inline(always)]
     unsafe fn min_op(self, o: Self) -> Self {
-        z64_map2!(self, o, |a, b| min_pd(a, b))
+        z64_map2!(self, o, min_pd)
     }
     #[inline(always)]
     unsafe fn exp(self) -> Self {
