@@ -18,6 +18,7 @@ pub use mask::{Mask, MaskBuilder};
 pub use view::{MaskedVec, MaskedView};
 
 // --- reductions & softmax (reduce helper) ---
+pub mod softmax;
 
 // --- losses (loss helper) ---
 
