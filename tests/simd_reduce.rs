@@ -248,6 +248,335 @@ fn check_dims<T: SimdElem>(c: &Case) {
     }
 }
 
+// ---------- against the f64 reference, with a tolerance from the error bound ----------
+
+/// Unit roundoff of the accumulator (`f32` for f32/f16/bf16, `f64` for f64).
+fn u_acc<T: Element>() -> f64 {
+    if T::NAME == "f64" {
+        f64::EPSILON / 2.0
+    } else {
+        f32::EPSILON as f64 / 2.0
+    }
+}
+
+/// Unit roundoff of the element type (the final rounding of every result).
+fn u_elem<T: Element>() -> f64 {
+    match T::NAME {
+        "f64" => f64::EPSILON / 2.0,
+        "f32" => f32::EPSILON as f64 / 2.0,
+        "f16" => 2f64.powi(-11),
+        _ => 2f64.powi(-8),
+    }
+}
+
+/// Depth of the canonical summation tree of a sequence of `len` elements:
+/// at most `ceil(min(len, 4096) / 32)` additions per lane, 5 lane-tree
+/// levels, `ceil(log2(blocks))` block-tree levels. A sum of `k` terms in
+/// this order is within `depth * u / (1 - depth * u) * sum |x_i|` of exact.
+fn depth(len: usize) -> f64 {
+    let blocks = len.div_ceil(4096).max(1);
+    (len.min(4096).div_ceil(32) + 5) as f64 + (blocks as f64).log2().ceil() + 1.0
+}
+
+fn gamma(k: f64, u: f64) -> f64 {
+    k * u / (1.0 - k * u)
+}
+
+/// `|got - want| <= tol + 2 u_T |want|` (+ the smallest normal of the type
+/// for results near underflow); NaN only against NaN, infinities exactly.
+fn close<T: Element>(got: Option<T>, want: Option<T>, tol: f64, what: &str) {
+    match (got, want) {
+        (None, None) => {}
+        (Some(g), Some(w)) => {
+            let (g, w) = (g.to_f64(), w.to_f64());
+            if w.is_nan() || g.is_nan() {
+                assert!(
+                    w.is_nan() && g.is_nan(),
+                    "{what} {}: {g} vs reference {w}",
+                    T::NAME
+                );
+            } else if w.is_infinite() || g.is_infinite() {
+                assert_eq!(g, w, "{what} {}", T::NAME);
+            } else {
+                let tiny = if T::NAME == "f64" { 1e-300 } else { 1e-30 };
+                let bound = tol + 2.0 * u_elem::<T>() * w.abs() + tiny;
+                assert!(
+                    (g - w).abs() <= bound,
+                    "{what} {}: {g} vs reference {w}, |diff| {} > bound {bound}",
+                    T::NAME,
+                    (g - w).abs()
+                );
+            }
+        }
+        _ => panic!("{what} {}: {got:?} vs reference {want:?}", T::NAME),
+    }
+}
+
+/// One sequence's kept values (as f64) and its full length.
+fn seq_vals<T: Element>(x: &[T], keep: &[bool], idx: impl Iterator<Item = usize>) -> Vec<f64> {
+    idx.filter(|&i| keep[i]).map(|i| x[i].to_f64()).collect()
+}
+
+/// Tolerance of `op` on one sequence (kept values `v`, length `len`).
+fn tol_of<T: Element>(op: Reduction, v: &[f64], len: usize, want: Option<T>) -> f64 {
+    let u = u_acc::<T>();
+    let d = depth(len);
+    let n = v.len() as f64;
+    let sabs: f64 = v.iter().map(|x| x.abs()).sum();
+    let w = want.map_or(0.0, |w| w.to_f64().abs());
+    let mean = v.iter().sum::<f64>() / n.max(1.0);
+    match op {
+        Reduction::Sum | Reduction::Norm { p: 1.0 } => gamma(d, u) * sabs,
+        Reduction::Mean => gamma(d, u) * sabs / n.max(1.0) + u * w,
+        Reduction::Amin | Reduction::Amax => 0.0,
+        Reduction::Norm { p } if p.is_infinite() => 0.0,
+        Reduction::Prod => gamma(n + 1.0, u) * w,
+        Reduction::Var { correction } | Reduction::Std { correction } => {
+            let ss: f64 = v.iter().map(|x| (x - mean) * (x - mean)).sum();
+            let dm = gamma(d, u) * sabs / n + u * mean.abs();
+            let dn = (n - correction as f64).max(1.0);
+            let tv = gamma(d + 4.0, u) * (ss + n * dm * dm + 2.0 * dm * sabs) / dn;
+            if matches!(op, Reduction::Var { .. }) {
+                tv + u * w
+            } else {
+                let sd = (ss / dn).sqrt();
+                (tv / (2.0 * sd.max(1e-300))).min(tv.sqrt()) + u * w
+            }
+        }
+        Reduction::Norm { p: 2.0 } => {
+            let ss: f64 = v.iter().map(|x| x * x).sum();
+            (gamma(d + 2.0, u) * ss) / (2.0 * ss.sqrt().max(1e-300)) + u * w
+        }
+        Reduction::Norm { p } => {
+            let s: f64 = v.iter().map(|x| x.abs().powf(p)).sum();
+            // |x|^p to a few ulp, canonical sum, then s^(1/p)
+            let ts = gamma(d + 8.0, u) * s;
+            w * (ts / s.max(1e-300)) / p.abs() + 4.0 * u * w
+        }
+        Reduction::LogSumExp => {
+            let m = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let s: f64 = v.iter().map(|x| (x - m).exp()).sum();
+            gamma(d + 4.0, u) + 3.0 * u * (s.ln().abs() + w + m.abs())
+        }
+    }
+}
+
+fn reference<T: Element>(v: &MaskedView<'_, T>, op: Reduction) -> Option<T> {
+    use maskops::reference::reduce as r;
+    match op {
+        Reduction::Sum => r::sum(v),
+        Reduction::Mean => r::mean(v),
+        Reduction::Prod => r::prod(v),
+        Reduction::Amin => r::amin(v),
+        Reduction::Amax => r::amax(v),
+        Reduction::Var { correction } => r::var(v, correction),
+        Reduction::Std { correction } => r::std(v, correction),
+        Reduction::Norm { p } => r::norm(v, p),
+        Reduction::LogSumExp => r::logsumexp(v),
+    }
+}
+
+fn reference_dim<T: Element>(v: &MaskedView<'_, T>, dim: usize, op: Reduction) -> MaskedVec<T> {
+    use maskops::reference::reduce as r;
+    match op {
+        Reduction::Sum => r::sum_dim(v, dim),
+        Reduction::Mean => r::mean_dim(v, dim),
+        Reduction::Prod => r::prod_dim(v, dim),
+        Reduction::Amin => r::amin_dim(v, dim),
+        Reduction::Amax => r::amax_dim(v, dim),
+        Reduction::Var { correction } => r::var_dim(v, dim, correction),
+        Reduction::Std { correction } => r::std_dim(v, dim, correction),
+        Reduction::Norm { p } => r::norm_dim(v, dim, p),
+        Reduction::LogSumExp => r::logsumexp_dim(v, dim),
+    }
+    .unwrap()
+}
+
+/// Every reduction (prod aside: see `prod_vs_reference`) of the whole view
+/// and along both dims, on every ISA, against the reference.
+fn check_reference<T: SimdElem>(c: &Case) {
+    use maskops::reference::reduce as r;
+    let buf = data::<T>(c);
+    let x = &buf[c.offset..];
+    let m = Mask::from_bools(&c.keep);
+    let flat = MaskedView::new(x, &m).unwrap();
+    let mat = MaskedView::matrix(x, &m, c.rows, c.cols).unwrap();
+    for isa in Isa::all_available() {
+        for op in REDUCTIONS.iter().copied().filter(|o| *o != Reduction::Prod) {
+            let want = reference(&flat, op);
+            let v = seq_vals(x, &c.keep, 0..x.len());
+            close(
+                reduce_with(isa, &flat, op),
+                want,
+                tol_of::<T>(op, &v, x.len(), want),
+                &format!("{op:?} {isa:?}"),
+            );
+            for dim in 0..2 {
+                let got = reduce_dim_with(isa, &mat, dim, op).unwrap();
+                let want = reference_dim(&mat, dim, op);
+                assert_eq!(got.mask, want.mask, "{op:?} dim {dim} mask");
+                for s in 0..got.len() {
+                    let (v, len) = if dim == 1 {
+                        (seq_vals(x, &c.keep, s * c.cols..(s + 1) * c.cols), c.cols)
+                    } else {
+                        (
+                            seq_vals(x, &c.keep, (0..c.rows).map(|i| i * c.cols + s)),
+                            c.rows,
+                        )
+                    };
+                    let w = want.get(s);
+                    close(
+                        got.get(s),
+                        w,
+                        tol_of::<T>(op, &v, len, w),
+                        &format!("{op:?} dim {dim} seq {s} {isa:?}"),
+                    );
+                }
+            }
+        }
+        assert_eq!(arg_with(isa, &flat, ArgReduction::Argmin), r::argmin(&flat));
+        assert_eq!(arg_with(isa, &flat, ArgReduction::Argmax), r::argmax(&flat));
+        for dim in 0..2 {
+            assert_eq!(
+                arg_dim_with(isa, &mat, dim, ArgReduction::Argmin).unwrap(),
+                r::argmin_dim(&mat, dim).unwrap()
+            );
+            assert_eq!(
+                arg_dim_with(isa, &mat, dim, ArgReduction::Argmax).unwrap(),
+                r::argmax_dim(&mat, dim).unwrap()
+            );
+        }
+    }
+}
+
+/// Softmax / log-softmax forward and backward against the reference.
+fn check_softmax_reference<T: SimdElem>(c: &Case) {
+    use maskops::reference::softmax as rs;
+    let buf = data::<T>(c);
+    let x = &buf[c.offset..];
+    let m = Mask::from_bools(&c.keep);
+    let mat = MaskedView::matrix(x, &m, c.rows, c.cols).unwrap();
+    let g: Vec<T> = (0..x.len())
+        .map(|i| T::from_f64(((i * 7919) % 13) as f64 / 4.0 - 1.5))
+        .collect();
+    let u = u_acc::<T>();
+    for isa in Isa::all_available() {
+        for dim in 0..2 {
+            let len = if dim == 1 { c.cols } else { c.rows };
+            let d = depth(len);
+            let seq_of = |i: usize| if dim == 1 { i / c.cols } else { i % c.cols };
+            let nseq = if dim == 1 { c.rows } else { c.cols };
+            let members = |s: usize| -> Vec<usize> {
+                if dim == 1 {
+                    (s * c.cols..(s + 1) * c.cols).collect()
+                } else {
+                    (0..c.rows).map(|i| i * c.cols + s).collect()
+                }
+            };
+            for log in [false, true] {
+                let got = softmax_with(isa, &mat, dim, log).unwrap();
+                let want = if log {
+                    rs::log_softmax(&mat, dim)
+                } else {
+                    rs::softmax(&mat, dim)
+                }
+                .unwrap();
+                assert_eq!(got.mask, want.mask);
+                // per-sequence log-sum-exp magnitude for the log-softmax bound
+                let lse: Vec<f64> = (0..nseq)
+                    .map(|s| {
+                        let v = seq_vals(x, &c.keep, members(s).into_iter());
+                        let mx = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                        v.iter().map(|x| (x - mx).exp()).sum::<f64>().ln().abs() + mx.abs()
+                    })
+                    .collect();
+                for i in 0..x.len() {
+                    let w = want.values[i];
+                    let tol = if !c.keep[i] {
+                        0.0
+                    } else if log {
+                        gamma(d + 6.0, u) + 4.0 * u * (lse[seq_of(i)] + x[i].to_f64().abs())
+                    } else {
+                        gamma(d + 8.0, u) * w.to_f64().abs()
+                    };
+                    close(
+                        Some(got.values[i]),
+                        Some(w),
+                        tol,
+                        &format!("softmax log={log} dim {dim} i {i} {isa:?}"),
+                    );
+                }
+                // backward, from the reference's forward output
+                let out = MaskedView::matrix(&want.values, &want.mask, c.rows, c.cols).unwrap();
+                let gb = softmax_backward_with(isa, &out, &g, dim, log).unwrap();
+                let wb = if log {
+                    rs::log_softmax_backward(&out, &g, dim)
+                } else {
+                    rs::softmax_backward(&out, &g, dim)
+                }
+                .unwrap();
+                assert_eq!(gb.mask, wb.mask);
+                let k: Vec<f64> = (0..nseq)
+                    .map(|s| {
+                        members(s)
+                            .into_iter()
+                            .filter(|&i| c.keep[i])
+                            .map(|i| {
+                                let gi = g[i].to_f64().abs();
+                                if log {
+                                    gi
+                                } else {
+                                    gi * want.values[i].to_f64().abs()
+                                }
+                            })
+                            .sum()
+                    })
+                    .collect();
+                for i in 0..x.len() {
+                    let y = want.values[i].to_f64();
+                    let gi = g[i].to_f64().abs();
+                    let tol = if !c.keep[i] || y.is_nan() {
+                        0.0
+                    } else if log {
+                        y.exp() * (gamma(d + 4.0, u) * k[seq_of(i)])
+                            + 4.0 * u * (gi + y.exp() * k[seq_of(i)])
+                    } else {
+                        y.abs() * (gamma(d + 2.0, u) * k[seq_of(i)] + 2.0 * u * (gi + k[seq_of(i)]))
+                    };
+                    close(
+                        Some(gb.values[i]),
+                        Some(wb.values[i]),
+                        tol,
+                        &format!("softmax bwd log={log} dim {dim} i {i} {isa:?}"),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Products on data near 1 (no over/underflow in any lane), against the reference.
+fn prod_vs_reference<T: SimdElem>(c: &Case) {
+    let buf: Vec<T> = c
+        .buf
+        .iter()
+        .map(|&v| T::from_f64(1.0 + (v % 1.0) * 0.1))
+        .collect();
+    let x = &buf[c.offset..];
+    let m = Mask::from_bools(&c.keep);
+    let flat = MaskedView::new(x, &m).unwrap();
+    let v = seq_vals(x, &c.keep, 0..x.len());
+    for isa in Isa::all_available() {
+        let want = reference(&flat, Reduction::Prod);
+        close(
+            reduce_with(isa, &flat, Reduction::Prod),
+            want,
+            tol_of::<T>(Reduction::Prod, &v, x.len(), want),
+            "prod",
+        );
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
@@ -268,4 +597,44 @@ proptest! {
     fn dims_f16(c in case(70, 90)) { check_dims::<f16>(&c); }
     #[test]
     fn dims_bf16(c in case(70, 90)) { check_dims::<bf16>(&c); }
+
+    #[test]
+    fn reference_f32(c in case(40, 300)) { check_reference::<f32>(&c); check_softmax_reference::<f32>(&c); }
+    #[test]
+    fn reference_f64(c in case(40, 300)) { check_reference::<f64>(&c); check_softmax_reference::<f64>(&c); }
+    #[test]
+    fn reference_f16(c in case(40, 300)) { check_reference::<f16>(&c); check_softmax_reference::<f16>(&c); }
+    #[test]
+    fn reference_bf16(c in case(40, 300)) { check_reference::<bf16>(&c); check_softmax_reference::<bf16>(&c); }
+}
+
+/// The parallel paths (rayon over blocks, rows, column tiles) give the same
+/// bits as one thread and as the portable room.
+fn check_parallel<T: SimdElem>(c: &Case) {
+    maskops::cpu::reduce::set_par_min_len(1);
+    check_whole::<T>(c);
+    check_dims::<T>(c);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
+
+    #[test]
+    fn parallel_f32(c in case(1, 30000)) { check_parallel::<f32>(&c); }
+    #[test]
+    fn parallel_matrix(c in case(9000, 3)) { check_parallel::<f32>(&c); check_parallel::<bf16>(&c); }
+    #[test]
+    fn parallel_wide(c in case(3, 3000)) { check_parallel::<f64>(&c); check_parallel::<f16>(&c); }
+
+    #[test]
+    fn reference_long_f32(c in case(1, 20000)) { check_reference::<f32>(&c); prod_vs_reference::<f32>(&c); }
+    #[test]
+    fn reference_long_f64(c in case(1, 20000)) { check_reference::<f64>(&c); prod_vs_reference::<f64>(&c); }
+    #[test]
+    fn reference_long_halves(c in case(1, 20000)) {
+        check_reference::<f16>(&c);
+        check_reference::<bf16>(&c);
+        prod_vs_reference::<f16>(&c);
+        prod_vs_reference::<bf16>(&c);
+    }
 }

@@ -18,10 +18,13 @@ mod reduce;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+/// A report family: its name and its rows.
+type Family = (&'static str, fn(&Ctx));
+
 /// The families of the report, in print order. To add one: write
 /// `examples/report/<name>.rs` with `pub fn run(ctx: &Ctx)`, declare it with
 /// `mod <name>;` above and add a line here.
-const FAMILIES: &[(&str, fn(&Ctx))] = &[
+const FAMILIES: &[Family] = &[
     ("reduce", reduce::run),
     // ("loss", loss::run),
     // ("adagrad", adagrad::run),

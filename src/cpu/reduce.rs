@@ -88,9 +88,24 @@ pub enum ArgReduction {
     Argmax,
 }
 
-/// Whole arrays at least this long are split over rayon (measured: below
-/// it the fork/join costs more than the second core gains).
+/// Default of [`par_min_len`]: inputs at least this long are split over
+/// rayon (measured with the report example: below it the fork/join costs
+/// more than the second core gains).
 pub const PAR_MIN_LEN: usize = 1 << 17;
+
+static PAR_MIN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(PAR_MIN_LEN);
+
+/// Inputs with at least this many elements are split over rayon.
+#[inline]
+pub fn par_min_len() -> usize {
+    PAR_MIN.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Sets [`par_min_len`] (tests lower it to exercise the parallel paths on
+/// small inputs; results never depend on it, only speed does).
+pub fn set_par_min_len(n: usize) {
+    PAR_MIN.store(n.max(1), std::sync::atomic::Ordering::Relaxed);
+}
 /// Canonical blocks per rayon task for whole-array folds.
 const TASK_BLOCKS: usize = 8;
 /// Elements per rayon task for row-wise and map kernels.
@@ -142,7 +157,7 @@ fn fold_seq<T: Elem, K: Kind>(
     par: bool,
 ) -> T::Acc {
     let n = x.len();
-    if par && n >= PAR_MIN_LEN && rayon::current_num_threads() > 1 {
+    if par && n >= par_min_len() && rayon::current_num_threads() > 1 {
         let mut parts = vec![T::Acc::ZERO; n.div_ceil(BLOCK)];
         parts
             .par_chunks_mut(TASK_BLOCKS)
@@ -211,7 +226,7 @@ impl<T: Elem> Seqs<'_, T> {
                     let cs = c.map(|c| &c[r0..r0 + o.len()]);
                     room!(isa, rows_fold::<T, K>(xs, words, r0 * cols, cols, cs, o));
                 };
-                if rows * cols >= PAR_MIN_LEN && rows > 1 {
+                if rows * cols >= par_min_len() && rows > 1 {
                     out.par_chunks_mut(per).enumerate().for_each(job);
                 } else {
                     out.chunks_mut(per).enumerate().for_each(job);
@@ -320,7 +335,7 @@ fn cols_fold<T: Elem, K: Kind>(
         );
         out
     };
-    let parts: Vec<Vec<T::Acc>> = if rows * cols >= PAR_MIN_LEN && items > 1 {
+    let parts: Vec<Vec<T::Acc>> = if rows * cols >= par_min_len() && items > 1 {
         (0..items).into_par_iter().map(job).collect()
     } else {
         (0..items).map(job).collect()
@@ -557,6 +572,11 @@ fn to_masked_vec<T: Elem>(r: Vec<Option<T::Acc>>) -> MaskedVec<T> {
 /// A whole-array reduction of `view` on the given ISA (clamped to one this
 /// machine has). `None` when nothing is kept (or `count <= correction`).
 pub fn reduce_with<T: Element>(isa: Isa, view: &MaskedView<'_, T>, op: Reduction) -> Option<T> {
+    if let Reduction::Norm { p } = op {
+        if p.is_nan() {
+            return None;
+        }
+    }
     let isa = isa.clamp_available();
     with_elem!(T, view, |v: U| {
         let s = seqs_of(v, None);
@@ -578,6 +598,9 @@ pub fn reduce_dim_with<T: Element>(
     dim: usize,
     op: Reduction,
 ) -> Result<MaskedVec<T>> {
+    if let Reduction::Norm { p } = op {
+        crate::reference::reduce::check_norm_p(p)?;
+    }
     view.check_dim(dim)?;
     let isa = isa.clamp_available();
     Ok(with_elem!(T, view, |v: U| {
@@ -624,7 +647,7 @@ fn seq_arg<T: Elem>(
             ),
         }
     };
-    if par && n >= PAR_MIN_LEN && rayon::current_num_threads() > 1 {
+    if par && n >= par_min_len() && rayon::current_num_threads() > 1 {
         parts
             .par_chunks_mut(TASK_BLOCKS)
             .enumerate()
@@ -666,7 +689,7 @@ fn arg_seqs<T: Elem>(
                     false,
                 )
             };
-            if rows * cols >= PAR_MIN_LEN && rows > 1 {
+            if rows * cols >= par_min_len() && rows > 1 {
                 (0..rows).into_par_iter().map(f).collect()
             } else {
                 (0..rows).map(f).collect()
@@ -766,7 +789,7 @@ fn softmax_imp<T: Elem>(isa: Isa, v: &MaskedView<'_, T>, dim: usize, log: bool, 
         return;
     }
     let per = (TASK_ELEMS / cols).max(1) * cols;
-    let par = x.len() >= PAR_MIN_LEN && rows > 1;
+    let par = x.len() >= par_min_len() && rows > 1;
     if along_rows {
         let job = |(t, yc): (usize, &mut [T])| {
             let s = t * per;
@@ -892,7 +915,7 @@ fn softmax_bwd_imp<T: Elem>(
         };
     }
     let per = (TASK_ELEMS / cols).max(1) * cols;
-    let par = y.len() >= PAR_MIN_LEN && rows > 1;
+    let par = y.len() >= par_min_len() && rows > 1;
     if along_rows {
         let job = |(t, dc): (usize, &mut [T])| {
             let s = t * per;
@@ -968,7 +991,7 @@ pub fn softmax_backward_with<T: Element>(
     log: bool,
 ) -> Result<MaskedVec<T>> {
     out.check_dim(dim)?;
-    check_len("grad", out.len(), grad.len())?;
+    check_len("grad_output", out.len(), grad.len())?;
     let isa = isa.clamp_available();
     Ok(with_elem!(T, out, |v: U| {
         let g = slice_as::<T, U>(grad).expect("same element type");
