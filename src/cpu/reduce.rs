@@ -275,23 +275,58 @@ impl<T: Elem> Seqs<'_, T> {
     }
 }
 
-/// Kept elements per column of a `rows x cols` mask.
+/// `LUT[b]`: byte `j` of the result is bit `j` of `b` (8 one-byte counters).
+const BYTE_SPREAD: [u64; 256] = {
+    let mut t = [0u64; 256];
+    let mut b = 0;
+    while b < 256 {
+        let mut j = 0;
+        while j < 8 {
+            if (b >> j) & 1 != 0 {
+                t[b] |= 1u64 << (8 * j);
+            }
+            j += 1;
+        }
+        b += 1;
+    }
+    t
+};
+
+/// Kept elements per column of a `rows x cols` mask: each mask byte adds
+/// to eight one-byte counters at once (a table lookup and one `u64` add
+/// per 8 elements), flushed to wide counters every 255 rows.
 fn col_counts(words: &[u64], rows: usize, cols: usize) -> Vec<usize> {
-    let mut cnt = vec![0u32; cols];
+    let nb = cols.div_ceil(8);
+    let mut c8 = vec![0u64; nb];
+    let mut total = vec![0usize; nb * 8];
+    let flush = |c8: &mut [u64], total: &mut [usize]| {
+        for (i, v) in c8.iter_mut().enumerate() {
+            for j in 0..8 {
+                total[i * 8 + j] += ((*v >> (8 * j)) & 0xff) as usize;
+            }
+            *v = 0;
+        }
+    };
     for r in 0..rows {
         let mut c = 0;
         while c < cols {
             let k = (cols - c).min(64);
-            let w = word_at(words, r * cols + c);
-            if w != 0 {
-                for (j, v) in cnt[c..c + k].iter_mut().enumerate() {
-                    *v += ((w >> j) & 1) as u32;
-                }
+            let mut w = word_at(words, r * cols + c);
+            if k < 64 {
+                w &= (1u64 << k) - 1;
             }
-            c += k;
+            for (j, v) in c8[c / 8..(c + k).div_ceil(8)].iter_mut().enumerate() {
+                *v += BYTE_SPREAD[((w >> (8 * j)) & 0xff) as usize];
+            }
+            c += 64;
+        }
+        if r % 255 == 254 {
+            flush(&mut c8, &mut total);
         }
     }
-    cnt.into_iter().map(|v| v as usize).collect()
+    flush(&mut c8, &mut total);
+    total.truncate(cols);
+    total
 }
 
 /// 64 mask bits from bit `pos` (zero past the end).

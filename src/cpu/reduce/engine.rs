@@ -404,6 +404,20 @@ pub fn bits32(words: &[u64], pos: usize) -> u32 {
     }
 }
 
+/// The 64 mask bits starting at bit `pos`; bits past the end of `words`
+/// read 0.
+#[inline(always)]
+pub fn bits64(words: &[u64], pos: usize) -> u64 {
+    let w = pos >> 6;
+    let s = pos & 63;
+    let lo = words.get(w).copied().unwrap_or(0);
+    if s == 0 {
+        lo
+    } else {
+        (lo >> s) | (words.get(w + 1).copied().unwrap_or(0) << (64 - s))
+    }
+}
+
 /// Number of set bits in `start .. start + len`.
 pub fn count_range(words: &[u64], start: usize, len: usize) -> usize {
     let mut n = 0usize;
@@ -533,22 +547,28 @@ pub unsafe fn block_fold<T: Element, V: LoadT<T>, K: Kind>(
     let nv = K::neutral_v(cv);
     let mut acc = V::splat(K::identity());
     let n = x.len();
-    let full = n / 32;
     let p = x.as_ptr();
-    for ch in 0..full {
-        let bits = bits32(words, bit0 + ch * 32);
-        if bits == 0 {
+    // main loop: one 64-bit mask word feeds two 32-lane chunks
+    let full = n / 64;
+    for g in 0..full {
+        let w = bits64(words, bit0 + g * 64);
+        if w == 0 {
             continue;
         }
-        // SAFETY: chunk `ch` < full lies inside `x`.
-        let xv = V::load(p.add(ch * 32), bits, nv);
-        acc = K::op_v(acc, K::val_v(xv, cv));
+        // SAFETY: elements g*64 .. g*64 + 64 lie inside `x` (g < n / 64).
+        let x0 = V::load(p.add(g * 64), w as u32, nv);
+        acc = K::op_v(acc, K::val_v(x0, cv));
+        // SAFETY: as above.
+        let x1 = V::load(p.add(g * 64 + 32), (w >> 32) as u32, nv);
+        acc = K::op_v(acc, K::val_v(x1, cv));
     }
-    if full * 32 < n {
-        let (xv, bits) = load_at::<T, V>(x, full * 32, words, bit0 + full * 32, nv);
+    let mut off = full * 64;
+    while off < n {
+        let (xv, bits) = load_at::<T, V>(x, off, words, bit0 + off, nv);
         if bits != 0 {
             acc = K::op_v(acc, K::val_v(xv, cv));
         }
+        off += 32;
     }
     let mut arr = [V::A::default(); LANES];
     acc.store_acc(arr.as_mut_ptr());
@@ -659,12 +679,34 @@ pub unsafe fn dim0_block<T: Element, V: LoadT<T>, K: Kind>(
         cbuf[..w].copy_from_slice(&c[..w]);
     }
     let zero = V::splat(V::A::ZERO);
+    let nz = K::neutral_v(zero);
     let ap = acc.as_mut_ptr();
+    let full = w / 32;
     for r in row0..row0 + nrows {
         let lane = r % LANES;
         let row = &x[r * cols + col0..r * cols + col0 + w];
         let bit = r * cols + col0;
-        for g in 0..groups {
+        // SAFETY: lane < LANES, so the lane's row of `acc` is wp accumulators.
+        let la = ap.add(lane * wp);
+        let rp = row.as_ptr();
+        let mut g = 0;
+        if cbuf.is_empty() {
+            // no per-column constant: two groups per 64-bit mask word
+            while g + 2 <= full {
+                let m = bits64(words, bit + g * 32);
+                if m != 0 {
+                    // SAFETY: groups g, g + 1 < full lie inside `row` and `acc`.
+                    let x0 = V::load(rp.add(g * 32), m as u32, nz);
+                    let q0 = la.add(g * 32);
+                    K::op_v(V::load_acc(q0), K::val_v(x0, zero)).store_acc(q0);
+                    let x1 = V::load(rp.add(g * 32 + 32), (m >> 32) as u32, nz);
+                    let q1 = la.add(g * 32 + 32);
+                    K::op_v(V::load_acc(q1), K::val_v(x1, zero)).store_acc(q1);
+                }
+                g += 2;
+            }
+        }
+        while g < groups {
             let cv = if cbuf.is_empty() {
                 zero
             } else {
@@ -673,13 +715,12 @@ pub unsafe fn dim0_block<T: Element, V: LoadT<T>, K: Kind>(
             };
             let nv = K::neutral_v(cv);
             let (xv, bits) = load_at::<T, V>(row, g * 32, words, bit + g * 32, nv);
-            if bits == 0 {
-                continue;
+            if bits != 0 {
+                // SAFETY: g * 32 + 32 <= wp.
+                let q = la.add(g * 32);
+                K::op_v(V::load_acc(q), K::val_v(xv, cv)).store_acc(q);
             }
-            // SAFETY: lane * wp + g * 32 + 32 <= LANES * wp.
-            let q = ap.add(lane * wp + g * 32);
-            let a = V::load_acc(q);
-            K::op_v(a, K::val_v(xv, cv)).store_acc(q);
+            g += 1;
         }
     }
     let mut half = LANES;
