@@ -231,5 +231,27 @@ pub fn run(ctx: &Ctx) {
             t1 / t2
         );
     }
+    // where does splitting over two threads start to pay? (PAR_MIN_LEN)
+    println!("parallel threshold scan (sum, density 0.9, forced split vs one thread, wall clock):");
+    for log2n in 13u32..=20 {
+        let n = 1usize << log2n;
+        let x = data(n, 19);
+        let m = Mask::random(n, 0.1, 2);
+        let v = MaskedView::new(&x, &m).unwrap();
+        maskops::cpu::reduce::set_par_min_len(1);
+        let t2 = p2.install(|| ctx.time_with(true, || reduce(&v, Reduction::Sum)));
+        maskops::cpu::reduce::set_par_min_len(maskops::cpu::reduce::PAR_MIN_LEN);
+        let t1 = p1.install(|| ctx.time_with(true, || reduce(&v, Reduction::Sum)));
+        println!(
+            "  N = 2^{log2n:<2}  1 thread {:>8.1} us  2 threads {:>8.1} us  ({:.2}x)",
+            t1 * 1e6,
+            t2 * 1e6,
+            t1 / t2
+        );
+    }
+    println!(
+        "  (the kernels split at N >= {} = PAR_MIN_LEN)",
+        maskops::cpu::reduce::PAR_MIN_LEN
+    );
     let _ = <f32 as Element>::NAME;
 }

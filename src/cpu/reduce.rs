@@ -23,7 +23,14 @@
 //! `logsumexp = m + ln(sum exp(x - m))` with `m` the max (`m` itself when it
 //! is not finite); `amin`/`amax`/`argmin`/`argmax` are exact, NaN wins,
 //! ties go to the first index. Half types accumulate in `f32` and round once
-//! at the end.
+//! at the end. `norm` with a NaN `p` gives `None` (per dim: `Err(Param)`).
+//!
+//! Softmax along a row or column: `m` = max of the kept elements,
+//! `s` = canonical `sum exp(x - m)`, output `exp(x - m) * (1 / s)`
+//! (log-softmax: `(x - m) - ln s`); `exp`/`ln` are [`crate::math`]'s
+//! deterministic `f32` functions (std for `f64`). Backward:
+//! `dx = y * (g - sum(g * y))`, log-softmax `dx = g - exp(y) * sum(g)`, the
+//! sums canonical over the kept elements.
 //!
 //! ```
 //! use maskops::cpu::reduce::{reduce, Reduction};

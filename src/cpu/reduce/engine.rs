@@ -225,6 +225,25 @@ pub trait Lanes: Copy {
     unsafe fn exp(self) -> Self;
     /// Lane `i` from `a` where bit `i` of `bits` is set, else from `b`.
     unsafe fn select(bits: u32, a: Self, b: Self) -> Self;
+    /// Software prefetch of the cache line at `p` for reading (`write`:
+    /// for writing). A hint only; the default does nothing.
+    #[inline(always)]
+    unsafe fn prefetch(p: *const u8, write: bool) {
+        let _ = (p, write);
+    }
+}
+
+/// Prefetches `bytes` bytes from `p`, one hint per 64-byte line.
+///
+/// # Safety
+/// Room features (see [`Lanes`]); prefetches never fault.
+#[inline(always)]
+unsafe fn prefetch_range<V: Lanes>(p: *const u8, bytes: usize, write: bool) {
+    let mut o = 0;
+    while o < bytes {
+        V::prefetch(p.wrapping_add(o), write);
+        o += 64;
+    }
 }
 
 /// Loading and storing 32 elements of type `T` as 32 lanes.
@@ -812,6 +831,11 @@ pub unsafe fn softmax_map<T: Element, V: LoadT<T>>(
     let mut off = 0;
     while off < n {
         let (xv, bits) = load_at::<T, V>(x, off, words, bit0 + off, ninf);
+        if bits == 0 {
+            store_at::<T, V>(zero, y, off);
+            off += 32;
+            continue;
+        }
         let sh = lanes_at::<V>(shift, off, V::A::ZERO);
         let sc = lanes_at::<V>(scale, off, V::A::ONE);
         let d = xv.sub(sh);
@@ -820,6 +844,10 @@ pub unsafe fn softmax_map<T: Element, V: LoadT<T>>(
         off += 32;
     }
 }
+
+/// Softmax prefetch distances in rows (input, output).
+const PF_X: usize = 2;
+const PF_Y: usize = 1;
 
 /// One block of the softmax numerators: stores `e = exp(x - m)` for kept
 /// elements (`0` elsewhere) into `y` and returns the canonical block
@@ -843,6 +871,12 @@ unsafe fn block_sumexp_store<T: Element, V: LoadT<T>>(
     let mut off = 0;
     while off < x.len() {
         let (xv, bits) = load_at::<T, V>(x, off, words, bit0 + off, ninf);
+        if bits == 0 {
+            // nothing kept (padding): no exp, zeros out
+            store_at::<T, V>(zero, y, off);
+            off += 32;
+            continue;
+        }
         let e = xv.sub(mv).exp();
         acc = acc.add(e);
         store_at::<T, V>(V::select(bits, e, zero), y, off);
@@ -864,7 +898,9 @@ unsafe fn scale_kept<T: Element, V: LoadT<T>>(y: &mut [T], words: &[u64], bit0: 
     let mut off = 0;
     while off < y.len() {
         let (e, bits) = load_at::<T, V>(y, off, words, bit0 + off, zero);
-        store_at::<T, V>(V::select(bits, e.mul(rv), zero), y, off);
+        if bits != 0 {
+            store_at::<T, V>(V::select(bits, e.mul(rv), zero), y, off);
+        }
         off += 32;
     }
 }
@@ -890,8 +926,22 @@ pub unsafe fn softmax_rows<T: Element, V: LoadT<T>>(
         return;
     }
     let store_e = !log && std::mem::size_of::<T>() == std::mem::size_of::<V::A>();
+    let row_bytes = cols * std::mem::size_of::<T>();
+    let rows = x.len() / cols;
+    let yp = y.as_ptr() as *const u8;
     for (r, (xr, yr)) in x.chunks(cols).zip(y.chunks_mut(cols)).enumerate() {
         let b = bit0 + r * cols;
+        // the passes over a row run from L1; fetch the next rows meanwhile
+        if r + PF_X < rows {
+            prefetch_range::<V>(
+                x.as_ptr().add((r + PF_X) * cols) as *const u8,
+                row_bytes,
+                false,
+            );
+        }
+        if r + PF_Y < rows {
+            prefetch_range::<V>(yp.wrapping_add((r + PF_Y) * row_bytes), row_bytes, true);
+        }
         let m = seq_fold::<T, V, Max>(xr, words, b, V::A::ZERO);
         if store_e && m.is_finite() {
             let nb = cols.div_ceil(BLOCK);

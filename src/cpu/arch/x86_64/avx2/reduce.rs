@@ -152,6 +152,14 @@ macro_rules! each {
 impl Lanes for Y32 {
     type A = f32;
     #[inline(always)]
+    unsafe fn prefetch(p: *const u8, write: bool) {
+        if write {
+            _mm_prefetch::<_MM_HINT_ET0>(p as *const i8);
+        } else {
+            _mm_prefetch::<_MM_HINT_T0>(p as *const i8);
+        }
+    }
+    #[inline(always)]
     unsafe fn splat(a: f32) -> Self {
         Y32([_mm256_set1_ps(a); 4])
     }

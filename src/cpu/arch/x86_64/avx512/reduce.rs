@@ -90,6 +90,14 @@ unsafe fn min_pd(a: __m512d, b: __m512d) -> __m512d {
 impl Lanes for Z32 {
     type A = f32;
     #[inline(always)]
+    unsafe fn prefetch(p: *const u8, write: bool) {
+        if write {
+            _mm_prefetch::<_MM_HINT_ET0>(p as *const i8);
+        } else {
+            _mm_prefetch::<_MM_HINT_T0>(p as *const i8);
+        }
+    }
+    #[inline(always)]
     unsafe fn splat(a: f32) -> Self {
         Z32([_mm512_set1_ps(a); 2])
     }
