@@ -225,6 +225,16 @@ pub trait Lanes: Copy {
     unsafe fn exp(self) -> Self;
     /// Lane `i` from `a` where bit `i` of `bits` is set, else from `b`.
     unsafe fn select(bits: u32, a: Self, b: Self) -> Self;
+    /// The canonical halving tree over the 32 lanes with `K::op`
+    /// (`acc_j = op(acc_j, acc_{j+w})`, w = 16, 8, 4, 2, 1): lane 0 of the
+    /// result. The default goes through memory and [`tree32`]; rooms may
+    /// shuffle in registers (same operations, same bits).
+    #[inline(always)]
+    unsafe fn tree<K: Kind>(self) -> Self::A {
+        let mut arr = [Self::A::default(); LANES];
+        self.store_acc(arr.as_mut_ptr());
+        tree32(&mut arr, K::op)
+    }
     /// Software prefetch of the cache line at `p` for reading (`write`:
     /// for writing). A hint only; the default does nothing.
     #[inline(always)]
@@ -589,9 +599,7 @@ pub unsafe fn block_fold<T: Element, V: LoadT<T>, K: Kind>(
         }
         off += 32;
     }
-    let mut arr = [V::A::default(); LANES];
-    acc.store_acc(arr.as_mut_ptr());
-    tree32(&mut arr, K::op)
+    acc.tree::<K>()
 }
 
 /// Canonical fold of a whole sequence (any length): block partials folded
@@ -882,9 +890,7 @@ unsafe fn block_sumexp_store<T: Element, V: LoadT<T>>(
         store_at::<T, V>(V::select(bits, e, zero), y, off);
         off += 32;
     }
-    let mut arr = [V::A::default(); LANES];
-    acc.store_acc(arr.as_mut_ptr());
-    tree32(&mut arr, |a, b| a.add(b))
+    acc.tree::<Sum>()
 }
 
 /// `y = y * r` on kept elements, `0` elsewhere.
@@ -1035,9 +1041,7 @@ pub unsafe fn block_dot<T: Element, V: LoadT<T>>(
         }
         off += 32;
     }
-    let mut arr = [V::A::default(); LANES];
-    acc.store_acc(arr.as_mut_ptr());
-    tree32(&mut arr, |a, b| a.add(b))
+    acc.tree::<Sum>()
 }
 
 /// Canonical `sum g*y` of a whole sequence.

@@ -90,6 +90,24 @@ unsafe fn min_pd(a: __m512d, b: __m512d) -> __m512d {
 impl Lanes for Z32 {
     type A = f32;
     #[inline(always)]
+    unsafe fn tree<K: Kind>(self) -> f32 {
+        // the halving tree in registers: each step brings lanes j + w down
+        // to lane j and applies the fold's vector op (only lanes < w matter)
+        // (a macro, not a closure: closures would not inherit the target features)
+        macro_rules! op {
+            ($a:expr, $b:expr) => {{
+                let (a, b) = ($a, $b);
+                K::op_v(Z32([a, a]), Z32([b, b])).0[0]
+            }};
+        }
+        let t = op!(self.0[0], self.0[1]);
+        let t = op!(t, _mm512_shuffle_f32x4::<0b11_10_11_10>(t, t));
+        let t = op!(t, _mm512_shuffle_f32x4::<0b01_01_01_01>(t, t));
+        let t = op!(t, _mm512_permute_ps::<0b11_10_11_10>(t));
+        let t = op!(t, _mm512_permute_ps::<0b01_01_01_01>(t));
+        _mm512_cvtss_f32(t)
+    }
+    #[inline(always)]
     unsafe fn prefetch(p: *const u8, write: bool) {
         if write {
             _mm_prefetch::<_MM_HINT_ET0>(p as *const i8);
