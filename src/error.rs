@@ -181,6 +181,7 @@ pub(crate) fn check_shape(arg: &'static str, rows: usize, cols: usize, len: usiz
 }
 
 /// Checks that a hyper-parameter is finite and `>= 0`.
+#[allow(dead_code)]
 pub(crate) fn check_nonneg(name: &'static str, value: f64) -> Result<()> {
     if value.is_finite() && value >= 0.0 {
         Ok(())
@@ -194,6 +195,7 @@ pub(crate) fn check_nonneg(name: &'static str, value: f64) -> Result<()> {
 }
 
 /// Checks that a hyper-parameter is finite.
+#[allow(dead_code)]
 pub(crate) fn check_finite(name: &'static str, value: f64) -> Result<()> {
     if value.is_finite() {
         Ok(())

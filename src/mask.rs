@@ -72,6 +72,13 @@ pub fn uniform(seed: u64, stream: u64, counter: u64) -> f64 {
     (splitmix64(k ^ counter) >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
 }
 
+/// `true` unless `u < p`: an element is masked out when its draw falls below
+/// the probability (a NaN probability masks nothing).
+#[inline]
+fn keeps(u: f64, p: f64) -> bool {
+    !matches!(u.partial_cmp(&p), Some(std::cmp::Ordering::Less))
+}
+
 /// Streams of [`uniform`] used by the mask constructors (documented so that
 /// masks can be reproduced outside this crate).
 pub mod streams {
@@ -133,7 +140,7 @@ impl Mask {
     /// ```
     pub fn from_words(words: Vec<u64>, len: usize) -> Result<Mask> {
         check_len("words", words_for(len), words.len())?;
-        if len % 64 != 0 {
+        if !len.is_multiple_of(64) {
             let last = words[words.len() - 1];
             let tail = last >> (len % 64);
             if tail != 0 {
@@ -219,7 +226,7 @@ impl Mask {
     /// ```
     pub fn random(len: usize, mask_prob: f64, seed: u64) -> Mask {
         Mask::from_fn(len, |i| {
-            !(uniform(seed, streams::RANDOM, i as u64) < mask_prob)
+            keeps(uniform(seed, streams::RANDOM, i as u64), mask_prob)
         })
     }
 
@@ -408,7 +415,7 @@ impl Mask {
 
 /// Clears bits at or past `len` in the last word.
 fn clear_tail(words: &mut [u64], len: usize) {
-    if len % 64 != 0 {
+    if !len.is_multiple_of(64) {
         if let Some(last) = words.last_mut() {
             *last &= (1u64 << (len % 64)) - 1;
         }
@@ -476,13 +483,13 @@ impl MaskBuilder {
     /// The row mask alone (`rows` bits).
     pub fn row_mask(&self) -> Mask {
         Mask::from_fn(self.rows, |r| {
-            !(uniform(self.seed, streams::ROWS, r as u64) < self.p_rows)
+            keeps(uniform(self.seed, streams::ROWS, r as u64), self.p_rows)
         })
     }
     /// The column mask alone (`cols` bits).
     pub fn col_mask(&self) -> Mask {
         Mask::from_fn(self.cols, |c| {
-            !(uniform(self.seed, streams::COLS, c as u64) < self.p_cols)
+            keeps(uniform(self.seed, streams::COLS, c as u64), self.p_cols)
         })
     }
     /// The composed `rows x cols` mask (row AND column AND random).
@@ -500,7 +507,7 @@ impl MaskBuilder {
             let (r, c) = (i / cols_n, i % cols_n);
             rows.get(r)
                 && cols.get(c)
-                && !(uniform(self.seed, streams::CELLS, i as u64) < self.p_random)
+                && keeps(uniform(self.seed, streams::CELLS, i as u64), self.p_random)
         })
     }
 }

@@ -25,11 +25,11 @@ pub const LN2_LO: f32 = -2.121_944_4e-4;
 /// Cephes `expf` polynomial coefficients, highest degree first.
 pub const EXP_P: [f32; 6] = [
     1.987_569_1e-4,
-    1.398_2e-3,
+    1.398_199_9e-3,
     8.333_452e-3,
     4.166_579_6e-2,
     1.666_666_5e-1,
-    5.000_000_1e-1,
+    0.5,
 ];
 /// Cephes `logf` polynomial coefficients, highest degree first.
 pub const LOG_P: [f32; 9] = [

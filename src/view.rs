@@ -38,7 +38,7 @@ pub struct MaskedVec<T> {
 impl<T: Copy> MaskedVec<T> {
     /// The value at `i` if its bit is set, `None` if masked out or out of range.
     pub fn get(&self, i: usize) -> Option<T> {
-        if i < self.values.len() && self.mask.get(i) {
+        if i < self.values.len() && i < self.mask.len() && self.mask.get(i) {
             Some(self.values[i])
         } else {
             None
@@ -55,12 +55,19 @@ impl<T: Copy> MaskedVec<T> {
         self.values.is_empty()
     }
 
-    /// The values with `fill` under every cleared bit (MaskedTensor's `to_tensor(fill)`).
+    /// The values with `fill` under every cleared bit (MaskedTensor's `to_tensor(fill)`);
+    /// values past the end of a shorter mask count as masked out.
     pub fn to_dense(&self, fill: T) -> Vec<T> {
         self.values
             .iter()
             .enumerate()
-            .map(|(i, &v)| if self.mask.get(i) { v } else { fill })
+            .map(|(i, &v)| {
+                if i < self.mask.len() && self.mask.get(i) {
+                    v
+                } else {
+                    fill
+                }
+            })
             .collect()
     }
 }

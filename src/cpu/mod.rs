@@ -11,7 +11,10 @@
 //! the `match isa` in this module's families (`dispatch_*` functions), after
 //! [`Isa::available`] has been checked.
 
+pub mod adagrad;
 pub mod arch;
+pub mod elementwise;
+pub mod loss;
 pub mod reduce;
 
 use std::sync::atomic::{AtomicU8, Ordering};

@@ -25,6 +25,15 @@ fn map_seqs<T: Element>(
     dim: usize,
     mut kernel: impl FnMut(Seq, &mut [T]),
 ) -> Result<MaskedVec<T>> {
+    if v.is_empty() {
+        // Nothing to normalize; and a `usize::MAX x 0` view must not
+        // materialize `usize::MAX` empty sequences (a capacity-overflow panic).
+        v.check_dim(dim)?;
+        return Ok(MaskedVec {
+            values: Vec::new(),
+            mask: v.mask().clone(),
+        });
+    }
     let seqs = sequences(v, dim)?;
     let mut values = vec![T::ZERO; v.len()];
     for s in seqs {

@@ -1,0 +1,108 @@
+//! Adagrad dispatch: the one place that calls the `#[target_feature]`
+//! Adagrad kernels of the rooms under `arch/`.
+//!
+//! Every function checks that `isa` is available and falls back to the best
+//! available ISA below it (so a caller cannot reach an unsupported
+//! instruction); all ISAs give the same bits.
+
+use super::Isa;
+use crate::cpu::arch::portable::adagrad as portable;
+pub use crate::cpu::arch::portable::adagrad::{update, Hp};
+
+macro_rules! dispatch {
+    ($t:ty, $dense:ident, $masked:ident, $row:ident) => {
+        /// Dense update of `p`, `s` by `g` (all the same length).
+        pub fn $dense(isa: Isa, p: &mut [$t], s: &mut [$t], g: &[$t], h: &Hp<$t>) {
+            assert!(
+                s.len() == p.len() && g.len() == p.len(),
+                "adagrad dense: length mismatch"
+            );
+            match isa.clamp_available() {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: AVX-512 F/DQ checked by `clamp_available`; lengths asserted.
+                Isa::Avx512 => unsafe { super::arch::x86_64::avx512::adagrad::$dense(p, s, g, h) },
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: AVX2 checked by `clamp_available`; lengths asserted.
+                Isa::Avx2 => unsafe { super::arch::x86_64::avx2::adagrad::$dense(p, s, g, h) },
+                _ => portable::dense(p, s, g, h),
+            }
+        }
+
+        /// Masked update: element `i` of `p`/`s` is updated iff bit `i` of
+        /// `words` (LSB-first) is set.
+        pub fn $masked(isa: Isa, p: &mut [$t], s: &mut [$t], g: &[$t], words: &[u64], h: &Hp<$t>) {
+            assert!(
+                s.len() == p.len() && g.len() == p.len() && words.len() * 64 >= p.len(),
+                "adagrad masked: length mismatch"
+            );
+            match isa.clamp_available() {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: AVX-512 F/DQ checked; lengths asserted.
+                Isa::Avx512 => unsafe {
+                    super::arch::x86_64::avx512::adagrad::$masked(p, s, g, words, h)
+                },
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: AVX2 checked; lengths asserted.
+                Isa::Avx2 => unsafe {
+                    super::arch::x86_64::avx2::adagrad::$masked(p, s, g, words, h)
+                },
+                _ => portable::masked(p, s, g, words, h),
+            }
+        }
+
+        /// One row (`p.len()` columns) of a row-sparse gradient: the sum, in
+        /// the order given, of the `values` rows `items[k] & pos_mask`.
+        pub fn $row(
+            isa: Isa,
+            p: &mut [$t],
+            s: &mut [$t],
+            values: &[$t],
+            items: &[u64],
+            pos_mask: u64,
+            h: &Hp<$t>,
+        ) {
+            let cols = p.len();
+            assert!(
+                s.len() == cols && !items.is_empty(),
+                "adagrad row: bad arguments"
+            );
+            if cols == 0 {
+                return;
+            }
+            let rows = values.len() / cols;
+            assert!(
+                items.iter().all(|&it| ((it & pos_mask) as usize) < rows),
+                "adagrad row: position out of range"
+            );
+            match isa.clamp_available() {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: AVX-512 F/DQ checked; every position asserted in range.
+                Isa::Avx512 => unsafe {
+                    super::arch::x86_64::avx512::adagrad::$row(p, s, values, items, pos_mask, h)
+                },
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: AVX2 checked; every position asserted in range.
+                Isa::Avx2 => unsafe {
+                    super::arch::x86_64::avx2::adagrad::$row(p, s, values, items, pos_mask, h)
+                },
+                _ => portable::row(p, s, values, items, pos_mask, h),
+            }
+        }
+    };
+}
+
+dispatch!(f32, dense_f32, masked_f32, row_f32);
+dispatch!(f64, dense_f64, masked_f64, row_f64);
+
+/// Hints the CPU to fetch the cache line holding `ptr` (no-op off x86-64).
+#[inline(always)]
+pub fn prefetch<T>(ptr: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint and never faults, whatever the
+    // address; SSE is part of the x86-64 baseline.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch(ptr as *const i8, core::arch::x86_64::_MM_HINT_T0)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = ptr;
+}

@@ -1,0 +1,306 @@
+//! Reusable scratch for the sparse steps and the linear-time coalescing sort.
+//!
+//! Duplicates must be summed in a fixed order before the (non-linear)
+//! update. Entries are sorted by their flat index with a stable LSD radix
+//! sort (the index and the entry's position packed into one `u64`, digits of
+//! at most 11 bits, one counting pass for all digits, passes whose digit is
+//! constant skipped, no sort at all when the indices already increase), so
+//! each run of equal indices lists its entries in order of appearance, and is
+//! summed in that order. The result does not depend on the ISA or the thread
+//! count.
+
+/// Scratch buffers reused across steps, so that a steady-state training loop
+/// allocates nothing. Buffers grow to the largest gradient seen and stay.
+///
+/// The plain `step_*` methods of [`super::Adagrad`] use one workspace per
+/// thread internally; pass your own to the `*_with` methods to control its
+/// lifetime, or to set [`Workspace::parallel_min`].
+///
+/// ```
+/// use maskops::optim::{Adagrad, Workspace};
+/// use maskops::cpu;
+/// let opt = Adagrad::default();
+/// let mut ws = Workspace::new();
+/// let mut table = vec![0.0f32; 10 * 4];
+/// let mut state = opt.state(table.len());
+/// for _ in 0..3 {
+///     opt.step_rows_with(cpu::isa(), &mut ws, &mut table, 10, 4, &[7, 2, 7], &[1.0; 12], &mut state)
+///         .unwrap();
+/// }
+/// assert_eq!(state.step, 3);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    pub(crate) items: Vec<u64>,
+    pub(crate) tmp: Vec<u64>,
+    pub(crate) pairs: Vec<(u64, u64)>,
+    hist: Vec<usize>,
+    parallel_min: usize,
+    /// Tests: take the comparison-sort fallback even when the packed radix
+    /// sort applies.
+    pub(crate) force_pairs: bool,
+}
+
+impl Default for Workspace {
+    fn default() -> Self {
+        Workspace::new()
+    }
+}
+
+/// Default minimum work (elements updated) per rayon task.
+pub const DEFAULT_PARALLEL_MIN: usize = 1 << 16;
+
+impl Workspace {
+    /// An empty workspace (no allocation until first use).
+    pub fn new() -> Self {
+        Workspace {
+            items: Vec::new(),
+            tmp: Vec::new(),
+            pairs: Vec::new(),
+            hist: Vec::new(),
+            parallel_min: DEFAULT_PARALLEL_MIN,
+            force_pairs: false,
+        }
+    }
+
+    /// The minimum number of element updates per rayon task: a step with
+    /// less than twice this much work runs on the calling thread. Results do
+    /// not depend on it (every update is elementwise and every duplicate sum
+    /// is done by one thread in a fixed order).
+    pub fn parallel_min(&self) -> usize {
+        self.parallel_min
+    }
+
+    /// Sets [`Workspace::parallel_min`] (at least 1).
+    pub fn set_parallel_min(&mut self, n: usize) {
+        self.parallel_min = n.max(1);
+    }
+
+    /// Bytes currently reserved.
+    pub fn capacity_bytes(&self) -> usize {
+        8 * (self.items.capacity() + self.tmp.capacity() + self.hist.capacity())
+            + 16 * self.pairs.capacity()
+    }
+
+    /// Sorts entry positions `0..n` stably by `key(k) < bound`.
+    ///
+    /// Afterwards [`Sorted`] (from [`Workspace::sorted`]) lists the entries by
+    /// key, equal keys in order of appearance.
+    pub(crate) fn sort(
+        &mut self,
+        n: usize,
+        bound: usize,
+        key: impl Fn(usize) -> usize,
+    ) -> SortMode {
+        let pos_bits = bits(n.saturating_sub(1) as u64);
+        let key_bits = bits(bound.saturating_sub(1) as u64);
+        self.items.clear();
+        if key_bits + pos_bits > 64 || self.force_pairs {
+            return self.sort_pairs(n, key);
+        }
+        self.items.reserve(n);
+        let mut sorted = true;
+        let mut prev = 0u64;
+        for k in 0..n {
+            let kk = key(k) as u64;
+            sorted &= kk >= prev;
+            prev = kk;
+            self.items.push((kk << pos_bits) | k as u64);
+        }
+        if !sorted {
+            self.radix(pos_bits, key_bits);
+        }
+        SortMode::Packed { pos_bits }
+    }
+
+    /// The fallback when index and position do not fit one `u64` together:
+    /// a comparison sort of `(key, position)` pairs (stable by construction).
+    pub(crate) fn sort_pairs(&mut self, n: usize, key: impl Fn(usize) -> usize) -> SortMode {
+        self.pairs.clear();
+        self.pairs.extend((0..n).map(|k| (key(k) as u64, k as u64)));
+        self.pairs.sort_unstable();
+        self.items.clear();
+        self.items.extend(self.pairs.iter().map(|&(_, p)| p));
+        SortMode::Pairs
+    }
+
+    /// Stable LSD radix sort of `items` by bits `lo .. lo + key_bits`.
+    fn radix(&mut self, lo: u32, key_bits: u32) {
+        if key_bits == 0 {
+            return;
+        }
+        let passes = key_bits.div_ceil(11);
+        let d = key_bits.div_ceil(passes);
+        let buckets = 1usize << d;
+        let dmask = (buckets - 1) as u64;
+        let n = self.items.len();
+        self.hist.clear();
+        self.hist.resize(passes as usize * buckets, 0);
+        for &it in &self.items {
+            let k = it >> lo;
+            for p in 0..passes as usize {
+                self.hist[p * buckets + ((k >> (p as u32 * d)) & dmask) as usize] += 1;
+            }
+        }
+        self.tmp.clear();
+        self.tmp.resize(n, 0);
+        for p in 0..passes as usize {
+            let h = &mut self.hist[p * buckets..(p + 1) * buckets];
+            if h.contains(&n) {
+                continue; // every item has the same digit: nothing to do
+            }
+            let mut acc = 0;
+            for c in h.iter_mut() {
+                let v = *c;
+                *c = acc;
+                acc += v;
+            }
+            let shift = lo + p as u32 * d;
+            for &it in &self.items {
+                let b = ((it >> shift) & dmask) as usize;
+                self.tmp[h[b]] = it;
+                h[b] += 1;
+            }
+            std::mem::swap(&mut self.items, &mut self.tmp);
+        }
+    }
+
+    /// The sorted view after [`Workspace::sort`].
+    pub(crate) fn sorted(&self, mode: SortMode) -> Sorted<'_> {
+        match mode {
+            SortMode::Packed { pos_bits } => Sorted {
+                items: &self.items,
+                pairs: None,
+                pos_bits,
+                pos_mask: if pos_bits == 0 {
+                    0
+                } else {
+                    u64::MAX >> (64 - pos_bits)
+                },
+            },
+            SortMode::Pairs => Sorted {
+                items: &self.items,
+                pairs: Some(&self.pairs),
+                pos_bits: 64,
+                pos_mask: u64::MAX,
+            },
+        }
+    }
+}
+
+/// How [`Workspace::sort`] left its result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SortMode {
+    /// `items[i] = key << pos_bits | position`.
+    Packed { pos_bits: u32 },
+    /// `pairs[i] = (key, position)`, `items[i] = position`.
+    Pairs,
+}
+
+/// Entries sorted by key (equal keys in order of appearance).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sorted<'a> {
+    /// Position in the low `pos_bits` bits (all of it in `Pairs` mode).
+    pub items: &'a [u64],
+    pairs: Option<&'a [(u64, u64)]>,
+    pos_bits: u32,
+    /// `position = items[i] & pos_mask`.
+    pub pos_mask: u64,
+}
+
+impl Sorted<'_> {
+    /// Number of entries.
+    #[inline(always)]
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Key of the `i`-th sorted entry.
+    #[inline(always)]
+    pub fn key(&self, i: usize) -> usize {
+        match self.pairs {
+            None => (self.items[i] >> self.pos_bits) as usize,
+            Some(p) => p[i].0 as usize,
+        }
+    }
+
+    /// Position (in the gradient) of the `i`-th sorted entry.
+    #[inline(always)]
+    pub fn pos(&self, i: usize) -> usize {
+        (self.items[i] & self.pos_mask) as usize
+    }
+
+    /// End of the run of equal keys starting at `i`.
+    #[inline(always)]
+    pub fn run_end(&self, i: usize) -> usize {
+        let k = self.key(i);
+        let mut j = i + 1;
+        while j < self.len() && self.key(j) == k {
+            j += 1;
+        }
+        j
+    }
+}
+
+fn bits(x: u64) -> u32 {
+    64 - x.leading_zeros()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(keys: &[usize], bound: usize, pairs: bool) {
+        let mut ws = Workspace::new();
+        let mode = if pairs {
+            ws.sort_pairs(keys.len(), |k| keys[k])
+        } else {
+            ws.sort(keys.len(), bound, |k| keys[k])
+        };
+        let s = ws.sorted(mode);
+        let mut want: Vec<(usize, usize)> = keys.iter().copied().zip(0..).collect();
+        want.sort(); // (key, position): stable order by construction
+        let got: Vec<(usize, usize)> = (0..s.len()).map(|i| (s.key(i), s.pos(i))).collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn radix_matches_stable_sort() {
+        let mut x = 12345u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for &(n, bound) in &[
+            (0, 1),
+            (1, 1),
+            (1, 10),
+            (5, 3),
+            (1000, 7),
+            (3000, 1 << 20),
+            (4097, 1 << 33),
+            (777, 5000),
+        ] {
+            let keys: Vec<usize> = (0..n).map(|_| (next() % bound as u64) as usize).collect();
+            check(&keys, bound, false);
+            check(&keys, bound, true);
+            let mut sorted = keys.clone();
+            sorted.sort();
+            check(&sorted, bound, false);
+        }
+    }
+
+    #[test]
+    fn workspace_reused_without_growth() {
+        let mut ws = Workspace::new();
+        let keys: Vec<usize> = (0..5000).map(|i| (i * 7919) % 1000).collect();
+        ws.sort(keys.len(), 1000, |k| keys[k]);
+        let cap = ws.capacity_bytes();
+        for _ in 0..3 {
+            ws.sort(keys.len(), 1000, |k| keys[k]);
+            assert_eq!(ws.capacity_bytes(), cap);
+        }
+    }
+}
