@@ -10,10 +10,11 @@
 //! with a `run(&Ctx)` function. `MASKOPS_REPORT=reduce,loss` runs a subset.
 
 mod reduce;
-// Other families add their module here (one line each), e.g.:
-// mod loss;
-// mod adagrad;
-// mod elementwise;
+// Other families add their module here (one line each).
+mod adagrad;
+mod bw; // helpers shared by loss, adagrad, elementwise
+mod elementwise;
+mod loss;
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -26,9 +27,9 @@ type Family = (&'static str, fn(&Ctx));
 /// `mod <name>;` above and add a line here.
 const FAMILIES: &[Family] = &[
     ("reduce", reduce::run),
-    // ("loss", loss::run),
-    // ("adagrad", adagrad::run),
-    // ("elementwise", elementwise::run),
+    ("loss", loss::run),
+    ("adagrad", adagrad::run),
+    ("elementwise", elementwise::run),
 ];
 
 /// Shared measurement context.
