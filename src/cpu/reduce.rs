@@ -196,6 +196,13 @@ enum Seqs<'a, T> {
 }
 
 impl<T: Elem> Seqs<'_, T> {
+    /// The underlying elements.
+    fn data(&self) -> &[T] {
+        match *self {
+            Seqs::Whole(x) | Seqs::Rows(x, _, _) | Seqs::Cols(x, _, _) => x,
+        }
+    }
+
     fn count(&self) -> usize {
         match *self {
             Seqs::Whole(_) => 1,
@@ -422,6 +429,11 @@ fn reduce_seqs<T: Elem>(
     op: Reduction,
 ) -> Vec<Option<T::Acc>> {
     use engine::{Max, MaxAbs, Min, MinAbs, Prod, Sum, SumAbs, SumExp, SumSq, SumSqDev};
+    if s.data().is_empty() {
+        // nothing to read: every sequence is empty (and a huge empty
+        // dimension must not be walked, e.g. 0 x usize::MAX)
+        return vec![None; s.count()];
+    }
     let cnt = s.counts(words);
     let n = s.count();
     let keep = |v: Vec<T::Acc>, min: usize| -> Vec<Option<T::Acc>> {
@@ -718,6 +730,9 @@ fn arg_seqs<T: Elem>(
     words: &[u64],
     op: ArgReduction,
 ) -> Vec<Option<usize>> {
+    if s.data().is_empty() {
+        return vec![None; s.count()];
+    }
     match *s {
         Seqs::Whole(x) => vec![seq_arg(isa, x, words, 0, op, true)],
         Seqs::Rows(x, rows, cols) => {
