@@ -63,7 +63,7 @@ pub fn softmax_backward<T: Element>(
     grad_output: &[T],
     dim: usize,
 ) -> Result<MaskedVec<T>> {
-    crate::reference::softmax::softmax_backward(output, grad_output, dim)
+    crate::cpu::reduce::softmax_backward(output, grad_output, dim, false)
 }
 
 /// Gradient of the masked log-softmax with respect to its input:
@@ -87,5 +87,5 @@ pub fn log_softmax_backward<T: Element>(
     grad_output: &[T],
     dim: usize,
 ) -> Result<MaskedVec<T>> {
-    crate::reference::softmax::log_softmax_backward(output, grad_output, dim)
+    crate::cpu::reduce::softmax_backward(output, grad_output, dim, true)
 }

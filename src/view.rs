@@ -184,7 +184,7 @@ impl<'a, T: Element> MaskedView<'a, T> {
     /// assert_eq!(MaskedView::new(&x, &none).unwrap().sum(), None);
     /// ```
     pub fn sum(&self) -> Option<T> {
-        crate::reference::reduce::sum(self)
+        crate::cpu::reduce::reduce(self, crate::cpu::reduce::Reduction::Sum)
     }
 
     /// Mean of the kept elements (`sum / count`); `None` if nothing is kept.
@@ -196,7 +196,7 @@ impl<'a, T: Element> MaskedView<'a, T> {
     /// assert_eq!(MaskedView::new(&x, &m).unwrap().mean(), Some(2.5));
     /// ```
     pub fn mean(&self) -> Option<T> {
-        crate::reference::reduce::mean(self)
+        crate::cpu::reduce::reduce(self, crate::cpu::reduce::Reduction::Mean)
     }
 
     /// Product of the kept elements; `None` if nothing is kept.
@@ -208,7 +208,7 @@ impl<'a, T: Element> MaskedView<'a, T> {
     /// assert_eq!(MaskedView::new(&x, &m).unwrap().prod(), Some(6.0));
     /// ```
     pub fn prod(&self) -> Option<T> {
-        crate::reference::reduce::prod(self)
+        crate::cpu::reduce::reduce(self, crate::cpu::reduce::Reduction::Prod)
     }
 
     /// Minimum of the kept elements (NaN if a kept element is NaN);
@@ -221,7 +221,7 @@ impl<'a, T: Element> MaskedView<'a, T> {
     /// assert_eq!(MaskedView::new(&x, &m).unwrap().amin(), Some(2.0));
     /// ```
     pub fn amin(&self) -> Option<T> {
-        crate::reference::reduce::amin(self)
+        crate::cpu::reduce::reduce(self, crate::cpu::reduce::Reduction::Amin)
     }
 
     /// Maximum of the kept elements (NaN if a kept element is NaN);
@@ -234,7 +234,7 @@ impl<'a, T: Element> MaskedView<'a, T> {
     /// assert_eq!(MaskedView::new(&x, &m).unwrap().amax(), Some(3.0));
     /// ```
     pub fn amax(&self) -> Option<T> {
-        crate::reference::reduce::amax(self)
+        crate::cpu::reduce::reduce(self, crate::cpu::reduce::Reduction::Amax)
     }
 
     /// Flat index of the first minimum among the kept elements (of the first
@@ -247,7 +247,7 @@ impl<'a, T: Element> MaskedView<'a, T> {
     /// assert_eq!(MaskedView::new(&x, &m).unwrap().argmin(), Some(2));
     /// ```
     pub fn argmin(&self) -> Option<usize> {
-        crate::reference::reduce::argmin(self)
+        crate::cpu::reduce::arg(self, crate::cpu::reduce::ArgReduction::Argmin)
     }
 
     /// Flat index of the first maximum among the kept elements (of the first
@@ -260,7 +260,7 @@ impl<'a, T: Element> MaskedView<'a, T> {
     /// assert_eq!(MaskedView::new(&x, &m).unwrap().argmax(), Some(0));
     /// ```
     pub fn argmax(&self) -> Option<usize> {
-        crate::reference::reduce::argmax(self)
+        crate::cpu::reduce::arg(self, crate::cpu::reduce::ArgReduction::Argmax)
     }
 
     /// Variance of the kept elements, `sum((x - mean)^2) / (count - correction)`
@@ -277,7 +277,7 @@ impl<'a, T: Element> MaskedView<'a, T> {
     /// assert_eq!(v.var(2), None);
     /// ```
     pub fn var(&self, correction: usize) -> Option<T> {
-        crate::reference::reduce::var(self, correction)
+        crate::cpu::reduce::reduce(self, crate::cpu::reduce::Reduction::Var { correction })
     }
 
     /// Standard deviation: the square root of [`var`](Self::var);
@@ -290,7 +290,7 @@ impl<'a, T: Element> MaskedView<'a, T> {
     /// assert_eq!(MaskedView::new(&x, &m).unwrap().std(0), Some(1.0));
     /// ```
     pub fn std(&self, correction: usize) -> Option<T> {
-        crate::reference::reduce::std(self, correction)
+        crate::cpu::reduce::reduce(self, crate::cpu::reduce::Reduction::Std { correction })
     }
 
     /// Vector `p`-norm of the kept elements (`torch.linalg.vector_norm` on the
@@ -311,7 +311,7 @@ impl<'a, T: Element> MaskedView<'a, T> {
     /// assert_eq!(v.norm(f64::NAN), None);
     /// ```
     pub fn norm(&self, p: f64) -> Option<T> {
-        crate::reference::reduce::norm(self, p)
+        crate::cpu::reduce::reduce(self, crate::cpu::reduce::Reduction::Norm { p })
     }
 
     /// `log(sum(exp(x)))` over the kept elements, computed stably (shifted by
@@ -325,7 +325,7 @@ impl<'a, T: Element> MaskedView<'a, T> {
     /// assert_eq!(v.logsumexp(), Some(2f64.ln()));
     /// ```
     pub fn logsumexp(&self) -> Option<T> {
-        crate::reference::reduce::logsumexp(self)
+        crate::cpu::reduce::reduce(self, crate::cpu::reduce::Reduction::LogSumExp)
     }
 
     /// Per-dim [`sum`](Self::sum): one result per row (`dim = 1`) or column
@@ -347,7 +347,7 @@ impl<'a, T: Element> MaskedView<'a, T> {
     /// assert!(v.sum_dim(2).is_err());
     /// ```
     pub fn sum_dim(&self, dim: usize) -> Result<MaskedVec<T>> {
-        crate::reference::reduce::sum_dim(self, dim)
+        crate::cpu::reduce::reduce_dim(self, dim, crate::cpu::reduce::Reduction::Sum)
     }
 
     /// Per-dim [`mean`](Self::mean); a cleared bit where nothing is kept.
@@ -360,22 +360,22 @@ impl<'a, T: Element> MaskedView<'a, T> {
     /// assert_eq!(v.mean_dim(0).unwrap().values, vec![1.0, 5.5]);
     /// ```
     pub fn mean_dim(&self, dim: usize) -> Result<MaskedVec<T>> {
-        crate::reference::reduce::mean_dim(self, dim)
+        crate::cpu::reduce::reduce_dim(self, dim, crate::cpu::reduce::Reduction::Mean)
     }
 
     /// Per-dim [`prod`](Self::prod); a cleared bit where nothing is kept.
     pub fn prod_dim(&self, dim: usize) -> Result<MaskedVec<T>> {
-        crate::reference::reduce::prod_dim(self, dim)
+        crate::cpu::reduce::reduce_dim(self, dim, crate::cpu::reduce::Reduction::Prod)
     }
 
     /// Per-dim [`amin`](Self::amin); a cleared bit where nothing is kept.
     pub fn amin_dim(&self, dim: usize) -> Result<MaskedVec<T>> {
-        crate::reference::reduce::amin_dim(self, dim)
+        crate::cpu::reduce::reduce_dim(self, dim, crate::cpu::reduce::Reduction::Amin)
     }
 
     /// Per-dim [`amax`](Self::amax); a cleared bit where nothing is kept.
     pub fn amax_dim(&self, dim: usize) -> Result<MaskedVec<T>> {
-        crate::reference::reduce::amax_dim(self, dim)
+        crate::cpu::reduce::reduce_dim(self, dim, crate::cpu::reduce::Reduction::Amax)
     }
 
     /// Per-dim [`argmin`](Self::argmin): the position along `dim` (column
@@ -392,13 +392,13 @@ impl<'a, T: Element> MaskedView<'a, T> {
     /// assert_eq!(v.argmin_dim(0).unwrap().values, vec![0, 0]);
     /// ```
     pub fn argmin_dim(&self, dim: usize) -> Result<MaskedVec<usize>> {
-        crate::reference::reduce::argmin_dim(self, dim)
+        crate::cpu::reduce::arg_dim(self, dim, crate::cpu::reduce::ArgReduction::Argmin)
     }
 
     /// Per-dim [`argmax`](Self::argmax): the position along `dim`; a cleared
     /// bit (value 0) where nothing is kept.
     pub fn argmax_dim(&self, dim: usize) -> Result<MaskedVec<usize>> {
-        crate::reference::reduce::argmax_dim(self, dim)
+        crate::cpu::reduce::arg_dim(self, dim, crate::cpu::reduce::ArgReduction::Argmax)
     }
 
     /// Per-dim [`var`](Self::var); a cleared bit where `count <= correction`.
@@ -413,12 +413,12 @@ impl<'a, T: Element> MaskedView<'a, T> {
     /// assert_eq!(r.get(1), None); // one kept element, correction 1
     /// ```
     pub fn var_dim(&self, dim: usize, correction: usize) -> Result<MaskedVec<T>> {
-        crate::reference::reduce::var_dim(self, dim, correction)
+        crate::cpu::reduce::reduce_dim(self, dim, crate::cpu::reduce::Reduction::Var { correction })
     }
 
     /// Per-dim [`std`](Self::std); a cleared bit where `count <= correction`.
     pub fn std_dim(&self, dim: usize, correction: usize) -> Result<MaskedVec<T>> {
-        crate::reference::reduce::std_dim(self, dim, correction)
+        crate::cpu::reduce::reduce_dim(self, dim, crate::cpu::reduce::Reduction::Std { correction })
     }
 
     /// Per-dim [`norm`](Self::norm); a cleared bit where nothing is kept.
@@ -433,12 +433,12 @@ impl<'a, T: Element> MaskedView<'a, T> {
     /// assert!(matches!(v.norm_dim(1, f64::NAN), Err(Error::Param { .. })));
     /// ```
     pub fn norm_dim(&self, dim: usize, p: f64) -> Result<MaskedVec<T>> {
-        crate::reference::reduce::norm_dim(self, dim, p)
+        crate::cpu::reduce::reduce_dim(self, dim, crate::cpu::reduce::Reduction::Norm { p })
     }
 
     /// Per-dim [`logsumexp`](Self::logsumexp); a cleared bit where nothing is kept.
     pub fn logsumexp_dim(&self, dim: usize) -> Result<MaskedVec<T>> {
-        crate::reference::reduce::logsumexp_dim(self, dim)
+        crate::cpu::reduce::reduce_dim(self, dim, crate::cpu::reduce::Reduction::LogSumExp)
     }
 
     /// Masked softmax along `dim` (1: over each row, 0: over each column; a
@@ -458,7 +458,7 @@ impl<'a, T: Element> MaskedView<'a, T> {
     /// assert_eq!(y.mask, m);
     /// ```
     pub fn softmax(&self, dim: usize) -> Result<MaskedVec<T>> {
-        crate::reference::softmax::softmax(self, dim)
+        crate::cpu::reduce::softmax(self, dim, false)
     }
 
     /// Masked log-softmax along `dim` (see [`softmax`](Self::softmax)):
@@ -473,6 +473,6 @@ impl<'a, T: Element> MaskedView<'a, T> {
     /// assert_eq!(y.values, vec![-(2f64.ln()), -(2f64.ln()), 0.0]);
     /// ```
     pub fn log_softmax(&self, dim: usize) -> Result<MaskedVec<T>> {
-        crate::reference::softmax::log_softmax(self, dim)
+        crate::cpu::reduce::softmax(self, dim, true)
     }
 }

@@ -15,6 +15,7 @@ pub mod adagrad;
 pub mod arch;
 pub mod elementwise;
 pub mod loss;
+pub mod reduce;
 
 use std::sync::atomic::{AtomicU8, Ordering};
 

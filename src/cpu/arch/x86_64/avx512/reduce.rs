@@ -1,1 +1,367 @@
-//! `avx512` reduce kernels.
+//! `avx512` reduce and softmax kernels: the 32 canonical lanes live in two
+//! zmm registers (lanes 0-15, 16-31) for `f32` accumulators and four for
+//! `f64`. Each 16-bit (8-bit for `f64`) slice of the mask word is the
+//! `__mmask16` of a masked load that merges the fold's neutral input into
+//! masked-out lanes, so masked-out memory is never read. Halves widen with
+//! `vcvtph2ps` (f16) or a 16-bit shift (bf16).
+
+use crate::cpu::reduce::engine::{Lanes, LoadT, SimdElem};
+use crate::math::{EXP_HI, EXP_LO, EXP_P, LN2_HI, LN2_LO, LOG2E};
+use half::{bf16, f16};
+use std::arch::x86_64::*;
+
+/// 32 `f32` lanes in two zmm registers.
+#[derive(Clone, Copy)]
+pub struct Z32([__m512; 2]);
+
+/// 32 `f64` lanes in four zmm registers.
+#[derive(Clone, Copy)]
+pub struct Z64([__m512d; 4]);
+
+const RNE: i32 = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+
+/// `math::exp_f32`, transcribed: same constants, same operation order, no
+/// FMA, round-ties-even range reduction.
+#[inline(always)]
+unsafe fn exp_ps(x: __m512) -> __m512 {
+    let s = _mm512_set1_ps;
+    let n = _mm512_roundscale_ps::<RNE>(_mm512_mul_ps(x, s(LOG2E)));
+    let r = _mm512_sub_ps(
+        _mm512_sub_ps(x, _mm512_mul_ps(n, s(LN2_HI))),
+        _mm512_mul_ps(n, s(LN2_LO)),
+    );
+    let z = _mm512_mul_ps(r, r);
+    let mut p = s(EXP_P[0]);
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), s(EXP_P[1]));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), s(EXP_P[2]));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), s(EXP_P[3]));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), s(EXP_P[4]));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), s(EXP_P[5]));
+    let y = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(p, z), r), s(1.0));
+    let ni = _mm512_cvtps_epi32(n);
+    // n1 = ni / 2 truncated toward zero, as Rust's i32 division
+    let n1 = _mm512_srai_epi32::<1>(_mm512_add_epi32(ni, _mm512_srli_epi32::<31>(ni)));
+    let n2 = _mm512_sub_epi32(ni, n1);
+    let bias = _mm512_set1_epi32(127);
+    let p1 = _mm512_castsi512_ps(_mm512_slli_epi32::<23>(_mm512_add_epi32(n1, bias)));
+    let p2 = _mm512_castsi512_ps(_mm512_slli_epi32::<23>(_mm512_add_epi32(n2, bias)));
+    let mut res = _mm512_mul_ps(_mm512_mul_ps(y, p1), p2);
+    res = _mm512_mask_blend_ps(
+        _mm512_cmp_ps_mask::<_CMP_LT_OQ>(x, s(EXP_LO)),
+        res,
+        _mm512_setzero_ps(),
+    );
+    res = _mm512_mask_blend_ps(
+        _mm512_cmp_ps_mask::<_CMP_GT_OQ>(x, s(EXP_HI)),
+        res,
+        s(f32::INFINITY),
+    );
+    _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_UNORD_Q>(x, x), res, x)
+}
+
+#[inline(always)]
+unsafe fn max_ps(a: __m512, b: __m512) -> __m512 {
+    let take = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(b, a)
+        | (_mm512_cmp_ps_mask::<_CMP_UNORD_Q>(b, b) & _mm512_cmp_ps_mask::<_CMP_ORD_Q>(a, a));
+    _mm512_mask_blend_ps(take, a, b)
+}
+
+#[inline(always)]
+unsafe fn min_ps(a: __m512, b: __m512) -> __m512 {
+    let take = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(b, a)
+        | (_mm512_cmp_ps_mask::<_CMP_UNORD_Q>(b, b) & _mm512_cmp_ps_mask::<_CMP_ORD_Q>(a, a));
+    _mm512_mask_blend_ps(take, a, b)
+}
+
+#[inline(always)]
+unsafe fn max_pd(a: __m512d, b: __m512d) -> __m512d {
+    let take = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(b, a)
+        | (_mm512_cmp_pd_mask::<_CMP_UNORD_Q>(b, b) & _mm512_cmp_pd_mask::<_CMP_ORD_Q>(a, a));
+    _mm512_mask_blend_pd(take, a, b)
+}
+
+#[inline(always)]
+unsafe fn min_pd(a: __m512d, b: __m512d) -> __m512d {
+    let take = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(b, a)
+        | (_mm512_cmp_pd_mask::<_CMP_UNORD_Q>(b, b) & _mm512_cmp_pd_mask::<_CMP_ORD_Q>(a, a));
+    _mm512_mask_blend_pd(take, a, b)
+}
+
+impl Lanes for Z32 {
+    type A = f32;
+    #[inline(always)]
+    unsafe fn prefetch(p: *const u8, write: bool) {
+        if write {
+            _mm_prefetch::<_MM_HINT_ET0>(p as *const i8);
+        } else {
+            _mm_prefetch::<_MM_HINT_T0>(p as *const i8);
+        }
+    }
+    #[inline(always)]
+    unsafe fn splat(a: f32) -> Self {
+        Z32([_mm512_set1_ps(a); 2])
+    }
+    #[inline(always)]
+    unsafe fn load_acc(p: *const f32) -> Self {
+        Z32([_mm512_loadu_ps(p), _mm512_loadu_ps(p.add(16))])
+    }
+    #[inline(always)]
+    unsafe fn store_acc(self, p: *mut f32) {
+        _mm512_storeu_ps(p, self.0[0]);
+        _mm512_storeu_ps(p.add(16), self.0[1]);
+    }
+    #[inline(always)]
+    unsafe fn add(self, o: Self) -> Self {
+        Z32([
+            _mm512_add_ps(self.0[0], o.0[0]),
+            _mm512_add_ps(self.0[1], o.0[1]),
+        ])
+    }
+    #[inline(always)]
+    unsafe fn sub(self, o: Self) -> Self {
+        Z32([
+            _mm512_sub_ps(self.0[0], o.0[0]),
+            _mm512_sub_ps(self.0[1], o.0[1]),
+        ])
+    }
+    #[inline(always)]
+    unsafe fn mul(self, o: Self) -> Self {
+        Z32([
+            _mm512_mul_ps(self.0[0], o.0[0]),
+            _mm512_mul_ps(self.0[1], o.0[1]),
+        ])
+    }
+    #[inline(always)]
+    unsafe fn div(self, o: Self) -> Self {
+        Z32([
+            _mm512_div_ps(self.0[0], o.0[0]),
+            _mm512_div_ps(self.0[1], o.0[1]),
+        ])
+    }
+    #[inline(always)]
+    unsafe fn abs(self) -> Self {
+        Z32([_mm512_abs_ps(self.0[0]), _mm512_abs_ps(self.0[1])])
+    }
+    #[inline(always)]
+    unsafe fn max_op(self, o: Self) -> Self {
+        Z32([max_ps(self.0[0], o.0[0]), max_ps(self.0[1], o.0[1])])
+    }
+    #[inline(always)]
+    unsafe fn min_op(self, o: Self) -> Self {
+        Z32([min_ps(self.0[0], o.0[0]), min_ps(self.0[1], o.0[1])])
+    }
+    #[inline(always)]
+    unsafe fn exp(self) -> Self {
+        Z32([exp_ps(self.0[0]), exp_ps(self.0[1])])
+    }
+    #[inline(always)]
+    unsafe fn select(bits: u32, a: Self, b: Self) -> Self {
+        Z32([
+            _mm512_mask_blend_ps(bits as u16, b.0[0], a.0[0]),
+            _mm512_mask_blend_ps((bits >> 16) as u16, b.0[1], a.0[1]),
+        ])
+    }
+}
+
+impl LoadT<f32> for Z32 {
+    #[inline(always)]
+    unsafe fn load(p: *const f32, bits: u32, n: Self) -> Self {
+        Z32([
+            _mm512_mask_loadu_ps(n.0[0], bits as u16, p),
+            _mm512_mask_loadu_ps(n.0[1], (bits >> 16) as u16, p.add(16)),
+        ])
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32) {
+        self.store_acc(p)
+    }
+}
+
+impl LoadT<f16> for Z32 {
+    #[inline(always)]
+    unsafe fn load(p: *const f16, bits: u32, n: Self) -> Self {
+        let q = p as *const i16;
+        let (k0, k1) = (bits as u16, (bits >> 16) as u16);
+        let h0 = _mm256_maskz_loadu_epi16(k0, q);
+        let h1 = _mm256_maskz_loadu_epi16(k1, q.add(16));
+        Z32([
+            _mm512_mask_blend_ps(k0, n.0[0], _mm512_cvtph_ps(h0)),
+            _mm512_mask_blend_ps(k1, n.0[1], _mm512_cvtph_ps(h1)),
+        ])
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f16) {
+        let q = p as *mut __m256i;
+        _mm256_storeu_si256(q, _mm512_cvtps_ph::<RNE>(self.0[0]));
+        _mm256_storeu_si256(q.add(1), _mm512_cvtps_ph::<RNE>(self.0[1]));
+    }
+}
+
+/// `f32` -> `bf16` bits, round to nearest even, NaN quieted (as `half`).
+#[inline(always)]
+unsafe fn to_bf16(v: __m512) -> __m256i {
+    let b = _mm512_castps_si512(v);
+    let lsb = _mm512_and_si512(_mm512_srli_epi32::<16>(b), _mm512_set1_epi32(1));
+    let rounded = _mm512_srli_epi32::<16>(_mm512_add_epi32(
+        _mm512_add_epi32(b, _mm512_set1_epi32(0x7fff)),
+        lsb,
+    ));
+    let nan = _mm512_or_si512(_mm512_srli_epi32::<16>(b), _mm512_set1_epi32(0x40));
+    let r = _mm512_mask_blend_epi32(_mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v), rounded, nan);
+    _mm512_cvtepi32_epi16(r)
+}
+
+/// 16 `bf16` bit patterns -> `f32` (a 16-bit left shift, exact).
+#[inline(always)]
+unsafe fn widen_bf16(h: __m256i) -> __m512 {
+    _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(h)))
+}
+
+impl LoadT<bf16> for Z32 {
+    #[inline(always)]
+    unsafe fn load(p: *const bf16, bits: u32, n: Self) -> Self {
+        let q = p as *const i16;
+        let (k0, k1) = (bits as u16, (bits >> 16) as u16);
+        Z32([
+            _mm512_mask_blend_ps(k0, n.0[0], widen_bf16(_mm256_maskz_loadu_epi16(k0, q))),
+            _mm512_mask_blend_ps(
+                k1,
+                n.0[1],
+                widen_bf16(_mm256_maskz_loadu_epi16(k1, q.add(16))),
+            ),
+        ])
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut bf16) {
+        let q = p as *mut __m256i;
+        _mm256_storeu_si256(q, to_bf16(self.0[0]));
+        _mm256_storeu_si256(q.add(1), to_bf16(self.0[1]));
+    }
+}
+
+/// Applies a binary intrinsic to each of the four register pairs (a macro,
+/// not a closure-taking function, so the intrinsics inline under the
+/// room's target features).
+macro_rules! z64_map2 {
+    ($a:expr, $b:expr, $f:path) => {
+        Z64([
+            $f($a.0[0], $b.0[0]),
+            $f($a.0[1], $b.0[1]),
+            $f($a.0[2], $b.0[2]),
+            $f($a.0[3], $b.0[3]),
+        ])
+    };
+}
+
+impl Lanes for Z64 {
+    type A = f64;
+    #[inline(always)]
+    unsafe fn splat(a: f64) -> Self {
+        Z64([_mm512_set1_pd(a); 4])
+    }
+    #[inline(always)]
+    unsafe fn load_acc(p: *const f64) -> Self {
+        Z64([
+            _mm512_loadu_pd(p),
+            _mm512_loadu_pd(p.add(8)),
+            _mm512_loadu_pd(p.add(16)),
+            _mm512_loadu_pd(p.add(24)),
+        ])
+    }
+    #[inline(always)]
+    unsafe fn store_acc(self, p: *mut f64) {
+        for i in 0..4 {
+            _mm512_storeu_pd(p.add(8 * i), self.0[i]);
+        }
+    }
+    #[inline(always)]
+    unsafe fn add(self, o: Self) -> Self {
+        z64_map2!(self, o, _mm512_add_pd)
+    }
+    #[inline(always)]
+    unsafe fn sub(self, o: Self) -> Self {
+        z64_map2!(self, o, _mm512_sub_pd)
+    }
+    #[inline(always)]
+    unsafe fn mul(self, o: Self) -> Self {
+        z64_map2!(self, o, _mm512_mul_pd)
+    }
+    #[inline(always)]
+    unsafe fn div(self, o: Self) -> Self {
+        z64_map2!(self, o, _mm512_div_pd)
+    }
+    #[inline(always)]
+    unsafe fn abs(self) -> Self {
+        Z64([
+            _mm512_abs_pd(self.0[0]),
+            _mm512_abs_pd(self.0[1]),
+            _mm512_abs_pd(self.0[2]),
+            _mm512_abs_pd(self.0[3]),
+        ])
+    }
+    #[inline(always)]
+    unsafe fn max_op(self, o: Self) -> Self {
+        z64_map2!(self, o, max_pd)
+    }
+    #[inline(always)]
+    unsafe fn min_op(self, o: Self) -> Self {
+        z64_map2!(self, o, min_pd)
+    }
+    #[inline(always)]
+    unsafe fn exp(self) -> Self {
+        // f64 uses std `exp` lane by lane (DESIGN.md: the f64 CPU paths may).
+        let mut a = [0.0f64; 32];
+        self.store_acc(a.as_mut_ptr());
+        for v in a.iter_mut() {
+            *v = v.exp();
+        }
+        Self::load_acc(a.as_ptr())
+    }
+    #[inline(always)]
+    unsafe fn select(bits: u32, a: Self, b: Self) -> Self {
+        Z64([
+            _mm512_mask_blend_pd(bits as u8, b.0[0], a.0[0]),
+            _mm512_mask_blend_pd((bits >> 8) as u8, b.0[1], a.0[1]),
+            _mm512_mask_blend_pd((bits >> 16) as u8, b.0[2], a.0[2]),
+            _mm512_mask_blend_pd((bits >> 24) as u8, b.0[3], a.0[3]),
+        ])
+    }
+}
+
+impl LoadT<f64> for Z64 {
+    #[inline(always)]
+    unsafe fn load(p: *const f64, bits: u32, n: Self) -> Self {
+        Z64([
+            _mm512_mask_loadu_pd(n.0[0], bits as u8, p),
+            _mm512_mask_loadu_pd(n.0[1], (bits >> 8) as u8, p.add(8)),
+            _mm512_mask_loadu_pd(n.0[2], (bits >> 16) as u8, p.add(16)),
+            _mm512_mask_loadu_pd(n.0[3], (bits >> 24) as u8, p.add(24)),
+        ])
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f64) {
+        self.store_acc(p)
+    }
+}
+
+/// Element types this room handles, with their lane type.
+pub trait E: SimdElem {
+    /// The 32-lane type.
+    type V: LoadT<Self, A = Self::Acc>;
+}
+impl E for f32 {
+    type V = Z32;
+}
+impl E for f64 {
+    type V = Z64;
+}
+impl E for f16 {
+    type V = Z32;
+}
+impl E for bf16 {
+    type V = Z32;
+}
+
+crate::cpu::reduce::engine::room_entries!(
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")]
+);

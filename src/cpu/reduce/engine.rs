@@ -1,0 +1,1336 @@
+//! Generic bodies of the reduction and softmax kernels.
+//!
+//! Nothing here carries a `#[target_feature]`: every function is
+//! `#[inline(always)]` and generic over a 32-lane vector type ([`Lanes`],
+//! [`LoadT`]) that each ISA room implements. A room's `#[target_feature]`
+//! entry point instantiates these bodies with its own lane type, so the
+//! intrinsics are inlined and compiled for that room's ISA.
+//!
+//! The 32 lanes are the 32 canonical lane accumulators of
+//! [`crate::canonical`]: lane `j` of chunk `c` of a block is block offset
+//! `32c + j`. Masked-out lanes are replaced by a per-fold *neutral input*
+//! before any arithmetic (a masked load or a blend), chosen so that
+//! `op(acc, val(neutral)) == acc` bit for bit for every accumulator the
+//! fold can produce. The result is therefore exactly
+//! [`canonical_fold`](crate::canonical::canonical_fold) with the fold's
+//! scalar `identity`, `val` and `op`, on every room.
+
+use crate::canonical::{BLOCK, LANES};
+use crate::element::Element;
+use crate::math::{exp_f32, ln_f32};
+use half::{bf16, f16};
+use std::fmt::Debug;
+
+/// The accumulator type of a fold: `f32` (for `f32`, `f16`, `bf16`) or `f64`.
+pub trait Acc: Copy + Send + Sync + PartialOrd + Debug + Default + 'static {
+    /// `+0.0`.
+    const ZERO: Self;
+    /// `-0.0`.
+    const NEG_ZERO: Self;
+    /// `1.0`.
+    const ONE: Self;
+    /// `+inf`.
+    const INF: Self;
+    /// `-inf`.
+    const NEG_INF: Self;
+    /// A quiet NaN.
+    const NAN: Self;
+    /// `a + b`.
+    fn add(self, o: Self) -> Self;
+    /// `a - b`.
+    fn sub(self, o: Self) -> Self;
+    /// `a * b`.
+    fn mul(self, o: Self) -> Self;
+    /// `a / b`.
+    fn div(self, o: Self) -> Self;
+    /// `|a|`.
+    fn abs(self) -> Self;
+    /// NaN test.
+    fn is_nan(self) -> bool;
+    /// Finite test.
+    fn is_finite(self) -> bool;
+    /// Deterministic `e^x` (`math::exp_f32` for `f32`, std for `f64`).
+    fn exp(self) -> Self;
+    /// Deterministic `ln x` (`math::ln_f32` for `f32`, std for `f64`).
+    fn ln(self) -> Self;
+    /// Square root (IEEE, exact rounding).
+    fn sqrt(self) -> Self;
+    /// `self^p` (std `powf`).
+    fn powf(self, p: Self) -> Self;
+    /// A count as an accumulator value (rounded).
+    fn from_count(n: usize) -> Self;
+    /// From `f64` (rounded).
+    fn from_f64(v: f64) -> Self;
+    /// To `f64` (exact).
+    fn to_f64(self) -> f64;
+}
+
+macro_rules! impl_acc {
+    ($t:ty, $exp:expr, $ln:expr) => {
+        impl Acc for $t {
+            const ZERO: Self = 0.0;
+            const NEG_ZERO: Self = -0.0;
+            const ONE: Self = 1.0;
+            const INF: Self = <$t>::INFINITY;
+            const NEG_INF: Self = <$t>::NEG_INFINITY;
+            const NAN: Self = <$t>::NAN;
+            #[inline(always)]
+            fn add(self, o: Self) -> Self {
+                self + o
+            }
+            #[inline(always)]
+            fn sub(self, o: Self) -> Self {
+                self - o
+            }
+            #[inline(always)]
+            fn mul(self, o: Self) -> Self {
+                self * o
+            }
+            #[inline(always)]
+            fn div(self, o: Self) -> Self {
+                self / o
+            }
+            #[inline(always)]
+            fn abs(self) -> Self {
+                <$t>::abs(self)
+            }
+            #[inline(always)]
+            fn is_nan(self) -> bool {
+                <$t>::is_nan(self)
+            }
+            #[inline(always)]
+            fn is_finite(self) -> bool {
+                <$t>::is_finite(self)
+            }
+            #[inline(always)]
+            fn exp(self) -> Self {
+                $exp(self)
+            }
+            #[inline(always)]
+            fn ln(self) -> Self {
+                $ln(self)
+            }
+            #[inline(always)]
+            fn sqrt(self) -> Self {
+                <$t>::sqrt(self)
+            }
+            #[inline(always)]
+            fn powf(self, p: Self) -> Self {
+                <$t>::powf(self, p)
+            }
+            #[inline(always)]
+            fn from_count(n: usize) -> Self {
+                n as $t
+            }
+            #[inline(always)]
+            fn from_f64(v: f64) -> Self {
+                v as $t
+            }
+            #[inline(always)]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+        }
+    };
+}
+impl_acc!(f32, exp_f32, ln_f32);
+impl_acc!(f64, f64::exp, f64::ln);
+
+/// An element type with its accumulator (the crate's four element types).
+pub trait SimdElem: Element {
+    /// `f32` for `f32`/`f16`/`bf16`, `f64` for `f64`.
+    type Acc: Acc;
+    /// Exact widening to the accumulator.
+    fn to_acc(self) -> Self::Acc;
+    /// Rounding (to nearest even) narrowing from the accumulator.
+    fn from_acc(a: Self::Acc) -> Self;
+}
+
+impl SimdElem for f32 {
+    type Acc = f32;
+    #[inline(always)]
+    fn to_acc(self) -> f32 {
+        self
+    }
+    #[inline(always)]
+    fn from_acc(a: f32) -> f32 {
+        a
+    }
+}
+impl SimdElem for f64 {
+    type Acc = f64;
+    #[inline(always)]
+    fn to_acc(self) -> f64 {
+        self
+    }
+    #[inline(always)]
+    fn from_acc(a: f64) -> f64 {
+        a
+    }
+}
+impl SimdElem for f16 {
+    type Acc = f32;
+    #[inline(always)]
+    fn to_acc(self) -> f32 {
+        self.to_f32()
+    }
+    #[inline(always)]
+    fn from_acc(a: f32) -> f16 {
+        f16::from_f32(a)
+    }
+}
+impl SimdElem for bf16 {
+    type Acc = f32;
+    #[inline(always)]
+    fn to_acc(self) -> f32 {
+        self.to_f32()
+    }
+    #[inline(always)]
+    fn from_acc(a: f32) -> bf16 {
+        bf16::from_f32(a)
+    }
+}
+
+/// 32 accumulator lanes held in registers (or an array on the portable room).
+///
+/// # Safety
+/// Every method is `unsafe` because room implementations use intrinsics that
+/// need the room's CPU features; callers run them only inside that room's
+/// `#[target_feature]` entry points. Pointer methods need 32 valid elements.
+#[allow(clippy::missing_safety_doc)]
+pub trait Lanes: Copy {
+    /// The lane type.
+    type A: Acc;
+    /// All lanes `a`.
+    unsafe fn splat(a: Self::A) -> Self;
+    /// Loads 32 accumulators from `p` (unaligned).
+    unsafe fn load_acc(p: *const Self::A) -> Self;
+    /// Stores 32 accumulators to `p` (unaligned).
+    unsafe fn store_acc(self, p: *mut Self::A);
+    /// Lane-wise `+`.
+    unsafe fn add(self, o: Self) -> Self;
+    /// Lane-wise `-`.
+    unsafe fn sub(self, o: Self) -> Self;
+    /// Lane-wise `*`.
+    unsafe fn mul(self, o: Self) -> Self;
+    /// Lane-wise `/`.
+    unsafe fn div(self, o: Self) -> Self;
+    /// Lane-wise `|x|`.
+    unsafe fn abs(self) -> Self;
+    /// Lane-wise [`max_op`].
+    unsafe fn max_op(self, o: Self) -> Self;
+    /// Lane-wise [`min_op`].
+    unsafe fn min_op(self, o: Self) -> Self;
+    /// Lane-wise [`Acc::exp`], bit-identical to the scalar.
+    unsafe fn exp(self) -> Self;
+    /// Lane `i` from `a` where bit `i` of `bits` is set, else from `b`.
+    unsafe fn select(bits: u32, a: Self, b: Self) -> Self;
+    /// Software prefetch of the cache line at `p` for reading (`write`:
+    /// for writing). A hint only; the default does nothing.
+    #[inline(always)]
+    unsafe fn prefetch(p: *const u8, write: bool) {
+        let _ = (p, write);
+    }
+}
+
+/// Prefetches `bytes` bytes from `p`, one hint per 64-byte line.
+///
+/// # Safety
+/// Room features (see [`Lanes`]); prefetches never fault.
+#[inline(always)]
+unsafe fn prefetch_range<V: Lanes>(p: *const u8, bytes: usize, write: bool) {
+    let mut o = 0;
+    while o < bytes {
+        V::prefetch(p.wrapping_add(o), write);
+        o += 64;
+    }
+}
+
+/// Loading and storing 32 elements of type `T` as 32 lanes.
+///
+/// # Safety
+/// As [`Lanes`]; `p` must point at 32 valid elements.
+#[allow(clippy::missing_safety_doc)]
+pub trait LoadT<T>: Lanes {
+    /// Lane `i` = `p[i]` widened where bit `i` of `bits` is set, else lane
+    /// `i` of `neutral`. Masked-out elements never enter arithmetic. `p`
+    /// must point at 32 readable elements.
+    unsafe fn load(p: *const T, bits: u32, neutral: Self) -> Self;
+    /// Stores the 32 lanes narrowed to `T` (round to nearest even) at `p`
+    /// (32 writable elements).
+    unsafe fn store(self, p: *mut T);
+}
+
+/// The canonical max: NaN-propagating, first operand kept on ties.
+#[inline(always)]
+pub fn max_op<A: Acc>(a: A, b: A) -> A {
+    if b > a || (b.is_nan() && !a.is_nan()) {
+        b
+    } else {
+        a
+    }
+}
+
+/// The canonical min: NaN-propagating, first operand kept on ties.
+#[inline(always)]
+pub fn min_op<A: Acc>(a: A, b: A) -> A {
+    if b < a || (b.is_nan() && !a.is_nan()) {
+        b
+    } else {
+        a
+    }
+}
+
+/// A fold: accumulator start `identity`, element map `val(x, c)` (with a
+/// per-sequence constant `c`), combining `op`, and the neutral *input*
+/// substituted for masked-out lanes (`op(acc, val(neutral(c), c)) == acc`
+/// for every accumulator this fold produces).
+pub trait Kind: Copy + Send + Sync + 'static {
+    /// Lane start value (the canonical identity).
+    fn identity<A: Acc>() -> A;
+    /// Raw input for masked-out lanes.
+    fn neutral<A: Acc>(c: A) -> A;
+    /// Element map.
+    fn val<A: Acc>(x: A, c: A) -> A;
+    /// Combining operation.
+    fn op<A: Acc>(a: A, b: A) -> A;
+    /// Vector [`Kind::neutral`].
+    ///
+    /// # Safety
+    /// Room features must be available (see [`Lanes`]).
+    unsafe fn neutral_v<V: Lanes>(c: V) -> V;
+    /// Vector [`Kind::val`].
+    ///
+    /// # Safety
+    /// Room features must be available (see [`Lanes`]).
+    unsafe fn val_v<V: Lanes>(x: V, c: V) -> V;
+    /// Vector [`Kind::op`].
+    ///
+    /// # Safety
+    /// Room features must be available (see [`Lanes`]).
+    unsafe fn op_v<V: Lanes>(a: V, b: V) -> V;
+}
+
+macro_rules! kind {
+    ($(#[$doc:meta])* $name:ident, id = $id:expr, neutral = |$c0:ident| $neu:expr, neutral_v = |$c1:ident| $neuv:expr,
+     val = |$x:ident, $c:ident| $val:expr, val_v = |$xv:ident, $cv:ident| $valv:expr,
+     op = |$a:ident, $b:ident| $op:expr, op_v = |$av:ident, $bv:ident| $opv:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug)]
+        pub struct $name;
+        impl Kind for $name {
+            #[inline(always)]
+            fn identity<A: Acc>() -> A {
+                $id
+            }
+            #[inline(always)]
+            #[allow(unused_variables)]
+            fn neutral<A: Acc>($c0: A) -> A {
+                $neu
+            }
+            #[inline(always)]
+            #[allow(unused_variables)]
+            fn val<A: Acc>($x: A, $c: A) -> A {
+                $val
+            }
+            #[inline(always)]
+            fn op<A: Acc>($a: A, $b: A) -> A {
+                $op
+            }
+            #[inline(always)]
+            #[allow(unused_variables)]
+            unsafe fn neutral_v<V: Lanes>($c1: V) -> V {
+                $neuv
+            }
+            #[inline(always)]
+            #[allow(unused_variables)]
+            unsafe fn val_v<V: Lanes>($xv: V, $cv: V) -> V {
+                $valv
+            }
+            #[inline(always)]
+            unsafe fn op_v<V: Lanes>($av: V, $bv: V) -> V {
+                $opv
+            }
+        }
+    };
+}
+
+kind!(
+    /// `sum x` (masked-out lanes read `-0.0`).
+    Sum, id = A::ZERO, neutral = |c| A::NEG_ZERO, neutral_v = |c| V::splat(V::A::NEG_ZERO),
+    val = |x, c| x, val_v = |x, c| x, op = |a, b| a.add(b), op_v = |a, b| a.add(b)
+);
+kind!(
+    /// `prod x` (masked-out lanes read `1`).
+    Prod, id = A::ONE, neutral = |c| A::ONE, neutral_v = |c| V::splat(V::A::ONE),
+    val = |x, c| x, val_v = |x, c| x, op = |a, b| a.mul(b), op_v = |a, b| a.mul(b)
+);
+kind!(
+    /// `max x`, NaN-propagating (masked-out lanes read `-inf`).
+    Max, id = A::NEG_INF, neutral = |c| A::NEG_INF, neutral_v = |c| V::splat(V::A::NEG_INF),
+    val = |x, c| x, val_v = |x, c| x, op = |a, b| max_op(a, b), op_v = |a, b| a.max_op(b)
+);
+kind!(
+    /// `min x`, NaN-propagating (masked-out lanes read `+inf`).
+    Min, id = A::INF, neutral = |c| A::INF, neutral_v = |c| V::splat(V::A::INF),
+    val = |x, c| x, val_v = |x, c| x, op = |a, b| min_op(a, b), op_v = |a, b| a.min_op(b)
+);
+kind!(
+    /// `sum x*x` (masked-out lanes read `0`; every partial is `>= +0` or NaN).
+    SumSq, id = A::ZERO, neutral = |c| A::ZERO, neutral_v = |c| V::splat(V::A::ZERO),
+    val = |x, c| x.mul(x), val_v = |x, c| x.mul(x), op = |a, b| a.add(b), op_v = |a, b| a.add(b)
+);
+kind!(
+    /// `sum |x|` (masked-out lanes read `0`).
+    SumAbs, id = A::ZERO, neutral = |c| A::ZERO, neutral_v = |c| V::splat(V::A::ZERO),
+    val = |x, c| x.abs(), val_v = |x, c| x.abs(), op = |a, b| a.add(b), op_v = |a, b| a.add(b)
+);
+kind!(
+    /// `sum (x-c)*(x-c)` (masked-out lanes read `c`).
+    SumSqDev, id = A::ZERO, neutral = |c| c, neutral_v = |c| c,
+    val = |x, c| x.sub(c).mul(x.sub(c)), val_v = |x, c| { let d = x.sub(c); d.mul(d) },
+    op = |a, b| a.add(b), op_v = |a, b| a.add(b)
+);
+kind!(
+    /// `sum exp(x-c)` for a finite `c` (masked-out lanes read `-inf`).
+    SumExp, id = A::ZERO, neutral = |c| A::NEG_INF, neutral_v = |c| V::splat(V::A::NEG_INF),
+    val = |x, c| x.sub(c).exp(), val_v = |x, c| x.sub(c).exp(),
+    op = |a, b| a.add(b), op_v = |a, b| a.add(b)
+);
+kind!(
+    /// `max |x|` with identity `0` (the infinity norm; masked-out lanes read `0`).
+    MaxAbs, id = A::ZERO, neutral = |c| A::ZERO, neutral_v = |c| V::splat(V::A::ZERO),
+    val = |x, c| x.abs(), val_v = |x, c| x.abs(), op = |a, b| max_op(a, b), op_v = |a, b| a.max_op(b)
+);
+kind!(
+    /// `min |x|` (the -infinity norm; masked-out lanes read `+inf`).
+    MinAbs, id = A::INF, neutral = |c| A::INF, neutral_v = |c| V::splat(V::A::INF),
+    val = |x, c| x.abs(), val_v = |x, c| x.abs(), op = |a, b| min_op(a, b), op_v = |a, b| a.min_op(b)
+);
+
+/// The 32 mask bits starting at bit `pos` (bit `k` = element `pos + k`);
+/// bits past the end of `words` read 0.
+#[inline(always)]
+pub fn bits32(words: &[u64], pos: usize) -> u32 {
+    let w = pos >> 6;
+    let s = pos & 63;
+    let lo = words.get(w).copied().unwrap_or(0) >> s;
+    if s > 32 {
+        let hi = words.get(w + 1).copied().unwrap_or(0) << (64 - s);
+        (lo | hi) as u32
+    } else {
+        lo as u32
+    }
+}
+
+/// The 64 mask bits starting at bit `pos`; bits past the end of `words`
+/// read 0.
+#[inline(always)]
+pub fn bits64(words: &[u64], pos: usize) -> u64 {
+    let w = pos >> 6;
+    let s = pos & 63;
+    let lo = words.get(w).copied().unwrap_or(0);
+    if s == 0 {
+        lo
+    } else {
+        (lo >> s) | (words.get(w + 1).copied().unwrap_or(0) << (64 - s))
+    }
+}
+
+/// Number of set bits in `start .. start + len`.
+pub fn count_range(words: &[u64], start: usize, len: usize) -> usize {
+    let mut n = 0usize;
+    let mut pos = start;
+    let end = start + len;
+    while pos < end && pos & 63 != 0 {
+        let take = (64 - (pos & 63)).min(end - pos);
+        let w = words[pos >> 6] >> (pos & 63);
+        n += (w & low_mask64(take)).count_ones() as usize;
+        pos += take;
+    }
+    while pos + 64 <= end {
+        n += words[pos >> 6].count_ones() as usize;
+        pos += 64;
+    }
+    if pos < end {
+        n += (words[pos >> 6] & low_mask64(end - pos)).count_ones() as usize;
+    }
+    n
+}
+
+#[inline(always)]
+fn low_mask64(k: usize) -> u64 {
+    if k >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << k) - 1
+    }
+}
+
+#[inline(always)]
+fn low_mask32(k: usize) -> u32 {
+    if k >= 32 {
+        u32::MAX
+    } else {
+        (1u32 << k) - 1
+    }
+}
+
+/// The halving tree of [`crate::canonical`] over 32 lanes.
+#[inline(always)]
+pub fn tree32<A: Acc>(v: &mut [A; LANES], op: impl Fn(A, A) -> A) -> A {
+    let mut w = LANES;
+    while w > 1 {
+        w /= 2;
+        for j in 0..w {
+            v[j] = op(v[j], v[j + w]);
+        }
+    }
+    v[0]
+}
+
+/// Folds block partials as [`crate::canonical::fold_partials`] does (pad to a
+/// power of two with `identity`, halving tree), in place.
+pub fn fold_partials_in<A: Acc>(p: &mut Vec<A>, identity: A, op: impl Fn(A, A) -> A) -> A {
+    if p.is_empty() {
+        return identity;
+    }
+    p.resize(p.len().next_power_of_two(), identity);
+    let mut w = p.len();
+    while w > 1 {
+        w /= 2;
+        for j in 0..w {
+            p[j] = op(p[j], p[j + w]);
+        }
+    }
+    p[0]
+}
+
+/// Loads 32 elements at `x[off..]` with mask bits at `bit`; reads past
+/// `x.len()` never happen (a short tail is copied to a buffer first).
+///
+/// # Safety
+/// Room features (see [`Lanes`]).
+#[inline(always)]
+unsafe fn load_at<T: Element, V: LoadT<T>>(
+    x: &[T],
+    off: usize,
+    words: &[u64],
+    bit: usize,
+    neutral: V,
+) -> (V, u32) {
+    let rem = x.len() - off;
+    if rem >= 32 {
+        let bits = bits32(words, bit);
+        // SAFETY: off + 32 <= x.len(): 32 readable elements.
+        (V::load(x.as_ptr().add(off), bits, neutral), bits)
+    } else {
+        let bits = bits32(words, bit) & low_mask32(rem);
+        let mut buf = [T::ZERO; 32];
+        buf[..rem].copy_from_slice(&x[off..]);
+        (V::load(buf.as_ptr(), bits, neutral), bits)
+    }
+}
+
+/// Stores 32 lanes at `y[off..]` (only `min(32, y.len() - off)` elements).
+///
+/// # Safety
+/// Room features (see [`Lanes`]).
+#[inline(always)]
+unsafe fn store_at<T: Element, V: LoadT<T>>(v: V, y: &mut [T], off: usize) {
+    let rem = y.len() - off;
+    if rem >= 32 {
+        // SAFETY: off + 32 <= y.len(): 32 writable elements.
+        v.store(y.as_mut_ptr().add(off));
+    } else {
+        let mut buf = [T::ZERO; 32];
+        v.store(buf.as_mut_ptr());
+        y[off..].copy_from_slice(&buf[..rem]);
+    }
+}
+
+/// The canonical partial of one block (`x.len() <= BLOCK`), mask bit of
+/// `x[0]` at `bit0`.
+///
+/// # Safety
+/// Room features (see [`Lanes`]).
+#[inline(always)]
+pub unsafe fn block_fold<T: Element, V: LoadT<T>, K: Kind>(
+    x: &[T],
+    words: &[u64],
+    bit0: usize,
+    c: V::A,
+) -> V::A {
+    debug_assert!(x.len() <= BLOCK);
+    let cv = V::splat(c);
+    let nv = K::neutral_v(cv);
+    let mut acc = V::splat(K::identity());
+    let n = x.len();
+    let p = x.as_ptr();
+    // main loop: one 64-bit mask word feeds two 32-lane chunks
+    let full = n / 64;
+    for g in 0..full {
+        let w = bits64(words, bit0 + g * 64);
+        if w == 0 {
+            continue;
+        }
+        // SAFETY: elements g*64 .. g*64 + 64 lie inside `x` (g < n / 64).
+        let x0 = V::load(p.add(g * 64), w as u32, nv);
+        acc = K::op_v(acc, K::val_v(x0, cv));
+        // SAFETY: as above.
+        let x1 = V::load(p.add(g * 64 + 32), (w >> 32) as u32, nv);
+        acc = K::op_v(acc, K::val_v(x1, cv));
+    }
+    let mut off = full * 64;
+    while off < n {
+        let (xv, bits) = load_at::<T, V>(x, off, words, bit0 + off, nv);
+        if bits != 0 {
+            acc = K::op_v(acc, K::val_v(xv, cv));
+        }
+        off += 32;
+    }
+    let mut arr = [V::A::default(); LANES];
+    acc.store_acc(arr.as_mut_ptr());
+    tree32(&mut arr, K::op)
+}
+
+/// Canonical fold of a whole sequence (any length): block partials folded
+/// by the padded halving tree.
+///
+/// # Safety
+/// Room features (see [`Lanes`]).
+#[inline(always)]
+pub unsafe fn seq_fold<T: Element, V: LoadT<T>, K: Kind>(
+    x: &[T],
+    words: &[u64],
+    bit0: usize,
+    c: V::A,
+) -> V::A {
+    // One inlined copy of `block_fold` (two copies made LLVM keep the
+    // accumulators in memory); plain loops, no closures: closures would not
+    // inherit the room's target features.
+    let nb = x.len().div_ceil(BLOCK);
+    let mut parts: Vec<V::A> = Vec::new();
+    let mut only = K::identity();
+    for b in 0..nb {
+        let xb = &x[b * BLOCK..x.len().min((b + 1) * BLOCK)];
+        let p = block_fold::<T, V, K>(xb, words, bit0 + b * BLOCK, c);
+        if nb == 1 {
+            only = p;
+        } else {
+            parts.push(p);
+        }
+    }
+    if nb <= 1 {
+        return only;
+    }
+    fold_partials_in(&mut parts, K::identity(), K::op)
+}
+
+/// Partials of consecutive blocks: `out[b]` = partial of `x[b*BLOCK..]`.
+///
+/// # Safety
+/// Room features (see [`Lanes`]).
+#[inline(always)]
+pub unsafe fn block_partials<T: Element, V: LoadT<T>, K: Kind>(
+    x: &[T],
+    words: &[u64],
+    bit0: usize,
+    c: V::A,
+    out: &mut [V::A],
+) {
+    for (b, (xb, o)) in x.chunks(BLOCK).zip(out.iter_mut()).enumerate() {
+        *o = block_fold::<T, V, K>(xb, words, bit0 + b * BLOCK, c);
+    }
+}
+
+/// One fold per row of a row-major chunk: `out[r]` = fold of row `r` of
+/// `x` (`cols` wide, first mask bit at `bit0`), with constant `c[r]` (or 0).
+///
+/// # Safety
+/// Room features (see [`Lanes`]).
+#[inline(always)]
+pub unsafe fn rows_fold<T: Element, V: LoadT<T>, K: Kind>(
+    x: &[T],
+    words: &[u64],
+    bit0: usize,
+    cols: usize,
+    c: Option<&[V::A]>,
+    out: &mut [V::A],
+) {
+    for (r, o) in out.iter_mut().enumerate() {
+        let row = &x[r * cols..(r + 1) * cols];
+        let cr = c.map_or(V::A::ZERO, |c| c[r]);
+        *o = seq_fold::<T, V, K>(row, words, bit0 + r * cols, cr);
+    }
+}
+
+/// Column tile width of the dim-0 kernels (accumulators: 32 x TILE).
+pub const TILE: usize = 1024;
+
+/// Dim-0 block: for columns `col0 .. col0 + w` (`w <= TILE`) and rows
+/// `row0 .. row0 + nrows` (`nrows <= BLOCK`, `row0 % 32 == 0`) of the
+/// row-major matrix `x` (`cols` wide, mask bit of `x[0]` at 0), writes each
+/// column's canonical block partial to `out[0..w]`. Lane = row % 32;
+/// vectorized across columns.
+///
+/// # Safety
+/// Room features (see [`Lanes`]).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub unsafe fn dim0_block<T: Element, V: LoadT<T>, K: Kind>(
+    x: &[T],
+    words: &[u64],
+    cols: usize,
+    col0: usize,
+    w: usize,
+    row0: usize,
+    nrows: usize,
+    c: Option<&[V::A]>,
+    out: &mut [V::A],
+) {
+    debug_assert!(w <= TILE && nrows <= BLOCK && row0.is_multiple_of(LANES));
+    let groups = w.div_ceil(32);
+    let wp = groups * 32;
+    let mut acc = vec![K::identity::<V::A>(); LANES * wp];
+    let mut cbuf = vec![V::A::ZERO; if c.is_some() { wp } else { 0 }];
+    if let Some(c) = c {
+        cbuf[..w].copy_from_slice(&c[..w]);
+    }
+    let zero = V::splat(V::A::ZERO);
+    let nz = K::neutral_v(zero);
+    let ap = acc.as_mut_ptr();
+    let full = w / 32;
+    for r in row0..row0 + nrows {
+        let lane = r % LANES;
+        let row = &x[r * cols + col0..r * cols + col0 + w];
+        let bit = r * cols + col0;
+        // SAFETY: lane < LANES, so the lane's row of `acc` is wp accumulators.
+        let la = ap.add(lane * wp);
+        let rp = row.as_ptr();
+        let mut g = 0;
+        if cbuf.is_empty() {
+            // no per-column constant: two groups per 64-bit mask word
+            while g + 2 <= full {
+                let m = bits64(words, bit + g * 32);
+                if m != 0 {
+                    // SAFETY: groups g, g + 1 < full lie inside `row` and `acc`.
+                    let x0 = V::load(rp.add(g * 32), m as u32, nz);
+                    let q0 = la.add(g * 32);
+                    K::op_v(V::load_acc(q0), K::val_v(x0, zero)).store_acc(q0);
+                    let x1 = V::load(rp.add(g * 32 + 32), (m >> 32) as u32, nz);
+                    let q1 = la.add(g * 32 + 32);
+                    K::op_v(V::load_acc(q1), K::val_v(x1, zero)).store_acc(q1);
+                }
+                g += 2;
+            }
+        }
+        while g < groups {
+            let cv = if cbuf.is_empty() {
+                zero
+            } else {
+                // SAFETY: g * 32 + 32 <= wp = cbuf.len().
+                V::load_acc(cbuf.as_ptr().add(g * 32))
+            };
+            let nv = K::neutral_v(cv);
+            let (xv, bits) = load_at::<T, V>(row, g * 32, words, bit + g * 32, nv);
+            if bits != 0 {
+                // SAFETY: g * 32 + 32 <= wp.
+                let q = la.add(g * 32);
+                K::op_v(V::load_acc(q), K::val_v(xv, cv)).store_acc(q);
+            }
+            g += 1;
+        }
+    }
+    let mut half = LANES;
+    while half > 1 {
+        half /= 2;
+        for j in 0..half {
+            for g in 0..groups {
+                // SAFETY: both rows j and j + half < LANES lie inside `acc`.
+                let q = ap.add(j * wp + g * 32);
+                let a = V::load_acc(q);
+                let b = V::load_acc(ap.add((j + half) * wp + g * 32));
+                K::op_v(a, b).store_acc(q);
+            }
+        }
+    }
+    out[..w].copy_from_slice(&acc[..w]);
+}
+
+/// Softmax constants of one sequence from its max `m` and `sum exp(x - m)`
+/// `s`: returns `(shift, scale)` such that the output is
+/// `exp(x - shift) * scale` (softmax, `scale = 1 / s`) or
+/// `(x - shift) - scale` (log-softmax, `scale = ln s`).
+/// A non-finite max (a kept `±inf` or NaN) gives NaN for every kept element,
+/// as PyTorch does.
+#[inline(always)]
+pub fn softmax_consts<A: Acc>(m: A, s: A, log: bool) -> (A, A) {
+    if !m.is_finite() {
+        return (A::ZERO, A::NAN);
+    }
+    if log {
+        (m, s.ln())
+    } else {
+        (m, A::ONE.div(s))
+    }
+}
+
+/// Per-lane constants of a map kernel: one value for the whole sequence,
+/// or one per column (dim-0 kernels; indexed by the element's column).
+#[derive(Clone, Copy)]
+pub enum PerLane<'a, A> {
+    /// The same value in every lane.
+    Splat(A),
+    /// `s[col]` for the element in column `col`.
+    Cols(&'a [A]),
+}
+
+/// The 32 lanes of `p` for elements `off .. off + 32` (`fill` past the end).
+///
+/// # Safety
+/// Room features (see [`Lanes`]).
+#[inline(always)]
+unsafe fn lanes_at<V: Lanes>(p: PerLane<'_, V::A>, off: usize, fill: V::A) -> V {
+    match p {
+        PerLane::Splat(a) => V::splat(a),
+        PerLane::Cols(s) => {
+            let k = (s.len() - off).min(32);
+            if k == 32 {
+                // SAFETY: off + 32 <= s.len().
+                V::load_acc(s.as_ptr().add(off))
+            } else {
+                let mut b = [fill; 32];
+                b[..k].copy_from_slice(&s[off..off + k]);
+                V::load_acc(b.as_ptr())
+            }
+        }
+    }
+}
+
+/// Softmax forward map over one sequence (a row): `y[i]` = output for kept
+/// `x[i]`, `0` for masked-out; `exp(x - shift) * scale` or
+/// `(x - shift) - scale` (log).
+///
+/// # Safety
+/// Room features (see [`Lanes`]).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub unsafe fn softmax_map<T: Element, V: LoadT<T>>(
+    x: &[T],
+    y: &mut [T],
+    words: &[u64],
+    bit0: usize,
+    log: bool,
+    shift: PerLane<'_, V::A>,
+    scale: PerLane<'_, V::A>,
+) {
+    let zero = V::splat(V::A::ZERO);
+    let ninf = V::splat(V::A::NEG_INF);
+    let n = x.len();
+    let mut off = 0;
+    while off < n {
+        let (xv, bits) = load_at::<T, V>(x, off, words, bit0 + off, ninf);
+        if bits == 0 {
+            store_at::<T, V>(zero, y, off);
+            off += 32;
+            continue;
+        }
+        let sh = lanes_at::<V>(shift, off, V::A::ZERO);
+        let sc = lanes_at::<V>(scale, off, V::A::ONE);
+        let d = xv.sub(sh);
+        let o = if log { d.sub(sc) } else { d.exp().mul(sc) };
+        store_at::<T, V>(V::select(bits, o, zero), y, off);
+        off += 32;
+    }
+}
+
+/// Softmax prefetch distances in rows (input, output).
+const PF_X: usize = 2;
+const PF_Y: usize = 1;
+
+/// One block of the softmax numerators: stores `e = exp(x - m)` for kept
+/// elements (`0` elsewhere) into `y` and returns the canonical block
+/// partial of `sum e` (the same bits as the `SumExp` fold). Only for types
+/// as wide as their accumulator (`f32`, `f64`), where `e` is stored exactly.
+///
+/// # Safety
+/// Room features (see [`Lanes`]).
+#[inline(always)]
+unsafe fn block_sumexp_store<T: Element, V: LoadT<T>>(
+    x: &[T],
+    y: &mut [T],
+    words: &[u64],
+    bit0: usize,
+    m: V::A,
+) -> V::A {
+    let mv = V::splat(m);
+    let ninf = V::splat(V::A::NEG_INF);
+    let zero = V::splat(V::A::ZERO);
+    let mut acc = zero;
+    let mut off = 0;
+    while off < x.len() {
+        let (xv, bits) = load_at::<T, V>(x, off, words, bit0 + off, ninf);
+        if bits == 0 {
+            // nothing kept (padding): no exp, zeros out
+            store_at::<T, V>(zero, y, off);
+            off += 32;
+            continue;
+        }
+        let e = xv.sub(mv).exp();
+        acc = acc.add(e);
+        store_at::<T, V>(V::select(bits, e, zero), y, off);
+        off += 32;
+    }
+    let mut arr = [V::A::default(); LANES];
+    acc.store_acc(arr.as_mut_ptr());
+    tree32(&mut arr, |a, b| a.add(b))
+}
+
+/// `y = y * r` on kept elements, `0` elsewhere.
+///
+/// # Safety
+/// Room features (see [`Lanes`]).
+#[inline(always)]
+unsafe fn scale_kept<T: Element, V: LoadT<T>>(y: &mut [T], words: &[u64], bit0: usize, r: V::A) {
+    let rv = V::splat(r);
+    let zero = V::splat(V::A::ZERO);
+    let mut off = 0;
+    while off < y.len() {
+        let (e, bits) = load_at::<T, V>(y, off, words, bit0 + off, zero);
+        if bits != 0 {
+            store_at::<T, V>(V::select(bits, e.mul(rv), zero), y, off);
+        }
+        off += 32;
+    }
+}
+
+/// Softmax (or log-softmax) of each row of a row-major chunk.
+///
+/// Passes per row (a row is in L1 after the first): max; `sum exp(x - m)`
+/// (for `f32`/`f64` softmax the numerators are stored on the way and
+/// scaled in place, saving the second `exp`); the output map.
+///
+/// # Safety
+/// Room features (see [`Lanes`]).
+#[inline(always)]
+pub unsafe fn softmax_rows<T: Element, V: LoadT<T>>(
+    x: &[T],
+    y: &mut [T],
+    words: &[u64],
+    bit0: usize,
+    cols: usize,
+    log: bool,
+) {
+    if cols == 0 {
+        return;
+    }
+    let store_e = !log && std::mem::size_of::<T>() == std::mem::size_of::<V::A>();
+    let row_bytes = cols * std::mem::size_of::<T>();
+    let rows = x.len() / cols;
+    let yp = y.as_ptr() as *const u8;
+    for (r, (xr, yr)) in x.chunks(cols).zip(y.chunks_mut(cols)).enumerate() {
+        let b = bit0 + r * cols;
+        // the passes over a row run from L1; fetch the next rows meanwhile
+        if r + PF_X < rows {
+            prefetch_range::<V>(
+                x.as_ptr().add((r + PF_X) * cols) as *const u8,
+                row_bytes,
+                false,
+            );
+        }
+        if r + PF_Y < rows {
+            prefetch_range::<V>(yp.wrapping_add((r + PF_Y) * row_bytes), row_bytes, true);
+        }
+        let m = seq_fold::<T, V, Max>(xr, words, b, V::A::ZERO);
+        if store_e && m.is_finite() {
+            let nb = cols.div_ceil(BLOCK);
+            let mut s = V::A::ZERO;
+            let mut parts: Vec<V::A> = Vec::new();
+            for blk in 0..nb {
+                let (s0, e0) = (blk * BLOCK, cols.min((blk + 1) * BLOCK));
+                let p = block_sumexp_store::<T, V>(&xr[s0..e0], &mut yr[s0..e0], words, b + s0, m);
+                if nb == 1 {
+                    s = p;
+                } else {
+                    parts.push(p);
+                }
+            }
+            if nb > 1 {
+                s = fold_partials_in(&mut parts, V::A::ZERO, |a, b| a.add(b));
+            }
+            let (_, scale) = softmax_consts(m, s, false);
+            scale_kept::<T, V>(yr, words, b, scale);
+            continue;
+        }
+        let mc = if m.is_finite() { m } else { V::A::ZERO };
+        let s = seq_fold::<T, V, SumExp>(xr, words, b, mc);
+        let (shift, scale) = softmax_consts(m, s, log);
+        softmax_map::<T, V>(
+            xr,
+            yr,
+            words,
+            b,
+            log,
+            PerLane::Splat(shift),
+            PerLane::Splat(scale),
+        );
+    }
+}
+
+/// Dim-0 softmax map for whole rows of a chunk (`cols` wide, mask bit of
+/// `x[0]` at `bit0`) with per-column constants.
+///
+/// # Safety
+/// Room features (see [`Lanes`]).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub unsafe fn softmax_cols_map<T: Element, V: LoadT<T>>(
+    x: &[T],
+    y: &mut [T],
+    words: &[u64],
+    bit0: usize,
+    cols: usize,
+    shift: &[V::A],
+    scale: &[V::A],
+    log: bool,
+) {
+    if cols == 0 {
+        return;
+    }
+    for (r, (xr, yr)) in x.chunks(cols).zip(y.chunks_mut(cols)).enumerate() {
+        softmax_map::<T, V>(
+            xr,
+            yr,
+            words,
+            bit0 + r * cols,
+            log,
+            PerLane::Cols(shift),
+            PerLane::Cols(scale),
+        );
+    }
+}
+
+/// `sum g*y` over the kept elements of one block (masked-out lanes read
+/// `g = -0`, `y = +0`, whose product `-0` leaves any accumulator unchanged).
+///
+/// # Safety
+/// Room features (see [`Lanes`]).
+#[inline(always)]
+pub unsafe fn block_dot<T: Element, V: LoadT<T>>(
+    g: &[T],
+    y: &[T],
+    words: &[u64],
+    bit0: usize,
+) -> V::A {
+    let ng = V::splat(V::A::NEG_ZERO);
+    let ny = V::splat(V::A::ZERO);
+    let mut acc = V::splat(V::A::ZERO);
+    let mut off = 0;
+    while off < g.len() {
+        let (gv, bits) = load_at::<T, V>(g, off, words, bit0 + off, ng);
+        if bits != 0 {
+            let (yv, _) = load_at::<T, V>(y, off, words, bit0 + off, ny);
+            acc = acc.add(gv.mul(yv));
+        }
+        off += 32;
+    }
+    let mut arr = [V::A::default(); LANES];
+    acc.store_acc(arr.as_mut_ptr());
+    tree32(&mut arr, |a, b| a.add(b))
+}
+
+/// Canonical `sum g*y` of a whole sequence.
+///
+/// # Safety
+/// Room features (see [`Lanes`]).
+#[inline(always)]
+pub unsafe fn seq_dot<T: Element, V: LoadT<T>>(
+    g: &[T],
+    y: &[T],
+    words: &[u64],
+    bit0: usize,
+) -> V::A {
+    let nb = g.len().div_ceil(BLOCK);
+    let mut parts: Vec<V::A> = Vec::new();
+    let mut only = V::A::ZERO;
+    for b in 0..nb {
+        let e = g.len().min((b + 1) * BLOCK);
+        let p = block_dot::<T, V>(&g[b * BLOCK..e], &y[b * BLOCK..e], words, bit0 + b * BLOCK);
+        if nb == 1 {
+            only = p;
+        } else {
+            parts.push(p);
+        }
+    }
+    if nb <= 1 {
+        return only;
+    }
+    fold_partials_in(&mut parts, V::A::ZERO, |a, b| a.add(b))
+}
+
+/// Backward map: `dx = y * (g - k)` (softmax) or `dx = g - exp(y) * k`
+/// (log-softmax) on kept elements, `0` elsewhere.
+///
+/// # Safety
+/// Room features (see [`Lanes`]).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub unsafe fn softmax_bwd_map<T: Element, V: LoadT<T>>(
+    g: &[T],
+    y: &[T],
+    dx: &mut [T],
+    words: &[u64],
+    bit0: usize,
+    log: bool,
+    k: PerLane<'_, V::A>,
+) {
+    let zero = V::splat(V::A::ZERO);
+    let mut off = 0;
+    while off < g.len() {
+        let (gv, bits) = load_at::<T, V>(g, off, words, bit0 + off, zero);
+        let (yv, _) = load_at::<T, V>(y, off, words, bit0 + off, zero);
+        let kv = lanes_at::<V>(k, off, V::A::ZERO);
+        let o = if log {
+            gv.sub(yv.exp().mul(kv))
+        } else {
+            yv.mul(gv.sub(kv))
+        };
+        store_at::<T, V>(V::select(bits, o, zero), dx, off);
+        off += 32;
+    }
+}
+
+/// Backward of softmax / log-softmax along each row of a chunk.
+///
+/// # Safety
+/// Room features (see [`Lanes`]).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub unsafe fn softmax_bwd_rows<T: Element, V: LoadT<T>>(
+    g: &[T],
+    y: &[T],
+    dx: &mut [T],
+    words: &[u64],
+    bit0: usize,
+    cols: usize,
+    log: bool,
+) {
+    if cols == 0 {
+        return;
+    }
+    for (r, ((gr, yr), dr)) in g
+        .chunks(cols)
+        .zip(y.chunks(cols))
+        .zip(dx.chunks_mut(cols))
+        .enumerate()
+    {
+        let b = bit0 + r * cols;
+        let k = if log {
+            seq_fold::<T, V, Sum>(gr, words, b, V::A::ZERO)
+        } else {
+            seq_dot::<T, V>(gr, yr, words, b)
+        };
+        softmax_bwd_map::<T, V>(gr, yr, dr, words, b, log, PerLane::Splat(k));
+    }
+}
+
+/// Dim-0 backward map for whole rows of a chunk, per-column `k`.
+///
+/// # Safety
+/// Room features (see [`Lanes`]).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub unsafe fn softmax_bwd_cols_map<T: Element, V: LoadT<T>>(
+    g: &[T],
+    y: &[T],
+    dx: &mut [T],
+    words: &[u64],
+    bit0: usize,
+    cols: usize,
+    k: &[V::A],
+    log: bool,
+) {
+    if cols == 0 {
+        return;
+    }
+    for (r, ((gr, yr), dr)) in g
+        .chunks(cols)
+        .zip(y.chunks(cols))
+        .zip(dx.chunks_mut(cols))
+        .enumerate()
+    {
+        softmax_bwd_map::<T, V>(gr, yr, dr, words, bit0 + r * cols, log, PerLane::Cols(k));
+    }
+}
+
+/// Dim-0 `sum g*y` block partials for a column tile (see [`dim0_block`]).
+///
+/// # Safety
+/// Room features (see [`Lanes`]).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub unsafe fn dim0_dot_block<T: Element, V: LoadT<T>>(
+    g: &[T],
+    y: &[T],
+    words: &[u64],
+    cols: usize,
+    col0: usize,
+    w: usize,
+    row0: usize,
+    nrows: usize,
+    out: &mut [V::A],
+) {
+    let groups = w.div_ceil(32);
+    let wp = groups * 32;
+    let mut acc = vec![V::A::ZERO; LANES * wp];
+    let ap = acc.as_mut_ptr();
+    let ng = V::splat(V::A::NEG_ZERO);
+    let ny = V::splat(V::A::ZERO);
+    for r in row0..row0 + nrows {
+        let lane = r % LANES;
+        let gr = &g[r * cols + col0..r * cols + col0 + w];
+        let yr = &y[r * cols + col0..r * cols + col0 + w];
+        let bit = r * cols + col0;
+        for gi in 0..groups {
+            let (gv, bits) = load_at::<T, V>(gr, gi * 32, words, bit + gi * 32, ng);
+            if bits == 0 {
+                continue;
+            }
+            let (yv, _) = load_at::<T, V>(yr, gi * 32, words, bit + gi * 32, ny);
+            // SAFETY: inside `acc` (see dim0_block).
+            let q = ap.add(lane * wp + gi * 32);
+            V::load_acc(q).add(gv.mul(yv)).store_acc(q);
+        }
+    }
+    let mut half = LANES;
+    while half > 1 {
+        half /= 2;
+        for j in 0..half {
+            for gi in 0..groups {
+                // SAFETY: rows j, j + half < LANES inside `acc`.
+                let q = ap.add(j * wp + gi * 32);
+                let b = V::load_acc(ap.add((j + half) * wp + gi * 32));
+                V::load_acc(q).add(b).store_acc(q);
+            }
+        }
+    }
+    out[..w].copy_from_slice(&acc[..w]);
+}
+
+/// Generates a room's entry points: each instantiates the generic bodies
+/// above with the room's lane type `T::V`, under the room's attributes
+/// (`#[target_feature]` on x86-64 rooms).
+macro_rules! room_entries {
+    ($(#[$attr:meta])*) => {
+        use $crate::cpu::reduce::engine as eng;
+        use eng::Kind;
+
+        /// Canonical fold of a whole sequence.
+        ///
+        /// # Safety
+        /// The room's CPU features must be available.
+        $(#[$attr])*
+        pub unsafe fn seq_fold<T: E, K: Kind>(x: &[T], words: &[u64], bit0: usize, c: T::Acc) -> T::Acc {
+            eng::seq_fold::<T, T::V, K>(x, words, bit0, c)
+        }
+
+        /// Partials of consecutive canonical blocks.
+        ///
+        /// # Safety
+        /// The room's CPU features must be available.
+        $(#[$attr])*
+        pub unsafe fn block_partials<T: E, K: Kind>(
+            x: &[T], words: &[u64], bit0: usize, c: T::Acc, out: &mut [T::Acc],
+        ) {
+            eng::block_partials::<T, T::V, K>(x, words, bit0, c, out)
+        }
+
+        /// One canonical fold per row.
+        ///
+        /// # Safety
+        /// The room's CPU features must be available.
+        $(#[$attr])*
+        pub unsafe fn rows_fold<T: E, K: Kind>(
+            x: &[T], words: &[u64], bit0: usize, cols: usize, c: Option<&[T::Acc]>, out: &mut [T::Acc],
+        ) {
+            eng::rows_fold::<T, T::V, K>(x, words, bit0, cols, c, out)
+        }
+
+        /// Dim-0 block partials of a column tile.
+        ///
+        /// # Safety
+        /// The room's CPU features must be available.
+        #[allow(clippy::too_many_arguments)]
+        $(#[$attr])*
+        pub unsafe fn dim0_block<T: E, K: Kind>(
+            x: &[T], words: &[u64], cols: usize, col0: usize, w: usize, row0: usize, nrows: usize,
+            c: Option<&[T::Acc]>, out: &mut [T::Acc],
+        ) {
+            eng::dim0_block::<T, T::V, K>(x, words, cols, col0, w, row0, nrows, c, out)
+        }
+
+        /// Dim-0 `sum g*y` block partials of a column tile.
+        ///
+        /// # Safety
+        /// The room's CPU features must be available.
+        #[allow(clippy::too_many_arguments)]
+        $(#[$attr])*
+        pub unsafe fn dim0_dot_block<T: E>(
+            g: &[T], y: &[T], words: &[u64], cols: usize, col0: usize, w: usize, row0: usize,
+            nrows: usize, out: &mut [T::Acc],
+        ) {
+            eng::dim0_dot_block::<T, T::V>(g, y, words, cols, col0, w, row0, nrows, out)
+        }
+
+        /// Softmax / log-softmax of each row.
+        ///
+        /// # Safety
+        /// The room's CPU features must be available.
+        $(#[$attr])*
+        pub unsafe fn softmax_rows<T: E>(
+            x: &[T], y: &mut [T], words: &[u64], bit0: usize, cols: usize, log: bool,
+        ) {
+            eng::softmax_rows::<T, T::V>(x, y, words, bit0, cols, log)
+        }
+
+        /// Dim-0 softmax map with per-column constants.
+        ///
+        /// # Safety
+        /// The room's CPU features must be available.
+        #[allow(clippy::too_many_arguments)]
+        $(#[$attr])*
+        pub unsafe fn softmax_cols_map<T: E>(
+            x: &[T], y: &mut [T], words: &[u64], bit0: usize, cols: usize,
+            shift: &[T::Acc], scale: &[T::Acc], log: bool,
+        ) {
+            eng::softmax_cols_map::<T, T::V>(x, y, words, bit0, cols, shift, scale, log)
+        }
+
+        /// Softmax / log-softmax backward along each row.
+        ///
+        /// # Safety
+        /// The room's CPU features must be available.
+        #[allow(clippy::too_many_arguments)]
+        $(#[$attr])*
+        pub unsafe fn softmax_bwd_rows<T: E>(
+            g: &[T], y: &[T], dx: &mut [T], words: &[u64], bit0: usize, cols: usize, log: bool,
+        ) {
+            eng::softmax_bwd_rows::<T, T::V>(g, y, dx, words, bit0, cols, log)
+        }
+
+        /// Dim-0 backward map with per-column `k`.
+        ///
+        /// # Safety
+        /// The room's CPU features must be available.
+        #[allow(clippy::too_many_arguments)]
+        $(#[$attr])*
+        pub unsafe fn softmax_bwd_cols_map<T: E>(
+            g: &[T], y: &[T], dx: &mut [T], words: &[u64], bit0: usize, cols: usize,
+            k: &[T::Acc], log: bool,
+        ) {
+            eng::softmax_bwd_cols_map::<T, T::V>(g, y, dx, words, bit0, cols, k, log)
+        }
+    };
+}
+pub(crate) use room_entries;
