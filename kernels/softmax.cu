@@ -4,7 +4,7 @@
 // never read into arithmetic and get 0):
 //   m  = max_K x                      (NaN propagates)
 //   s  = sum_K exp(x - m)             (canonical order)
-//   softmax      y = exp(x - m) / s
+//   softmax      y = exp(x - m) * (1 / s)   (the reciprocal rounded once: the CPU fast path)
 //   log_softmax  y = (x - m) - ln(s)
 // backward, given y and the upstream gradient g:
 //   softmax      dx = y * (g - sum_K g*y)
@@ -73,7 +73,7 @@ __device__ __forceinline__ void mo_softmax_fwd(const typename MoElem<D>::T* __re
         float y = 0.0f;
         if (mo_keep(mask, base + k)) {
             const float d = MoElem<D>::load(x, base + k) - m;
-            y = log ? d - lns : mo_exp(d) / s;
+            y = log ? d - lns : mo_exp(d) * (1.0f / s);  // the CPU fast path: numerators times 1/s
         }
         MoElem<D>::store(out, base + k, y);
     }
@@ -149,7 +149,7 @@ MO_SOFTMAX_KERNELS(bf16, MO_BF16, u16)
         float y = 0.0f;                                                                                        \
         if (mo_keep(mask, i)) {                                                                                \
             const float d = MoElem<D>::load(x, i) - m[c];                                                      \
-            y = log ? d - mo_ln(s[c]) : mo_exp(d) / s[c];                                                      \
+            y = log ? d - mo_ln(s[c]) : mo_exp(d) * (1.0f / s[c]);                                             \
         }                                                                                                      \
         MoElem<D>::store(out, i, y);                                                                           \
     }                                                                                                          \

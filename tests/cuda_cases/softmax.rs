@@ -88,7 +88,7 @@ fn fwd_row(x: &[f32], keep: &dyn Fn(usize) -> bool, log: bool) -> Vec<f32> {
         .map(|i| match (keep(i), log) {
             (false, _) => 0.0,
             (true, true) => (x[i] - m) - lns,
-            (true, false) => exp_f32(x[i] - m) / s,
+            (true, false) => exp_f32(x[i] - m) * (1.0 / s),
         })
         .collect()
 }
