@@ -579,7 +579,27 @@ pub unsafe fn block_fold<T: Element, V: LoadT<T>, K: Kind>(
     let p = x.as_ptr();
     // main loop: one 64-bit mask word feeds two 32-lane chunks
     let full = n / 64;
-    for g in 0..full {
+    let mut g0 = 0;
+    if bit0.is_multiple_of(64) {
+        if let Some(ws) = words.get(bit0 / 64..bit0 / 64 + full) {
+            // aligned: one mask word per 64 elements, read directly; no
+            // zero-word branch (a masked-out chunk reads the neutral input,
+            // which leaves every accumulator unchanged, so the bits are the
+            // same as skipping it)
+            let mut q = p;
+            for &w in ws {
+                // SAFETY: `full` chunks of 64 elements lie inside `x`.
+                let x0 = V::load(q, w as u32, nv);
+                acc = K::op_v(acc, K::val_v(x0, cv));
+                // SAFETY: as above.
+                let x1 = V::load(q.add(32), (w >> 32) as u32, nv);
+                acc = K::op_v(acc, K::val_v(x1, cv));
+                q = q.add(64);
+            }
+            g0 = full;
+        }
+    }
+    for g in g0..full {
         let w = bits64(words, bit0 + g * 64);
         if w == 0 {
             continue;
