@@ -659,3 +659,69 @@ proptest! {
         prod_vs_reference::<bf16>(&c);
     }
 }
+
+/// amin / amax / max-abs norm with kept NaNs of distinct payloads: every ISA
+/// and thread count returns the canonical NaN bit for bit (the fast
+/// min/max folds record each lane's first NaN and must end with it).
+#[test]
+fn nan_payloads_are_canonical() {
+    let isas = Isa::all_available();
+    let pools = pools();
+    let mut s = 0x9E37_79B9_7F4A_7C15u64;
+    let mut rnd = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    };
+    for &n in &[1usize, 31, 33, 100, 4095, 4097, 9000, 20_011] {
+        for trial in 0..4 {
+            let nans = [0, 1, 3, 50][trial];
+            let mut x32: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin() * 100.0).collect();
+            let mut x64: Vec<f64> = x32.iter().map(|&v| v as f64).collect();
+            for _ in 0..nans {
+                let i = (rnd() % n as u64) as usize;
+                let payload = (rnd() % 0x3f_ffff) as u32 + 1;
+                let sign = (rnd() & 1) as u32;
+                x32[i] = f32::from_bits((sign << 31) | 0x7fc0_0000 | payload);
+                x64[i] =
+                    f64::from_bits(((sign as u64) << 63) | 0x7ff8_0000_0000_0000 | payload as u64);
+            }
+            let keep: Vec<bool> = (0..n).map(|_| rnd() % 4 != 0).collect();
+            let m = Mask::from_bools(&keep);
+            let v32 = MaskedView::new(&x32, &m).unwrap();
+            let v64 = MaskedView::new(&x64, &m).unwrap();
+            for op in [Reduction::Amax, Reduction::Amin] {
+                let w32 = canonical(&x32, &m, op).map(f32::to_bits);
+                let w64 = canonical(&x64, &m, op).map(f64::to_bits);
+                for &isa in &isas {
+                    for pool in &pools {
+                        let g32 = pool
+                            .install(|| reduce_with(isa, &v32, op))
+                            .map(f32::to_bits);
+                        let g64 = pool
+                            .install(|| reduce_with(isa, &v64, op))
+                            .map(f64::to_bits);
+                        assert_eq!(g32, w32, "f32 {op:?} {isa:?} n={n} nans={nans}");
+                        assert_eq!(g64, w64, "f64 {op:?} {isa:?} n={n} nans={nans}");
+                    }
+                }
+            }
+            // per row (dim 1) on a 7-row matrix when the length allows it
+            if n % 7 == 0 {
+                let mv = MaskedView::matrix(&x32, &m, 7, n / 7).unwrap();
+                for op in [Reduction::Amax, Reduction::Amin] {
+                    let first = reduce_dim_with(Isa::Portable, &mv, 1, op).unwrap();
+                    for &isa in &isas {
+                        let got = reduce_dim_with(isa, &mv, 1, op).unwrap();
+                        let bits = |r: &MaskedVec<f32>| {
+                            r.values.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+                        };
+                        assert_eq!(got.mask, first.mask);
+                        assert_eq!(bits(&got), bits(&first), "dim1 {op:?} {isa:?}");
+                    }
+                }
+            }
+        }
+    }
+}

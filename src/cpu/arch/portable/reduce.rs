@@ -74,6 +74,15 @@ impl<A: Acc> Lanes for P<A> {
         map2(self, o, min_op)
     }
     #[inline(always)]
+    unsafe fn max_fast(self, o: Self) -> Self {
+        // a plain compare-select (auto-vectorizes to a hardware max)
+        map2(self, o, |a, b| if b > a { b } else { a })
+    }
+    #[inline(always)]
+    unsafe fn min_fast(self, o: Self) -> Self {
+        map2(self, o, |a, b| if b < a { b } else { a })
+    }
+    #[inline(always)]
     unsafe fn exp(self) -> Self {
         map1(self, |a| a.exp())
     }

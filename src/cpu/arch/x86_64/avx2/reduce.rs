@@ -203,6 +203,25 @@ impl Lanes for Y32 {
         each!(Y32, 4, |i| min_ps(self.0[i], o.0[i]))
     }
     #[inline(always)]
+    unsafe fn max_fast(self, o: Self) -> Self {
+        // vmaxps(o, a) = o > a ? o : a (the second operand on NaN and ties)
+        each!(Y32, 4, |i| _mm256_max_ps(o.0[i], self.0[i]))
+    }
+    #[inline(always)]
+    unsafe fn min_fast(self, o: Self) -> Self {
+        // vminps(o, a) = o < a ? o : a
+        each!(Y32, 4, |i| _mm256_min_ps(o.0[i], self.0[i]))
+    }
+    #[inline(always)]
+    unsafe fn nan_lanes(self) -> u32 {
+        let mut m = 0u32;
+        for i in 0..4 {
+            let v = self.0[i];
+            m |= (_mm256_movemask_ps(_mm256_cmp_ps::<_CMP_UNORD_Q>(v, v)) as u32) << (8 * i);
+        }
+        m
+    }
+    #[inline(always)]
     unsafe fn exp(self) -> Self {
         each!(Y32, 4, |i| exp_ps(self.0[i]))
     }
@@ -334,6 +353,25 @@ impl Lanes for Y64 {
     #[inline(always)]
     unsafe fn min_op(self, o: Self) -> Self {
         each!(Y64, 8, |i| min_pd(self.0[i], o.0[i]))
+    }
+    #[inline(always)]
+    unsafe fn max_fast(self, o: Self) -> Self {
+        // vmaxpd(o, a) = o > a ? o : a
+        each!(Y64, 8, |i| _mm256_max_pd(o.0[i], self.0[i]))
+    }
+    #[inline(always)]
+    unsafe fn min_fast(self, o: Self) -> Self {
+        // vminpd(o, a) = o < a ? o : a
+        each!(Y64, 8, |i| _mm256_min_pd(o.0[i], self.0[i]))
+    }
+    #[inline(always)]
+    unsafe fn nan_lanes(self) -> u32 {
+        let mut m = 0u32;
+        for i in 0..8 {
+            let v = self.0[i];
+            m |= (_mm256_movemask_pd(_mm256_cmp_pd::<_CMP_UNORD_Q>(v, v)) as u32) << (4 * i);
+        }
+        m
     }
     #[inline(always)]
     unsafe fn exp(self) -> Self {

@@ -169,6 +169,28 @@ impl Lanes for Z32 {
         Z32([min_ps(self.0[0], o.0[0]), min_ps(self.0[1], o.0[1])])
     }
     #[inline(always)]
+    unsafe fn max_fast(self, o: Self) -> Self {
+        // vmaxps(o, a) = o > a ? o : a (the second operand on NaN and ties)
+        Z32([
+            _mm512_max_ps(o.0[0], self.0[0]),
+            _mm512_max_ps(o.0[1], self.0[1]),
+        ])
+    }
+    #[inline(always)]
+    unsafe fn min_fast(self, o: Self) -> Self {
+        // vminps(o, a) = o < a ? o : a
+        Z32([
+            _mm512_min_ps(o.0[0], self.0[0]),
+            _mm512_min_ps(o.0[1], self.0[1]),
+        ])
+    }
+    #[inline(always)]
+    unsafe fn nan_lanes(self) -> u32 {
+        let (a, b) = (self.0[0], self.0[1]);
+        (_mm512_cmp_ps_mask::<_CMP_UNORD_Q>(a, a) as u32)
+            | ((_mm512_cmp_ps_mask::<_CMP_UNORD_Q>(b, b) as u32) << 16)
+    }
+    #[inline(always)]
     unsafe fn exp(self) -> Self {
         Z32([exp_ps(self.0[0]), exp_ps(self.0[1])])
     }
@@ -324,6 +346,25 @@ impl Lanes for Z64 {
     #[inline(always)]
     unsafe fn min_op(self, o: Self) -> Self {
         z64_map2!(self, o, min_pd)
+    }
+    #[inline(always)]
+    unsafe fn max_fast(self, o: Self) -> Self {
+        // vmaxpd(o, a) = o > a ? o : a
+        z64_map2!(o, self, _mm512_max_pd)
+    }
+    #[inline(always)]
+    unsafe fn min_fast(self, o: Self) -> Self {
+        // vminpd(o, a) = o < a ? o : a
+        z64_map2!(o, self, _mm512_min_pd)
+    }
+    #[inline(always)]
+    unsafe fn nan_lanes(self) -> u32 {
+        let mut m = 0u32;
+        for i in 0..4 {
+            let v = self.0[i];
+            m |= (_mm512_cmp_pd_mask::<_CMP_UNORD_Q>(v, v) as u32) << (8 * i);
+        }
+        m
     }
     #[inline(always)]
     unsafe fn exp(self) -> Self {
