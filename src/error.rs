@@ -107,10 +107,16 @@ impl fmt::Display for Error {
                 rows,
                 cols,
                 len,
-            } => write!(
-                f,
-                "`{arg}`: shape {rows} x {cols} does not match {len} elements"
-            ),
+            } => match rows.checked_mul(*cols) {
+                None => write!(
+                    f,
+                    "`{arg}`: shape {rows} x {cols} has more elements than usize can count"
+                ),
+                Some(_) => write!(
+                    f,
+                    "`{arg}`: shape {rows} x {cols} does not match {len} elements"
+                ),
+            },
             Error::Dim { dim, ndim } => write!(
                 f,
                 "`dim` = {dim} is out of range for a {ndim}-dimensional input"

@@ -494,14 +494,66 @@ impl MaskBuilder {
     }
     /// The composed `rows x cols` mask (row AND column AND random).
     ///
-    /// Panics if `rows * cols` overflows `usize`.
+    /// A probability outside `[0, 1]` saturates (`<= 0` masks nothing out,
+    /// `>= 1` masks everything out; NaN masks nothing out);
+    /// [`MaskBuilder::try_build`] refuses such input instead.
+    ///
+    /// # Panics
+    /// If `rows * cols` overflows `usize` (such a mask could not be
+    /// allocated either); [`MaskBuilder::try_build`] returns an error instead.
     pub fn build(&self) -> Mask {
+        match self.checked_len() {
+            Some(n) => self.build_len(n),
+            None => panic!("{}", self.overflow_error()),
+        }
+    }
+
+    /// [`MaskBuilder::build`] with its input checked: a probability that is
+    /// NaN or outside `[0, 1]` is [`Error::Param`], a `rows * cols` that
+    /// overflows `usize` is [`Error::Shape`].
+    ///
+    /// ```
+    /// use maskops::{Error, MaskBuilder};
+    /// assert!(MaskBuilder::new(4, 4).mask_rows(0.5).try_build().is_ok());
+    /// let e = MaskBuilder::new(4, 4).mask_cols(1.5).try_build().unwrap_err();
+    /// assert!(matches!(e, Error::Param { name: "mask_cols", .. }));
+    /// let e = MaskBuilder::new(usize::MAX, 2).try_build().unwrap_err();
+    /// assert!(matches!(e, Error::Shape { .. }));
+    /// ```
+    pub fn try_build(&self) -> Result<Mask> {
+        for (name, p) in [
+            ("mask_rows", self.p_rows),
+            ("mask_cols", self.p_cols),
+            ("mask_random", self.p_random),
+        ] {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(Error::Param {
+                    name,
+                    value: p,
+                    expected: "a probability in [0, 1]",
+                });
+            }
+        }
+        let n = self.checked_len().ok_or_else(|| self.overflow_error())?;
+        Ok(self.build_len(n))
+    }
+
+    fn checked_len(&self) -> Option<usize> {
+        self.rows.checked_mul(self.cols)
+    }
+
+    fn overflow_error(&self) -> Error {
+        Error::Shape {
+            arg: "MaskBuilder",
+            rows: self.rows,
+            cols: self.cols,
+            len: usize::MAX,
+        }
+    }
+
+    fn build_len(&self, n: usize) -> Mask {
         let rows = self.row_mask();
         let cols = self.col_mask();
-        let n = self
-            .rows
-            .checked_mul(self.cols)
-            .expect("rows * cols overflows usize");
         let cols_n = self.cols;
         Mask::from_fn(n, |i| {
             let (r, c) = (i / cols_n, i % cols_n);

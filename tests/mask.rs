@@ -180,3 +180,35 @@ proptest! {
         prop_assert_eq!(m.not().not(), m);
     }
 }
+
+#[test]
+fn builder_try_build_checks_its_input() {
+    use maskops::Error;
+    let b = MaskBuilder::new(6, 5)
+        .mask_rows(0.3)
+        .mask_cols(0.2)
+        .mask_random(0.1)
+        .seed(3);
+    assert_eq!(b.try_build().unwrap(), b.build());
+    for (bad, name) in [
+        (MaskBuilder::new(2, 2).mask_rows(f64::NAN), "mask_rows"),
+        (MaskBuilder::new(2, 2).mask_cols(-0.1), "mask_cols"),
+        (MaskBuilder::new(2, 2).mask_random(1.01), "mask_random"),
+    ] {
+        match bad.try_build() {
+            Err(Error::Param { name: n, .. }) => assert_eq!(n, name),
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+    let e = MaskBuilder::new(usize::MAX, 3).try_build().unwrap_err();
+    assert!(e.to_string().contains("more elements than usize"), "{e}");
+    // saturating build: p = 1 masks everything out, p = 0 nothing
+    assert_eq!(
+        MaskBuilder::new(3, 3).mask_rows(1.0).build().count_ones(),
+        0
+    );
+    assert_eq!(
+        MaskBuilder::new(3, 3).mask_cols(0.0).build().count_ones(),
+        9
+    );
+}
