@@ -15,44 +15,25 @@
 //! Contract of the raw-pointer entry points: see the portable module.
 
 use crate::array::{BinaryOp, UnaryOp};
-use crate::cpu::arch::portable::elementwise::{chunk_bits, PowKind, RawRhs};
+use crate::cpu::arch::portable::elementwise::{chunk_bits, RawRhs};
+use crate::cpu::arch::x86_64::ew_ops::{eval_bin, eval_un, prep, Arith, Un};
 use crate::math::{EXP_HI, EXP_LO, EXP_P, LN2_HI, LN2_LO, LOG2E, LOG_P, SQRTHF};
 use std::arch::x86_64::*;
 
 /// A 256-bit vector of one float type; lane masks are vectors of the same
 /// type with all bits set in selected lanes. All methods require AVX2 (they
 /// are only inlined into the `#[target_feature]` entry points below).
-trait V: Copy {
-    type S: crate::element::Float;
+trait V: Arith<M = Self> {
     const L: usize;
     const FULL: u64;
-    unsafe fn splat(s: Self::S) -> Self;
     /// Lane mask from the low `L` bits of `k`.
     unsafe fn lanes(k: u64) -> Self;
     unsafe fn load(p: *const Self::S) -> Self;
     unsafe fn store(p: *mut Self::S, v: Self);
     unsafe fn maskload(p: *const Self::S, m: Self) -> Self;
     unsafe fn maskstore(p: *mut Self::S, m: Self, v: Self);
-    unsafe fn add(self, o: Self) -> Self;
-    unsafe fn sub(self, o: Self) -> Self;
-    unsafe fn mul(self, o: Self) -> Self;
-    unsafe fn div(self, o: Self) -> Self;
-    unsafe fn sqrt(self) -> Self;
-    unsafe fn neg(self) -> Self;
-    unsafe fn abs(self) -> Self;
-    /// `self > o ? self : o` (x86 `max` operand order).
-    unsafe fn max_raw(self, o: Self) -> Self;
-    /// `self < o ? self : o`.
-    unsafe fn min_raw(self, o: Self) -> Self;
-    /// Lanes where `self` or `o` is NaN.
-    unsafe fn unord(self, o: Self) -> Self;
-    /// `m ? t : self` per lane.
-    unsafe fn blend(self, m: Self, t: Self) -> Self;
     /// Bitwise AND (zeroes the lanes outside a lane mask).
     unsafe fn and(self, m: Self) -> Self;
-    unsafe fn exp(self) -> Self;
-    unsafe fn ln(self) -> Self;
-    unsafe fn powf(self, p: Self::S) -> Self;
 }
 
 /// Lane-by-lane scalar fallback through memory.
@@ -72,40 +53,12 @@ struct F32x8(__m256);
 #[derive(Clone, Copy)]
 struct F64x4(__m256d);
 
-impl V for F32x8 {
+impl Arith for F32x8 {
     type S = f32;
-    const L: usize = 8;
-    const FULL: u64 = 0xFF;
+    type M = Self;
     #[inline(always)]
     unsafe fn splat(s: f32) -> Self {
         F32x8(_mm256_set1_ps(s))
-    }
-    #[inline(always)]
-    unsafe fn lanes(k: u64) -> Self {
-        let sel = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
-        let m = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(k as i32), sel), sel);
-        F32x8(_mm256_castsi256_ps(m))
-    }
-    #[inline(always)]
-    unsafe fn load(p: *const f32) -> Self {
-        // SAFETY: caller guarantees 8 in-bounds elements.
-        F32x8(unsafe { _mm256_loadu_ps(p) })
-    }
-    #[inline(always)]
-    unsafe fn store(p: *mut f32, v: Self) {
-        // SAFETY: as `load`.
-        unsafe { _mm256_storeu_ps(p, v.0) }
-    }
-    #[inline(always)]
-    unsafe fn maskload(p: *const f32, m: Self) -> Self {
-        // SAFETY: caller guarantees selected lanes are in bounds; others
-        // are not accessed.
-        F32x8(unsafe { _mm256_maskload_ps(p, _mm256_castps_si256(m.0)) })
-    }
-    #[inline(always)]
-    unsafe fn maskstore(p: *mut f32, m: Self, v: Self) {
-        // SAFETY: as `maskload`.
-        unsafe { _mm256_maskstore_ps(p, _mm256_castps_si256(m.0), v.0) }
     }
     #[inline(always)]
     unsafe fn add(self, o: Self) -> Self {
@@ -150,10 +103,6 @@ impl V for F32x8 {
     #[inline(always)]
     unsafe fn blend(self, m: Self, t: Self) -> Self {
         F32x8(_mm256_blendv_ps(self.0, t.0, m.0))
-    }
-    #[inline(always)]
-    unsafe fn and(self, m: Self) -> Self {
-        F32x8(_mm256_and_ps(self.0, m.0))
     }
     #[inline(always)]
     unsafe fn exp(self) -> Self {
@@ -257,39 +206,48 @@ impl V for F32x8 {
     }
 }
 
-impl V for F64x4 {
+impl V for F32x8 {
+    const L: usize = 8;
+    const FULL: u64 = 0xFF;
+    #[inline(always)]
+    unsafe fn lanes(k: u64) -> Self {
+        let sel = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+        let m = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(k as i32), sel), sel);
+        F32x8(_mm256_castsi256_ps(m))
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self {
+        // SAFETY: caller guarantees 8 in-bounds elements.
+        F32x8(unsafe { _mm256_loadu_ps(p) })
+    }
+    #[inline(always)]
+    unsafe fn store(p: *mut f32, v: Self) {
+        // SAFETY: as `load`.
+        unsafe { _mm256_storeu_ps(p, v.0) }
+    }
+    #[inline(always)]
+    unsafe fn maskload(p: *const f32, m: Self) -> Self {
+        // SAFETY: caller guarantees selected lanes are in bounds; others
+        // are not accessed.
+        F32x8(unsafe { _mm256_maskload_ps(p, _mm256_castps_si256(m.0)) })
+    }
+    #[inline(always)]
+    unsafe fn maskstore(p: *mut f32, m: Self, v: Self) {
+        // SAFETY: as `maskload`.
+        unsafe { _mm256_maskstore_ps(p, _mm256_castps_si256(m.0), v.0) }
+    }
+    #[inline(always)]
+    unsafe fn and(self, m: Self) -> Self {
+        F32x8(_mm256_and_ps(self.0, m.0))
+    }
+}
+
+impl Arith for F64x4 {
     type S = f64;
-    const L: usize = 4;
-    const FULL: u64 = 0xF;
+    type M = Self;
     #[inline(always)]
     unsafe fn splat(s: f64) -> Self {
         F64x4(_mm256_set1_pd(s))
-    }
-    #[inline(always)]
-    unsafe fn lanes(k: u64) -> Self {
-        let sel = _mm256_setr_epi64x(1, 2, 4, 8);
-        let m = _mm256_cmpeq_epi64(_mm256_and_si256(_mm256_set1_epi64x(k as i64), sel), sel);
-        F64x4(_mm256_castsi256_pd(m))
-    }
-    #[inline(always)]
-    unsafe fn load(p: *const f64) -> Self {
-        // SAFETY: caller guarantees 4 in-bounds elements.
-        F64x4(unsafe { _mm256_loadu_pd(p) })
-    }
-    #[inline(always)]
-    unsafe fn store(p: *mut f64, v: Self) {
-        // SAFETY: as `load`.
-        unsafe { _mm256_storeu_pd(p, v.0) }
-    }
-    #[inline(always)]
-    unsafe fn maskload(p: *const f64, m: Self) -> Self {
-        // SAFETY: caller guarantees selected lanes are in bounds.
-        F64x4(unsafe { _mm256_maskload_pd(p, _mm256_castpd_si256(m.0)) })
-    }
-    #[inline(always)]
-    unsafe fn maskstore(p: *mut f64, m: Self, v: Self) {
-        // SAFETY: as `maskload`.
-        unsafe { _mm256_maskstore_pd(p, _mm256_castpd_si256(m.0), v.0) }
     }
     #[inline(always)]
     unsafe fn add(self, o: Self) -> Self {
@@ -336,10 +294,6 @@ impl V for F64x4 {
         F64x4(_mm256_blendv_pd(self.0, t.0, m.0))
     }
     #[inline(always)]
-    unsafe fn and(self, m: Self) -> Self {
-        F64x4(_mm256_and_pd(self.0, m.0))
-    }
-    #[inline(always)]
     unsafe fn exp(self) -> Self {
         // SAFETY: 4-element stack buffer.
         unsafe {
@@ -383,93 +337,38 @@ impl V for F64x4 {
     }
 }
 
-/// A unary op with its constants splatted once.
-#[derive(Clone, Copy)]
-enum Un<T: V> {
-    Neg,
-    Abs,
-    Sqrt,
-    Exp,
-    Ln,
-    Sq,
-    Cube,
-    RSqrt,
-    Recip,
-    RecipSq,
-    Id,
-    Pow(T::S),
-    Add(T),
-    Mul(T),
-    Clamp(T, T),
-}
-
-#[inline(always)]
-unsafe fn prep<T: V>(op: UnaryOp<T::S>) -> Un<T> {
-    // SAFETY: splat is a register op (caller has the target features).
-    unsafe {
-        match op {
-            UnaryOp::Neg => Un::Neg,
-            UnaryOp::Abs => Un::Abs,
-            UnaryOp::Sqrt => Un::Sqrt,
-            UnaryOp::Exp => Un::Exp,
-            UnaryOp::Log => Un::Ln,
-            UnaryOp::Pow(p) => match PowKind::of(p) {
-                PowKind::Half => Un::Sqrt,
-                PowKind::One => Un::Id,
-                PowKind::Two => Un::Sq,
-                PowKind::Three => Un::Cube,
-                PowKind::NegHalf => Un::RSqrt,
-                PowKind::NegOne => Un::Recip,
-                PowKind::NegTwo => Un::RecipSq,
-                PowKind::General => Un::Pow(p),
-            },
-            UnaryOp::AddScalar(s) => Un::Add(T::splat(s)),
-            UnaryOp::MulScalar(s) => Un::Mul(T::splat(s)),
-            UnaryOp::Clamp(lo, hi) => Un::Clamp(T::splat(lo), T::splat(hi)),
-        }
+impl V for F64x4 {
+    const L: usize = 4;
+    const FULL: u64 = 0xF;
+    #[inline(always)]
+    unsafe fn lanes(k: u64) -> Self {
+        let sel = _mm256_setr_epi64x(1, 2, 4, 8);
+        let m = _mm256_cmpeq_epi64(_mm256_and_si256(_mm256_set1_epi64x(k as i64), sel), sel);
+        F64x4(_mm256_castsi256_pd(m))
     }
-}
-
-#[inline(always)]
-unsafe fn eval_un<T: V>(op: Un<T>, x: T) -> T {
-    // SAFETY: register ops only (caller has the target features).
-    unsafe {
-        let one = || T::splat(<T::S as crate::element::Float>::ONE);
-        match op {
-            Un::Neg => x.neg(),
-            Un::Abs => x.abs(),
-            Un::Sqrt => x.sqrt(),
-            Un::Exp => x.exp(),
-            Un::Ln => x.ln(),
-            Un::Sq => x.mul(x),
-            Un::Cube => x.mul(x).mul(x),
-            Un::RSqrt => one().div(x.sqrt()),
-            Un::Recip => one().div(x),
-            Un::RecipSq => one().div(x.mul(x)),
-            Un::Id => x,
-            Un::Pow(p) => x.powf(p),
-            Un::Add(s) => x.add(s),
-            Un::Mul(s) => x.mul(s),
-            Un::Clamp(lo, hi) => {
-                let z = x.max_raw(lo).min_raw(hi);
-                z.blend(x.unord(x), x)
-            }
-        }
+    #[inline(always)]
+    unsafe fn load(p: *const f64) -> Self {
+        // SAFETY: caller guarantees 4 in-bounds elements.
+        F64x4(unsafe { _mm256_loadu_pd(p) })
     }
-}
-
-#[inline(always)]
-unsafe fn eval_bin<T: V>(op: BinaryOp, a: T, b: T) -> T {
-    // SAFETY: register ops only.
-    unsafe {
-        match op {
-            BinaryOp::Add => a.add(b),
-            BinaryOp::Sub => a.sub(b),
-            BinaryOp::Mul => a.mul(b),
-            BinaryOp::Div => a.div(b),
-            BinaryOp::Maximum => a.max_raw(b).blend(a.unord(b), a.add(b)),
-            BinaryOp::Minimum => a.min_raw(b).blend(a.unord(b), a.add(b)),
-        }
+    #[inline(always)]
+    unsafe fn store(p: *mut f64, v: Self) {
+        // SAFETY: as `load`.
+        unsafe { _mm256_storeu_pd(p, v.0) }
+    }
+    #[inline(always)]
+    unsafe fn maskload(p: *const f64, m: Self) -> Self {
+        // SAFETY: caller guarantees selected lanes are in bounds.
+        F64x4(unsafe { _mm256_maskload_pd(p, _mm256_castpd_si256(m.0)) })
+    }
+    #[inline(always)]
+    unsafe fn maskstore(p: *mut f64, m: Self, v: Self) {
+        // SAFETY: as `maskload`.
+        unsafe { _mm256_maskstore_pd(p, _mm256_castpd_si256(m.0), v.0) }
+    }
+    #[inline(always)]
+    unsafe fn and(self, m: Self) -> Self {
+        F64x4(_mm256_and_pd(self.0, m.0))
     }
 }
 

@@ -11,37 +11,18 @@
 //! Contract of the raw-pointer entry points: see the portable module.
 
 use crate::array::{BinaryOp, UnaryOp};
-use crate::cpu::arch::portable::elementwise::{chunk_bits, PowKind, RawRhs};
+use crate::cpu::arch::portable::elementwise::{chunk_bits, RawRhs};
+use crate::cpu::arch::x86_64::ew_ops::{eval_bin, eval_un, prep, Arith};
 use crate::math::{EXP_HI, EXP_LO, EXP_P, LN2_HI, LN2_LO, LOG2E, LOG_P, SQRTHF};
 use std::arch::x86_64::*;
 
 /// A 512-bit vector of one float type. All methods require AVX-512F/DQ
 /// (they are only inlined into the `#[target_feature]` entry points below).
-trait V: Copy {
-    type S: crate::element::Float;
+trait V: Arith<M = u64> {
     const L: usize;
     const FULL: u64;
-    unsafe fn splat(s: Self::S) -> Self;
     unsafe fn loadz(k: u64, p: *const Self::S) -> Self;
     unsafe fn store(p: *mut Self::S, k: u64, v: Self);
-    unsafe fn add(self, o: Self) -> Self;
-    unsafe fn sub(self, o: Self) -> Self;
-    unsafe fn mul(self, o: Self) -> Self;
-    unsafe fn div(self, o: Self) -> Self;
-    unsafe fn sqrt(self) -> Self;
-    unsafe fn neg(self) -> Self;
-    unsafe fn abs(self) -> Self;
-    /// `self > o ? self : o` (x86 `max` operand order).
-    unsafe fn max_raw(self, o: Self) -> Self;
-    /// `self < o ? self : o`.
-    unsafe fn min_raw(self, o: Self) -> Self;
-    /// Lanes where `self` or `o` is NaN.
-    unsafe fn unord(self, o: Self) -> u64;
-    /// `k ? t : self` per lane.
-    unsafe fn blend(self, k: u64, t: Self) -> Self;
-    unsafe fn exp(self) -> Self;
-    unsafe fn ln(self) -> Self;
-    unsafe fn powf(self, p: Self::S) -> Self;
 }
 
 /// Lane-by-lane scalar fallback through memory.
@@ -61,24 +42,12 @@ struct F32x16(__m512);
 #[derive(Clone, Copy)]
 struct F64x8(__m512d);
 
-impl V for F32x16 {
+impl Arith for F32x16 {
     type S = f32;
-    const L: usize = 16;
-    const FULL: u64 = 0xFFFF;
+    type M = u64;
     #[inline(always)]
     unsafe fn splat(s: f32) -> Self {
         F32x16(_mm512_set1_ps(s))
-    }
-    #[inline(always)]
-    unsafe fn loadz(k: u64, p: *const f32) -> Self {
-        // SAFETY: caller guarantees every lane in `k` is in bounds; masked
-        // lanes are not accessed (fault suppression).
-        F32x16(unsafe { _mm512_maskz_loadu_ps(k as __mmask16, p) })
-    }
-    #[inline(always)]
-    unsafe fn store(p: *mut f32, k: u64, v: Self) {
-        // SAFETY: as `loadz`.
-        unsafe { _mm512_mask_storeu_ps(p, k as __mmask16, v.0) }
     }
     #[inline(always)]
     unsafe fn add(self, o: Self) -> Self {
@@ -225,23 +194,28 @@ impl V for F32x16 {
     }
 }
 
-impl V for F64x8 {
+impl V for F32x16 {
+    const L: usize = 16;
+    const FULL: u64 = 0xFFFF;
+    #[inline(always)]
+    unsafe fn loadz(k: u64, p: *const f32) -> Self {
+        // SAFETY: caller guarantees every lane in `k` is in bounds; masked
+        // lanes are not accessed (fault suppression).
+        F32x16(unsafe { _mm512_maskz_loadu_ps(k as __mmask16, p) })
+    }
+    #[inline(always)]
+    unsafe fn store(p: *mut f32, k: u64, v: Self) {
+        // SAFETY: as `loadz`.
+        unsafe { _mm512_mask_storeu_ps(p, k as __mmask16, v.0) }
+    }
+}
+
+impl Arith for F64x8 {
     type S = f64;
-    const L: usize = 8;
-    const FULL: u64 = 0xFF;
+    type M = u64;
     #[inline(always)]
     unsafe fn splat(s: f64) -> Self {
         F64x8(_mm512_set1_pd(s))
-    }
-    #[inline(always)]
-    unsafe fn loadz(k: u64, p: *const f64) -> Self {
-        // SAFETY: caller guarantees every lane in `k` is in bounds.
-        F64x8(unsafe { _mm512_maskz_loadu_pd(k as __mmask8, p) })
-    }
-    #[inline(always)]
-    unsafe fn store(p: *mut f64, k: u64, v: Self) {
-        // SAFETY: as `loadz`.
-        unsafe { _mm512_mask_storeu_pd(p, k as __mmask8, v.0) }
     }
     #[inline(always)]
     unsafe fn add(self, o: Self) -> Self {
@@ -337,93 +311,18 @@ impl V for F64x8 {
     }
 }
 
-/// A unary op with its constants splatted once.
-#[derive(Clone, Copy)]
-enum Un<T: V> {
-    Neg,
-    Abs,
-    Sqrt,
-    Exp,
-    Ln,
-    Sq,
-    Cube,
-    RSqrt,
-    Recip,
-    RecipSq,
-    Id,
-    Pow(T::S),
-    Add(T),
-    Mul(T),
-    Clamp(T, T),
-}
-
-#[inline(always)]
-unsafe fn prep<T: V>(op: UnaryOp<T::S>) -> Un<T> {
-    // SAFETY: splat is a register op (caller has the target features).
-    unsafe {
-        match op {
-            UnaryOp::Neg => Un::Neg,
-            UnaryOp::Abs => Un::Abs,
-            UnaryOp::Sqrt => Un::Sqrt,
-            UnaryOp::Exp => Un::Exp,
-            UnaryOp::Log => Un::Ln,
-            UnaryOp::Pow(p) => match PowKind::of(p) {
-                PowKind::Half => Un::Sqrt,
-                PowKind::One => Un::Id,
-                PowKind::Two => Un::Sq,
-                PowKind::Three => Un::Cube,
-                PowKind::NegHalf => Un::RSqrt,
-                PowKind::NegOne => Un::Recip,
-                PowKind::NegTwo => Un::RecipSq,
-                PowKind::General => Un::Pow(p),
-            },
-            UnaryOp::AddScalar(s) => Un::Add(T::splat(s)),
-            UnaryOp::MulScalar(s) => Un::Mul(T::splat(s)),
-            UnaryOp::Clamp(lo, hi) => Un::Clamp(T::splat(lo), T::splat(hi)),
-        }
+impl V for F64x8 {
+    const L: usize = 8;
+    const FULL: u64 = 0xFF;
+    #[inline(always)]
+    unsafe fn loadz(k: u64, p: *const f64) -> Self {
+        // SAFETY: caller guarantees every lane in `k` is in bounds.
+        F64x8(unsafe { _mm512_maskz_loadu_pd(k as __mmask8, p) })
     }
-}
-
-#[inline(always)]
-unsafe fn eval_un<T: V>(op: Un<T>, x: T) -> T {
-    // SAFETY: register ops only (caller has the target features).
-    unsafe {
-        let one = || T::splat(<T::S as crate::element::Float>::ONE);
-        match op {
-            Un::Neg => x.neg(),
-            Un::Abs => x.abs(),
-            Un::Sqrt => x.sqrt(),
-            Un::Exp => x.exp(),
-            Un::Ln => x.ln(),
-            Un::Sq => x.mul(x),
-            Un::Cube => x.mul(x).mul(x),
-            Un::RSqrt => one().div(x.sqrt()),
-            Un::Recip => one().div(x),
-            Un::RecipSq => one().div(x.mul(x)),
-            Un::Id => x,
-            Un::Pow(p) => x.powf(p),
-            Un::Add(s) => x.add(s),
-            Un::Mul(s) => x.mul(s),
-            Un::Clamp(lo, hi) => {
-                let z = x.max_raw(lo).min_raw(hi);
-                z.blend(x.unord(x), x)
-            }
-        }
-    }
-}
-
-#[inline(always)]
-unsafe fn eval_bin<T: V>(op: BinaryOp, a: T, b: T) -> T {
-    // SAFETY: register ops only.
-    unsafe {
-        match op {
-            BinaryOp::Add => a.add(b),
-            BinaryOp::Sub => a.sub(b),
-            BinaryOp::Mul => a.mul(b),
-            BinaryOp::Div => a.div(b),
-            BinaryOp::Maximum => a.max_raw(b).blend(a.unord(b), a.add(b)),
-            BinaryOp::Minimum => a.min_raw(b).blend(a.unord(b), a.add(b)),
-        }
+    #[inline(always)]
+    unsafe fn store(p: *mut f64, k: u64, v: Self) {
+        // SAFETY: as `loadz`.
+        unsafe { _mm512_mask_storeu_pd(p, k as __mmask8, v.0) }
     }
 }
 
