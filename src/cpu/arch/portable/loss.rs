@@ -374,3 +374,67 @@ pub(crate) fn pearson_row<F: Lf>(x: &[F], y: &[F], keep: &[bool]) -> Option<F> {
         None
     }
 }
+
+/// Generates a room's forwarding entry points: the portable kernels below
+/// compiled under the room's `#[target_feature]` attributes (the compiler
+/// vectorizes their branch-free fixed-lane chunks; the operations are the
+/// same, so are the bits). Each x86-64 room invokes it once.
+macro_rules! forwarders {
+    ($(#[$attr:meta])*) => {
+        use $crate::cpu::arch::portable::loss as fwd;
+
+        /// `f64` elementwise block: `portable::elem_block` for this ISA.
+        ///
+        /// # Safety
+        /// The CPU must support the room's ISA; slices as in
+        /// `portable::elem_block`.
+        #[allow(clippy::too_many_arguments)]
+        $(#[$attr])*
+        pub(crate) unsafe fn elem_block_f64<const K: u8>(
+            p: &$crate::cpu::loss::ElemParams<f64>,
+            x: &[f64],
+            y: &[f64],
+            pw: Option<(&[f64], usize)>,
+            words: &[u64],
+            grad: &mut [f64],
+            vals: Option<&mut [f64]>,
+        ) -> f64 {
+            fwd::elem_block::<f64, K>(p, x, y, pw, words, grad, vals)
+        }
+
+        /// One ECS forward row: `portable::ecs_row` for this ISA.
+        ///
+        /// # Safety
+        /// The CPU must support the room's ISA.
+        #[allow(clippy::too_many_arguments)]
+        $(#[$attr])*
+        pub(crate) unsafe fn ecs_row<F: $crate::cpu::loss::Lf>(
+            u: &[F],
+            cols: usize,
+            i: usize,
+            thr: F,
+            inv_n2: F,
+            vals: &mut [F],
+            gc: &mut [F],
+        ) {
+            fwd::ecs_row(u, cols, i, thr, inv_n2, vals, gc)
+        }
+
+        /// One ECS backward row: `portable::ecs_grad_row` for this ISA.
+        ///
+        /// # Safety
+        /// The CPU must support the room's ISA.
+        $(#[$attr])*
+        pub(crate) unsafe fn ecs_grad_row<F: $crate::cpu::loss::Lf>(
+            u: &[F],
+            cols: usize,
+            i: usize,
+            gc: &[F],
+            norm: F,
+            out: &mut [F],
+        ) {
+            fwd::ecs_grad_row(u, cols, i, gc, norm, out)
+        }
+    };
+}
+pub(crate) use forwarders;

@@ -10,8 +10,7 @@
 use std::arch::x86_64::*;
 
 use crate::canonical::{fold_partials, halving_tree, BLOCK, LANES};
-use crate::cpu::arch::portable::loss as portable;
-use crate::cpu::loss::{kind, ElemParams, Lf};
+use crate::cpu::loss::{kind, ElemParams};
 use crate::math::{EXP_HI, EXP_LO, EXP_P, LN2_HI, LN2_LO, LOG2E, LOG_P, SQRTHF};
 
 #[inline(always)]
@@ -471,26 +470,6 @@ fn map16(x: &[f32], out: &mut [f32], f: impl Fn(__m512) -> __m512) {
     }
 }
 
-/// `f64` elementwise block: the portable kernel compiled for this ISA (the
-/// compiler vectorizes its branch-free chunks; the operations are the
-/// same, so are the bits).
-///
-/// # Safety
-/// The CPU must support the room's ISA; slices as in `portable::elem_block`.
-#[allow(clippy::too_many_arguments)]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-pub(crate) unsafe fn elem_block_f64<const K: u8>(
-    p: &ElemParams<f64>,
-    x: &[f64],
-    y: &[f64],
-    pw: Option<(&[f64], usize)>,
-    words: &[u64],
-    grad: &mut [f64],
-    vals: Option<&mut [f64]>,
-) -> f64 {
-    portable::elem_block::<f64, K>(p, x, y, pw, words, grad, vals)
-}
-
 /// Fills `g` with `+0` using non-temporal stores for its aligned middle
 /// (no read-for-ownership of the lines), then orders them with `sfence`.
 ///
@@ -513,37 +492,4 @@ pub(crate) unsafe fn zero_stream(g: &mut [f32]) {
     _mm_sfence();
 }
 
-/// One ECS forward row: `portable::ecs_row` compiled for this ISA (its
-/// fixed-lane dot products vectorize; same operations, same bits).
-///
-/// # Safety
-/// The CPU must support the room's ISA.
-#[allow(clippy::too_many_arguments)]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-pub(crate) unsafe fn ecs_row<F: Lf>(
-    u: &[F],
-    cols: usize,
-    i: usize,
-    thr: F,
-    inv_n2: F,
-    vals: &mut [F],
-    gc: &mut [F],
-) {
-    portable::ecs_row(u, cols, i, thr, inv_n2, vals, gc)
-}
-
-/// One ECS backward row: `portable::ecs_grad_row` compiled for this ISA.
-///
-/// # Safety
-/// The CPU must support the room's ISA.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-pub(crate) unsafe fn ecs_grad_row<F: Lf>(
-    u: &[F],
-    cols: usize,
-    i: usize,
-    gc: &[F],
-    norm: F,
-    out: &mut [F],
-) {
-    portable::ecs_grad_row(u, cols, i, gc, norm, out)
-}
+crate::cpu::arch::portable::loss::forwarders!(#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]);
