@@ -123,9 +123,6 @@ macro_rules! avx2_family {
                     let i = base + j;
                     let bits = (word >> j) & full;
                     j += $lanes;
-                    if bits == 0 {
-                        continue;
-                    }
                     if i + $lanes > n {
                         // Tail group: scalar, same operations.
                         for l in 0..(n - i) {
@@ -138,21 +135,16 @@ macro_rules! avx2_family {
                         continue;
                     }
                     // SAFETY: `i + lanes <= n`, inside all three slices; lanes
-                    // with a clear bit get their old values stored back.
+                    // with a clear bit get their old values stored back. No
+                    // branch on the bits (mispredicted at high density).
                     unsafe {
                         let pv = $loadu(pp.add(i));
                         let sv = $loadu(sp.add(i));
-                        if bits == full {
-                            let (np, ns) = $upd(pv, $loadu(gp.add(i)), sv, &c);
-                            $storeu(pp.add(i), np);
-                            $storeu(sp.add(i), ns);
-                        } else {
-                            let sel = $select(bits);
-                            let gv = $and($loadu(gp.add(i)), sel);
-                            let (np, ns) = $upd(pv, gv, sv, &c);
-                            $storeu(pp.add(i), $blendv(pv, np, sel));
-                            $storeu(sp.add(i), $blendv(sv, ns, sel));
-                        }
+                        let sel = $select(bits);
+                        let gv = $and($loadu(gp.add(i)), sel);
+                        let (np, ns) = $upd(pv, gv, sv, &c);
+                        $storeu(pp.add(i), $blendv(pv, np, sel));
+                        $storeu(sp.add(i), $blendv(sv, ns, sel));
                     }
                 }
             }
