@@ -242,14 +242,26 @@ macro_rules! avx512_family {
             let (pp, sp, vp) = (p.as_mut_ptr(), s.as_mut_ptr(), values.as_ptr());
             let first = (items[0] & pos_mask) as usize * cols;
             let mut j = 0;
-            while j < cols {
-                let k: $mask = if cols - j >= $lanes {
-                    !0
-                } else {
-                    ((1u32 << (cols - j)) - 1) as $mask
-                };
-                // SAFETY: lanes `j .. min(j + lanes, cols)` of the row and of
-                // each values row, inside the slices by the caller's contract.
+            // Whole vectors: plain loads and stores (masked memory operations
+            // are slow on some cores, even with every bit set).
+            while j + $lanes <= cols {
+                // SAFETY: lanes `j .. j + lanes <= cols` of the row and of each
+                // values row, inside the slices by the caller's contract.
+                unsafe {
+                    let mut g = $loadu(vp.add(first + j));
+                    for &it in &items[1..] {
+                        g = $add(g, $loadu(vp.add((it & pos_mask) as usize * cols + j)));
+                    }
+                    let (np, ns) = $upd($loadu(pp.add(j)), g, $loadu(sp.add(j)), &c);
+                    $storeu(pp.add(j), np);
+                    $storeu(sp.add(j), ns);
+                }
+                j += $lanes;
+            }
+            if j < cols {
+                let k: $mask = ((1u32 << (cols - j)) - 1) as $mask;
+                // SAFETY: lanes `j .. cols` (masked) of the row and of each
+                // values row, inside the slices by the caller's contract.
                 unsafe {
                     let mut g = $mzl(k, vp.add(first + j));
                     for &it in &items[1..] {
@@ -259,7 +271,6 @@ macro_rules! avx512_family {
                     $msu(pp.add(j), k, np);
                     $msu(sp.add(j), k, ns);
                 }
-                j += $lanes;
             }
         }
     };
