@@ -394,7 +394,8 @@ fn grouped_run<P: AdagradElement>(
 
 /// Row-sparse step body: `s` sorts the gradient rows by parameter row; each
 /// run of equal rows is summed in order of appearance and updated by the
-/// row kernel of `isa`.
+/// row kernel of `isa` (the loop over runs and the prefetching run inside
+/// the ISA's kernel, one call per task).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn rows<P: AdagradElement>(
     isa: Isa,
@@ -409,37 +410,48 @@ pub(crate) fn rows<P: AdagradElement>(
     if cols == 0 {
         return;
     }
-    // Rows ahead to prefetch (param and state lines); random rows are
+    // Entries ahead to prefetch (parameter and state rows): random rows are
     // latency-bound, so several must be in flight.
     const PF: usize = 8;
-    let p_bytes = cols * std::mem::size_of::<P>();
-    let s_bytes = cols * std::mem::size_of::<P::State>();
+    let isa = isa.clamp_available();
     let seq = |param: &mut [P], sum: &mut [P::State], base: usize, lo: usize, hi: usize| {
-        let mut i = lo;
-        while i < hi {
-            if i + PF < hi {
-                let r = (s.key(i + PF) - base) * cols;
-                let pp = param.as_ptr().wrapping_add(r) as *const u8;
-                let sp = sum.as_ptr().wrapping_add(r) as *const u8;
-                for off in (0..p_bytes).step_by(64) {
-                    prefetch(pp.wrapping_add(off));
-                }
-                for off in (0..s_bytes).step_by(64) {
-                    prefetch(sp.wrapping_add(off));
-                }
-            }
-            let j = s.run_end(i);
-            let r = (s.key(i) - base) * cols;
-            P::k_row(
+        match s.key_shift() {
+            Some(shift) => P::k_rows(
                 isa,
-                &mut param[r..r + cols],
-                &mut sum[r..r + cols],
+                param,
+                sum,
+                cols,
+                base,
                 values,
-                &s.items[i..j],
+                &s.items[lo..hi],
+                shift,
                 s.pos_mask,
                 h,
-            );
-            i = j;
+                PF,
+            ),
+            None => {
+                // Keys apart from the items (comparison-sort fallback): one
+                // run at a time, each through the driver with key 0.
+                let mut i = lo;
+                while i < hi {
+                    let j = s.run_end(i);
+                    let r = (s.key(i) - base) * cols;
+                    P::k_rows(
+                        isa,
+                        &mut param[r..r + cols],
+                        &mut sum[r..r + cols],
+                        cols,
+                        0,
+                        values,
+                        &s.items[i..j],
+                        63,
+                        s.pos_mask,
+                        h,
+                        0,
+                    );
+                    i = j;
+                }
+            }
         }
     };
     let min_items = ws.parallel_min().div_ceil(cols).max(1);

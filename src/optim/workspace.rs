@@ -362,6 +362,15 @@ impl Sorted<'_> {
         (self.items[i] & self.pos_mask) as usize
     }
 
+    /// `key = item >> shift` when the keys are packed in the items.
+    #[inline(always)]
+    pub fn key_shift(&self) -> Option<u32> {
+        match self.pairs {
+            None => Some(self.pos_bits),
+            Some(_) => None,
+        }
+    }
+
     /// End of the run of equal keys starting at `i`.
     #[inline(always)]
     pub fn run_end(&self, i: usize) -> usize {
