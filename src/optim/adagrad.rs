@@ -251,9 +251,8 @@ impl Adagrad {
         })
     }
 
-    /// [`Adagrad::step_coo`] on a given ISA and workspace. The ISA does not
-    /// matter here (the scattered updates are scalar); it is taken for
-    /// uniformity.
+    /// [`Adagrad::step_coo`] on a given ISA and workspace (any ISA gives the
+    /// same bits; it runs the batched updates of the unique entries).
     #[allow(clippy::too_many_arguments)]
     pub fn step_coo_with<P: AdagradElement>(
         &self,
@@ -267,31 +266,29 @@ impl Adagrad {
         values: &[P],
         state: &mut AdagradState<P::State>,
     ) -> Result<()> {
-        let _ = isa;
         validate::check_coo_shapes(rows, cols, param.len(), row_inds, col_inds, values.len())?;
         let n = values.len();
         let (row_inds, col_inds) = (&row_inds[..n], &col_inds[..n]);
         // The index check runs inside the grouping pass (which only writes
         // the workspace); the exact error comes from the plain check.
-        let mut bad = false;
-        let grouped = engine::group(
-            ws,
-            param.len(),
-            |k| {
-                let (r, c) = (row_inds[k], col_inds[k]);
-                bad |= (r >= rows) | (c >= cols);
-                r.wrapping_mul(cols).wrapping_add(c)
-            },
-            values,
-        );
-        if bad || grouped.is_none() {
+        let keys = row_inds.iter().zip(col_inds).map(|(&r, &c)| {
+            (
+                r.wrapping_mul(cols).wrapping_add(c),
+                (r >= rows) | (c >= cols),
+            )
+        });
+        let grouped = engine::group(ws, param.len(), keys, values);
+        if grouped.is_none_or(|g| g.invalid) {
             validate::check_indices("row_inds", row_inds, rows)?;
             validate::check_indices("col_inds", col_inds, cols)?;
         }
+        // (never invalid here: an invalid entry fails the checks above)
+        let grouped = grouped.filter(|g| !g.invalid);
         validate::check_state(param.len(), state.sum.len())?;
         let (step, h) = validate::next_step(self, state.step)?;
         state.step = step;
         engine::coalesced(
+            isa,
             ws,
             grouped,
             param,
@@ -322,7 +319,6 @@ impl Adagrad {
         grad: &sprs::CsVec<P>,
         state: &mut AdagradState<P::State>,
     ) -> Result<()> {
-        let _ = isa;
         check_len("grad.dim", param.len(), grad.dim())?;
         let (idx, vals) = (grad.indices(), grad.data());
         check_len("grad.data", idx.len(), vals.len())?;
@@ -331,8 +327,9 @@ impl Adagrad {
         let (step, h) = validate::next_step(self, state.step)?;
         state.step = step;
         // Indices of a CsVec increase: the sort reduces to one packing pass.
-        let grouped = engine::group(ws, param.len(), |k| idx[k], vals);
+        let grouped = engine::group(ws, param.len(), idx.iter().map(|&i| (i, false)), vals);
         engine::coalesced(
+            isa,
             ws,
             grouped,
             param,

@@ -202,23 +202,25 @@ fn packs_values<P: AdagradElement>() -> bool {
     std::mem::size_of::<P::State>() == 4
 }
 
-/// Groups the `values.len()` gradient entries by `key(k) < bound` for
-/// [`coalesced`] (see [`Workspace::group`]: `key` may see invalid entries,
-/// the caller validates them in the same pass). `None`: grouping does not
-/// apply, [`coalesced`] sorts instead.
+/// Groups the `values.len()` gradient entries by their `keys` (`< bound`,
+/// one per value, with a flag for an invalid entry) for [`coalesced`] (see [`Workspace::group`]: the keys may
+/// be invalid, the caller validates them in the same pass). `None`: grouping
+/// does not apply, [`coalesced`] sorts instead.
 pub(crate) fn group<P: AdagradElement>(
     ws: &mut Workspace,
     bound: usize,
-    key: impl FnMut(usize) -> usize,
+    keys: impl Iterator<Item = (usize, bool)>,
     values: &[P],
 ) -> Option<GroupInfo> {
     let n = values.len();
     if packs_values::<P>() {
-        ws.group(n, bound, key, 32, |k| {
-            values[k].to_state().to_f32().to_bits() as u64
-        })
+        let e = keys
+            .zip(values)
+            .map(|((k, bad), v)| (k, v.to_state().to_f32().to_bits() as u64, bad));
+        ws.group(n, bound, e, 32)
     } else {
-        ws.group(n, bound, key, pos_bits(n), |k| k as u64)
+        let e = keys.zip(0..n as u64).map(|((k, bad), p)| (k, p, bad));
+        ws.group(n, bound, e, pos_bits(n))
     }
 }
 
@@ -226,7 +228,9 @@ pub(crate) fn group<P: AdagradElement>(
 /// (`< param.len()`), duplicates summed in order of appearance, on the
 /// entries grouped by [`group`] or, when `grouped` is `None`, sorted here by
 /// `key`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn coalesced<P: AdagradElement>(
+    isa: Isa,
     ws: &mut Workspace,
     grouped: Option<GroupInfo>,
     param: &mut [P],
@@ -236,7 +240,7 @@ pub(crate) fn coalesced<P: AdagradElement>(
     h: &Hp<P::State>,
 ) {
     match grouped {
-        Some(info) => sparse_grouped(ws, ws.grouped(info), param, sum, values, h),
+        Some(info) => sparse_grouped(isa, ws, ws.grouped(info), param, sum, values, h),
         None => {
             let mode = ws.sort(values.len(), param.len(), key);
             sparse(ws, ws.sorted(mode), param, sum, values, h);
@@ -250,6 +254,7 @@ pub(crate) fn coalesced<P: AdagradElement>(
 /// accumulator lines prefetched `PF` entries ahead. Buckets are disjoint key
 /// ranges, so they split in parallel.
 pub(crate) fn sparse_grouped<P: AdagradElement>(
+    isa: Isa,
     ws: &Workspace,
     g: Grouped<'_>,
     param: &mut [P],
@@ -260,10 +265,12 @@ pub(crate) fn sparse_grouped<P: AdagradElement>(
     // Entries ahead to prefetch: the updates are bound by memory-level
     // parallelism (two random lines per key), ~2-3 us of work ahead.
     const PF: usize = 96;
+    let isa = isa.clamp_available();
     let seq = |param: &mut [P], sum: &mut [P::State], base: usize, b_lo: usize, b_hi: usize| {
         DUP.with(|t| match t.try_borrow_mut() {
-            Ok(mut t) => grouped_run(&mut t, &g, b_lo, b_hi, param, sum, base, values, h, PF),
+            Ok(mut t) => grouped_run(isa, &mut t, &g, b_lo, b_hi, param, sum, base, values, h, PF),
             Err(_) => grouped_run(
+                isa,
                 &mut DupTable::default(),
                 &g,
                 b_lo,
@@ -321,6 +328,7 @@ fn split_buckets<P, S, F>(
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
 fn grouped_run<P: AdagradElement>(
+    isa: Isa,
     t: &mut DupTable,
     g: &Grouped<'_>,
     b_lo: usize,
@@ -379,15 +387,42 @@ fn grouped_run<P: AdagradElement>(
                 usum[j] = (<P::State as Element>::from_f64(usum[j]) + v).to_f64();
             }
         }
-        // Pass 2: one update per unique key.
-        for (&kl, &gs) in ukey[..m].iter().zip(&usum[..m]) {
-            let i = kb + kl as usize - base;
-            update_at(
-                &mut param[i],
-                &mut sum[i],
-                <P::State as Element>::from_f64(gs),
-                h,
-            );
+        // Pass 2: one update per unique key. Where the parameter is its own
+        // state type (f32, f64), chunks of entries are gathered into small
+        // buffers and updated by the ISA's dense kernel (the same operations
+        // lane by lane as `update_at`, so the same bits), which takes the
+        // square roots and divisions out of the scalar latency chain.
+        if std::mem::size_of::<P>() == std::mem::size_of::<P::State>() {
+            const CH: usize = 64;
+            let zp = P::from_f64(0.0);
+            let mut pb = [zp; CH];
+            let mut gb = [zp; CH];
+            let mut sb = [<P::State as Element>::from_f64(0.0); CH];
+            for (kc, gc) in ukey[..m].chunks(CH).zip(usum[..m].chunks(CH)) {
+                let c = kc.len();
+                for l in 0..c {
+                    let i = kb + kc[l] as usize - base;
+                    pb[l] = param[i];
+                    sb[l] = sum[i];
+                    gb[l] = P::from_state(<P::State as Element>::from_f64(gc[l]));
+                }
+                P::k_dense(isa, &mut pb[..c], &mut sb[..c], &gb[..c], h);
+                for l in 0..c {
+                    let i = kb + kc[l] as usize - base;
+                    param[i] = pb[l];
+                    sum[i] = sb[l];
+                }
+            }
+        } else {
+            for (&kl, &gs) in ukey[..m].iter().zip(&usum[..m]) {
+                let i = kb + kl as usize - base;
+                update_at(
+                    &mut param[i],
+                    &mut sum[i],
+                    <P::State as Element>::from_f64(gs),
+                    h,
+                );
+            }
         }
     }
 }

@@ -168,20 +168,21 @@ impl Workspace {
         }
     }
 
-    /// Groups the entries `0..n` by `key(k) < bound` into buckets of
+    /// Groups the `n` entries `(key, low, bad)` (key `< bound`) into buckets of
     /// `2^lo_bits` consecutive keys, each bucket listing its entries in
     /// order of appearance (a stable counting scatter on the high key bits;
     /// no scatter at all when there is one bucket or the keys already
-    /// increase). Each item is `key << low_bits | low(k)`, `low(k) <
+    /// increase). Each item is `key << low_bits | low`, `low <
     /// 2^low_bits` (the position, or the value's bits, so that the update
     /// reads no gradient array at random). Within a bucket the keys are not
     /// sorted: the caller sums duplicates with a direct-addressed table of
     /// `2^lo_bits` slots.
     ///
-    /// `key` may be called on invalid entries (the caller validates in the
-    /// same pass); a key `>= bound` is clamped to `bound - 1` here.
+    /// The keys may be invalid: the caller marks an invalid entry with `bad`
+    /// (validation in the same pass; the result then says `invalid` and must
+    /// not be used), and a key `>= bound` is clamped to `bound - 1` here.
     ///
-    /// Returns `None` without calling `key` when the grouping does not pay or
+    /// Returns `None` without consuming `entries` when the grouping does not pay or
     /// does not fit: key and `low` not fitting one `u64` together, or keys so
     /// sparse that a bucket table would exceed `2^MAX_LO_BITS` slots with
     /// at most about `2n` buckets; [`Workspace::sort`] handles those.
@@ -189,9 +190,8 @@ impl Workspace {
         &mut self,
         n: usize,
         bound: usize,
-        mut key: impl FnMut(usize) -> usize,
+        entries: impl Iterator<Item = (usize, u64, bool)>,
         low_bits: u32,
-        low: impl Fn(usize) -> u64,
     ) -> Option<GroupInfo> {
         if self.force_pairs || self.force_sort || bound == 0 {
             return None;
@@ -217,13 +217,19 @@ impl Workspace {
         resize_no_fill(&mut self.items, n);
         let mut sorted = true;
         let mut prev = 0usize;
-        for (k, t) in self.tmp.iter_mut().enumerate() {
-            let kk = key(k).min(bound - 1);
+        let hist = &mut self.hist[..nb + 1];
+        let mut count = 0;
+        let mut invalid = false;
+        for (t, (kk, low, bad)) in self.tmp.iter_mut().zip(entries) {
+            invalid |= bad;
+            let kk = kk.min(bound - 1);
             sorted &= kk >= prev;
             prev = kk;
-            self.hist[(kk >> lo_bits) + 1] += 1;
-            *t = ((kk as u64) << low_bits) | low(k);
+            hist[(kk >> lo_bits) + 1] += 1;
+            *t = ((kk as u64) << low_bits) | low;
+            count += 1;
         }
+        debug_assert_eq!(count, n, "group: entries must yield n items");
         // hist[b] becomes the start of bucket b; hist[nb] = n.
         let mut acc = 0;
         for c in self.hist.iter_mut() {
@@ -236,16 +242,21 @@ impl Workspace {
             // hist[b] is bucket b's write cursor; afterwards hist[b] is the
             // end of bucket b, i.e. the start of bucket b + 1.
             let shift = low_bits + lo_bits;
-            for &it in &self.tmp {
+            let (items, hist) = (&mut self.items[..n], &mut self.hist[..nb + 1]);
+            for &it in &self.tmp[..n] {
                 let b = (it >> shift) as usize;
-                self.items[self.hist[b]] = it;
-                self.hist[b] += 1;
+                items[hist[b]] = it;
+                hist[b] += 1;
             }
             // back to starts: shift right by one bucket
             self.hist.copy_within(0..nb, 1);
             self.hist[0] = 0;
         }
-        Some(GroupInfo { low_bits, lo_bits })
+        Some(GroupInfo {
+            low_bits,
+            lo_bits,
+            invalid,
+        })
     }
 
     /// The grouped view after [`Workspace::group`].
@@ -297,6 +308,8 @@ pub(crate) const MAX_LO_BITS: u32 = 16;
 pub(crate) struct GroupInfo {
     low_bits: u32,
     lo_bits: u32,
+    /// Some entry came with its `bad` flag set (an invalid index).
+    pub invalid: bool,
 }
 
 /// Entries grouped into buckets of `2^lo_bits` consecutive keys, each in
@@ -479,8 +492,11 @@ mod tests {
                     keys[n / 2] = bound + 12345; // invalid: clamped
                 }
                 let mut ws = Workspace::new();
-                let low = |k: usize| (k as u64) ^ 0x5a5a;
-                let Some(info) = ws.group(n, bound, |k| keys[k], 32, low) else {
+                let entries = keys
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &key)| (key, (k as u64) ^ 0x5a5a, false));
+                let Some(info) = ws.group(n, bound, entries, 32) else {
                     assert!(bits(bound as u64 - 1) + 32 > 64 || bound >= 1 << 31);
                     continue;
                 };
