@@ -1,16 +1,27 @@
-//! Reusable scratch for the sparse steps and the linear-time coalescing sort.
+//! Reusable scratch for the sparse steps: the linear-time coalescing.
 //!
-//! Duplicates must be summed in a fixed order before the (non-linear)
-//! update. Entries are sorted by their flat index with a stable LSD radix
-//! sort (the index and the entry's position packed into one `u64`, digits of
-//! at most 11 bits, one counting pass for all digits, passes whose digit is
-//! constant skipped, no sort at all when the indices already increase), so
-//! each run of equal indices lists its entries in order of appearance, and is
-//! summed in that order. The result does not depend on the ISA or the thread
-//! count.
+//! Duplicates must be summed in a fixed order (order of appearance) before
+//! the (non-linear) update. Two ways, both linear:
+//!
+//! * Element-sparse steps ([`Workspace::group`]): one stable counting
+//!   scatter of the entries into buckets of `2^14` (or more) consecutive
+//!   flat indices, each item the index packed with the entry's `f32` value
+//!   bits (or its position); the engine then sums the duplicates of a bucket
+//!   in a direct-addressed table, in order of appearance. No scatter when the
+//!   indices already increase or there is one bucket. When the indices are
+//!   too sparse for the table, the sort below is used instead.
+//! * Row-sparse steps ([`Workspace::sort`]): a stable LSD radix sort (the
+//!   index and the entry's position packed into one `u64`, digits of at most
+//!   11 bits, one counting pass for all digits, passes whose digit is constant
+//!   skipped, no sort at all when the indices already increase), so each run
+//!   of equal indices lists its entries in order of appearance.
+//!
+//! The result does not depend on the ISA or the thread count.
 
 /// Scratch buffers reused across steps, so that a steady-state training loop
 /// allocates nothing. Buffers grow to the largest gradient seen and stay.
+/// (The duplicate table of the element-sparse steps, at most `2^16` slots,
+/// is kept per thread, also allocated once.)
 ///
 /// The plain `step_*` methods of [`super::Adagrad`] use one workspace per
 /// thread internally; pass your own to the `*_with` methods to control its
