@@ -10,7 +10,7 @@ use crate::cpu::arch::portable::adagrad as portable;
 pub use crate::cpu::arch::portable::adagrad::{update, Hp};
 
 macro_rules! dispatch {
-    ($t:ty, $dense:ident, $masked:ident, $row:ident) => {
+    ($t:ty, $dense:ident, $masked:ident, $row:ident, $rows:ident) => {
         /// Dense update of `p`, `s` by `g` (all the same length).
         pub fn $dense(isa: Isa, p: &mut [$t], s: &mut [$t], g: &[$t], h: &Hp<$t>) {
             assert!(
@@ -88,11 +88,63 @@ macro_rules! dispatch {
                 _ => portable::row(p, s, values, items, pos_mask, h),
             }
         }
+
+        /// A row-sparse step over `items` sorted by key (`item >> key_shift`,
+        /// equal keys in order of appearance): for each run of equal keys,
+        /// row `key - base` of `param`/`sum` (`cols` wide) gets the update
+        /// with the sum, in order, of the `values` rows `item & pos_mask`.
+        /// Rows `pf` entries ahead are prefetched.
+        #[allow(clippy::too_many_arguments)]
+        pub fn $rows(
+            isa: Isa,
+            param: &mut [$t],
+            sum: &mut [$t],
+            cols: usize,
+            base: usize,
+            values: &[$t],
+            items: &[u64],
+            key_shift: u32,
+            pos_mask: u64,
+            h: &Hp<$t>,
+            pf: usize,
+        ) {
+            assert!(
+                cols > 0 && sum.len() == param.len() && param.len() % cols == 0 && key_shift < 64,
+                "adagrad rows: bad arguments"
+            );
+            let (nrows, vrows) = (param.len() / cols, values.len() / cols);
+            assert!(
+                items.iter().all(|&it| {
+                    let k = (it >> key_shift) as usize;
+                    k >= base && k - base < nrows && ((it & pos_mask) as usize) < vrows
+                }),
+                "adagrad rows: key or position out of range"
+            );
+            match isa.clamp_available() {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: AVX-512 F/DQ checked; arguments asserted above.
+                Isa::Avx512 => unsafe {
+                    super::arch::x86_64::avx512::adagrad::$rows(
+                        param, sum, cols, base, values, items, key_shift, pos_mask, h, pf,
+                    )
+                },
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: AVX2 checked; arguments asserted above.
+                Isa::Avx2 => unsafe {
+                    super::arch::x86_64::avx2::adagrad::$rows(
+                        param, sum, cols, base, values, items, key_shift, pos_mask, h, pf,
+                    )
+                },
+                _ => portable::rows(
+                    param, sum, cols, base, values, items, key_shift, pos_mask, h, pf,
+                ),
+            }
+        }
     };
 }
 
-dispatch!(f32, dense_f32, masked_f32, row_f32);
-dispatch!(f64, dense_f64, masked_f64, row_f64);
+dispatch!(f32, dense_f32, masked_f32, row_f32, rows_f32);
+dispatch!(f64, dense_f64, masked_f64, row_f64, rows_f64);
 
 /// Hints the CPU to fetch the cache line holding `ptr` (no-op off x86-64).
 #[inline(always)]

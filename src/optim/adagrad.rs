@@ -251,9 +251,8 @@ impl Adagrad {
         })
     }
 
-    /// [`Adagrad::step_coo`] on a given ISA and workspace. The ISA does not
-    /// matter here (the scattered updates are scalar); it is taken for
-    /// uniformity.
+    /// [`Adagrad::step_coo`] on a given ISA and workspace (any ISA gives the
+    /// same bits; it runs the batched updates of the unique entries).
     #[allow(clippy::too_many_arguments)]
     pub fn step_coo_with<P: AdagradElement>(
         &self,
@@ -267,21 +266,35 @@ impl Adagrad {
         values: &[P],
         state: &mut AdagradState<P::State>,
     ) -> Result<()> {
-        let _ = isa;
-        validate::check_coo(rows, cols, param.len(), row_inds, col_inds, values.len())?;
+        validate::check_coo_shapes(rows, cols, param.len(), row_inds, col_inds, values.len())?;
+        let n = values.len();
+        let (row_inds, col_inds) = (&row_inds[..n], &col_inds[..n]);
+        // The index check runs inside the grouping pass (which only writes
+        // the workspace); the exact error comes from the plain check.
+        let keys = row_inds.iter().zip(col_inds).map(|(&r, &c)| {
+            (
+                r.wrapping_mul(cols).wrapping_add(c),
+                (r >= rows) | (c >= cols),
+            )
+        });
+        let grouped = engine::group(ws, param.len(), keys, values);
+        if grouped.is_none_or(|g| g.invalid) {
+            validate::check_indices("row_inds", row_inds, rows)?;
+            validate::check_indices("col_inds", col_inds, cols)?;
+        }
+        // (never invalid here: an invalid entry fails the checks above)
+        let grouped = grouped.filter(|g| !g.invalid);
         validate::check_state(param.len(), state.sum.len())?;
         let (step, h) = validate::next_step(self, state.step)?;
         state.step = step;
-        let mode = ws.sort(values.len(), param.len(), |k| {
-            row_inds[k] * cols + col_inds[k]
-        });
-        let sorted = ws.sorted(mode);
-        engine::sparse(
+        engine::coalesced(
+            isa,
             ws,
-            sorted,
+            grouped,
             param,
             &mut state.sum,
             values,
+            |k| row_inds[k] * cols + col_inds[k],
             &engine::hp::<P>(&h),
         );
         Ok(())
@@ -306,7 +319,6 @@ impl Adagrad {
         grad: &sprs::CsVec<P>,
         state: &mut AdagradState<P::State>,
     ) -> Result<()> {
-        let _ = isa;
         check_len("grad.dim", param.len(), grad.dim())?;
         let (idx, vals) = (grad.indices(), grad.data());
         check_len("grad.data", idx.len(), vals.len())?;
@@ -315,14 +327,15 @@ impl Adagrad {
         let (step, h) = validate::next_step(self, state.step)?;
         state.step = step;
         // Indices of a CsVec increase: the sort reduces to one packing pass.
-        let mode = ws.sort(vals.len(), param.len(), |k| idx[k]);
-        let sorted = ws.sorted(mode);
-        engine::sparse(
+        let grouped = engine::group(ws, param.len(), idx.iter().map(|&i| (i, false)), vals);
+        engine::coalesced(
+            isa,
             ws,
-            sorted,
+            grouped,
             param,
             &mut state.sum,
             vals,
+            |k| idx[k],
             &engine::hp::<P>(&h),
         );
         Ok(())
@@ -464,5 +477,142 @@ mod tests {
                 .unwrap();
         }
         assert_eq!((p, st), want);
+    }
+}
+
+#[cfg(test)]
+mod group_tests {
+    use super::*;
+
+    /// The bucket grouping (several buckets, split in parallel at bucket
+    /// boundaries) gives the same bits as the radix-sort and comparison-sort
+    /// paths, for `f32` (values packed in the items) and `f64` (positions),
+    /// through `step_coo` and `step_sparse_vec`; invalid indices are still
+    /// reported exactly, before anything changes.
+    #[test]
+    fn grouping_matches_sorting() {
+        fn run<P: AdagradElement>(conv: impl Fn(f64) -> P) {
+            let opt = Adagrad {
+                lr: 0.3,
+                weight_decay: 0.1,
+                initial_accumulator_value: 0.2,
+                ..Default::default()
+            };
+            let mut x = 4242u64;
+            let mut rnd = |m: usize| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x % m as u64) as usize
+            };
+            // (rows, cols, nnz): 16 buckets; 64 buckets with few entries;
+            // so sparse that the sort path is taken; one bucket.
+            for &(rows, cols, nnz) in &[
+                (700, 300, 5000),
+                (1024, 1024, 3000),
+                (1024, 1024, 2),
+                (30, 40, 900),
+            ] {
+                let n = rows * cols;
+                let mut r: Vec<usize> = (0..nnz).map(|_| rnd(rows)).collect();
+                let mut c: Vec<usize> = (0..nnz).map(|_| rnd(cols)).collect();
+                for k in 0..nnz / 5 {
+                    let j = rnd(nnz);
+                    r[k] = r[j];
+                    c[k] = c[j];
+                }
+                let v: Vec<P> = (0..nnz)
+                    .map(|_| conv(rnd(1000) as f64 / 500.0 - 1.0))
+                    .collect();
+                let mut vi: Vec<usize> = (0..nnz).map(|_| rnd(n)).collect();
+                vi.sort_unstable();
+                vi.dedup();
+                let vv: Vec<P> = (0..vi.len())
+                    .map(|_| conv(rnd(1000) as f64 / 500.0))
+                    .collect();
+                let cv = sprs::CsVec::new(n, vi, vv);
+                let p0: Vec<P> = (0..n).map(|i| conv((i % 97) as f64 * 0.01)).collect();
+                let go = |mode: usize, threads: usize, par_min: usize| {
+                    let pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .build()
+                        .unwrap();
+                    let mut ws = Workspace::new();
+                    ws.force_sort = mode == 1;
+                    ws.force_pairs = mode == 2;
+                    ws.set_parallel_min(par_min);
+                    let mut p = p0.clone();
+                    let mut st = opt.state::<P::State>(n);
+                    pool.install(|| {
+                        for _ in 0..2 {
+                            opt.step_coo_with(
+                                cpu::isa(),
+                                &mut ws,
+                                &mut p,
+                                rows,
+                                cols,
+                                &r,
+                                &c,
+                                &v,
+                                &mut st,
+                            )
+                            .unwrap();
+                            opt.step_sparse_vec_with(cpu::isa(), &mut ws, &mut p, &cv, &mut st)
+                                .unwrap();
+                        }
+                    });
+                    (p, st)
+                };
+                let want = go(1, 1, 1 << 20);
+                for mode in 0..3 {
+                    for (threads, par_min) in [(1, 1 << 20), (3, 1), (3, 64), (2, 700)] {
+                        assert!(
+                            go(mode, threads, par_min) == want,
+                            "{rows}x{cols} nnz {nnz} mode {mode} threads {threads} par_min {par_min}"
+                        );
+                    }
+                }
+                // An invalid index anywhere: the exact error, nothing changed.
+                for (bad_r, bad_c) in [(rows, 0), (0, cols + 3)] {
+                    let (mut r2, mut c2) = (r.clone(), c.clone());
+                    r2[nnz / 2] = bad_r;
+                    c2[nnz / 2] = bad_c;
+                    let mut ws = Workspace::new();
+                    let mut p = p0.clone();
+                    let mut st = opt.state::<P::State>(n);
+                    let e = opt
+                        .step_coo_with(
+                            cpu::isa(),
+                            &mut ws,
+                            &mut p,
+                            rows,
+                            cols,
+                            &r2,
+                            &c2,
+                            &v,
+                            &mut st,
+                        )
+                        .unwrap_err();
+                    let (arg, index, bound) = if bad_r == rows {
+                        ("row_inds", rows, rows)
+                    } else {
+                        ("col_inds", cols + 3, cols)
+                    };
+                    assert_eq!(
+                        e,
+                        crate::Error::Index {
+                            arg,
+                            index,
+                            position: nnz / 2,
+                            bound
+                        }
+                    );
+                    assert!(p == p0 && st == opt.state::<P::State>(n));
+                }
+            }
+        }
+        run::<f32>(|x| x as f32);
+        run::<f64>(|x| x);
+        run::<half::bf16>(half::bf16::from_f64);
     }
 }

@@ -42,24 +42,31 @@ pub trait AdagradElement: Element {
         portable::masked(p, s, g, words, h)
     }
 
-    /// One row of a row-sparse gradient.
+    /// A row-sparse step over sorted items (see `crate::cpu::adagrad::rows_f32`).
     #[doc(hidden)]
-    fn k_row(
+    #[allow(clippy::too_many_arguments)]
+    fn k_rows(
         isa: Isa,
-        p: &mut [Self],
-        s: &mut [Self::State],
+        param: &mut [Self],
+        sum: &mut [Self::State],
+        cols: usize,
+        base: usize,
         values: &[Self],
         items: &[u64],
+        key_shift: u32,
         pos_mask: u64,
         h: &Hp<Self::State>,
+        pf: usize,
     ) {
         let _ = isa;
-        portable::row(p, s, values, items, pos_mask, h)
+        portable::rows(
+            param, sum, cols, base, values, items, key_shift, pos_mask, h, pf,
+        )
     }
 }
 
 macro_rules! simd_element {
-    ($t:ty, $dense:ident, $masked:ident, $row:ident) => {
+    ($t:ty, $dense:ident, $masked:ident, $rows:ident) => {
         impl AdagradElement for $t {
             type State = $t;
             #[inline(always)]
@@ -76,22 +83,28 @@ macro_rules! simd_element {
             fn k_masked(isa: Isa, p: &mut [$t], s: &mut [$t], g: &[$t], words: &[u64], h: &Hp<$t>) {
                 cpu::adagrad::$masked(isa, p, s, g, words, h)
             }
-            fn k_row(
+            fn k_rows(
                 isa: Isa,
-                p: &mut [$t],
-                s: &mut [$t],
+                param: &mut [$t],
+                sum: &mut [$t],
+                cols: usize,
+                base: usize,
                 values: &[$t],
                 items: &[u64],
+                key_shift: u32,
                 pos_mask: u64,
                 h: &Hp<$t>,
+                pf: usize,
             ) {
-                cpu::adagrad::$row(isa, p, s, values, items, pos_mask, h)
+                cpu::adagrad::$rows(
+                    isa, param, sum, cols, base, values, items, key_shift, pos_mask, h, pf,
+                )
             }
         }
     };
 }
-simd_element!(f32, dense_f32, masked_f32, row_f32);
-simd_element!(f64, dense_f64, masked_f64, row_f64);
+simd_element!(f32, dense_f32, masked_f32, rows_f32);
+simd_element!(f64, dense_f64, masked_f64, rows_f64);
 
 macro_rules! half_element {
     ($t:ty) => {

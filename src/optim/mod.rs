@@ -52,13 +52,17 @@
 //!   (AVX-512, AVX2, portable; `f32` and `f64`, half types through the
 //!   portable path), in parallel over 64-aligned chunks with rayon when the
 //!   step is large (see [`Workspace::parallel_min`]).
-//! * Sparse steps coalesce duplicates with a stable LSD radix sort on the
-//!   index (linear time, scratch kept in a [`Workspace`] so a steady-state
-//!   loop allocates nothing; the plain methods keep one per thread), then
-//!   update each unique row with the SIMD row kernel (`step_rows`) or each
-//!   unique element (`step_sparse`, `step_coo`, `step_sparse_vec`),
-//!   prefetching ahead, in parallel over disjoint runs of indices. Untouched
-//!   rows and elements are never read.
+//! * Sparse steps coalesce duplicates in linear time (scratch kept in a
+//!   [`Workspace`] so a steady-state loop allocates nothing; the plain
+//!   methods keep one per thread). `step_rows` sorts the rows with a stable
+//!   LSD radix sort and updates each unique row with the SIMD row kernel
+//!   (the loop over rows inside the kernel, rows prefetched ahead).
+//!   `step_sparse`, `step_coo`, `step_sparse_vec` group the entries into
+//!   buckets of consecutive indices with one counting scatter (for COO
+//!   gradients the index check runs in the same pass), sum each bucket's duplicates in a
+//!   direct-addressed table, and update the unique elements in batches with
+//!   the SIMD dense kernel, prefetching ahead. Both run in parallel over
+//!   disjoint index ranges. Untouched rows and elements are never read.
 //! * Every path performs the same IEEE operations in the same order (no FMA),
 //!   and each duplicate sum is done by one thread in order of appearance, so
 //!   the result is the same bit for bit on every ISA and thread count (the

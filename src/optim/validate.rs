@@ -91,11 +91,25 @@ pub(crate) fn check_coo(
     col_inds: &[usize],
     values_len: usize,
 ) -> Result<()> {
+    check_coo_shapes(rows, cols, param_len, row_inds, col_inds, values_len)?;
+    check_indices("row_inds", row_inds, rows)?;
+    check_indices("col_inds", col_inds, cols)?;
+    Ok(())
+}
+
+/// The shape and length checks of [`check_coo`], in its order, without the
+/// index checks (which must follow, in `row_inds`, `col_inds` order).
+pub(crate) fn check_coo_shapes(
+    rows: usize,
+    cols: usize,
+    param_len: usize,
+    row_inds: &[usize],
+    col_inds: &[usize],
+    values_len: usize,
+) -> Result<()> {
     check_param_shape(rows, cols, param_len)?;
     check_len("col_inds", row_inds.len(), col_inds.len())?;
     check_len("values", row_inds.len(), values_len)?;
-    check_indices("row_inds", row_inds, rows)?;
-    check_indices("col_inds", col_inds, cols)?;
     Ok(())
 }
 

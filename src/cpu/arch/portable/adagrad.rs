@@ -101,3 +101,102 @@ pub fn row<P: AdagradElement>(
         update_at(&mut p[c], &mut s[c], g, h);
     }
 }
+
+/// The row-sparse driver every room shares: `items` are sorted by key
+/// (`item >> key_shift`), equal keys in order of appearance. For each run of
+/// equal keys, `row` updates row `key - base` of `param` and `sum` (`cols`
+/// wide) with that run's items. The parameter and accumulator rows of the
+/// entries up to `pf` ahead of the current run are prefetched (once per run),
+/// so that several random rows are in flight.
+///
+/// Callers guarantee `key_shift < 64` and every key in `base .. base +
+/// param.len() / cols` (the row slices are still bounds-checked).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn rows_driver<P, S>(
+    param: &mut [P],
+    sum: &mut [S],
+    cols: usize,
+    base: usize,
+    items: &[u64],
+    key_shift: u32,
+    pf: usize,
+    vpf: usize,
+    pv: impl Fn(u64),
+    mut row: impl FnMut(&mut [P], &mut [S], &[u64]),
+) {
+    let n = items.len();
+    let mut vpc = 0;
+    let key = |i: usize| (items[i] >> key_shift) as usize;
+    let p_bytes = cols * core::mem::size_of::<P>();
+    let s_bytes = cols * core::mem::size_of::<S>();
+    let mut i = 0;
+    // Every entry below `pfc` has had its rows prefetched.
+    let mut pfc = 0;
+    let mut last = usize::MAX;
+    while i < n {
+        let k = key(i);
+        let mut j = i + 1;
+        while j < n && key(j) == k {
+            j += 1;
+        }
+        let ahead = (j + pf).min(n);
+        while pfc < ahead {
+            let kk = key(pfc);
+            if kk != last {
+                last = kk;
+                let r = (kk - base) * cols;
+                let pp = param.as_ptr().wrapping_add(r) as *const u8;
+                let sp = sum.as_ptr().wrapping_add(r) as *const u8;
+                let mut off = 0;
+                while off < p_bytes {
+                    crate::cpu::adagrad::prefetch(pp.wrapping_add(off));
+                    off += 64;
+                }
+                let mut off = 0;
+                while off < s_bytes {
+                    crate::cpu::adagrad::prefetch(sp.wrapping_add(off));
+                    off += 64;
+                }
+            }
+            pfc += 1;
+        }
+        let vahead = (j + vpf).min(n);
+        while vpc < vahead {
+            pv(items[vpc]);
+            vpc += 1;
+        }
+        let r = (k - base) * cols;
+        row(&mut param[r..r + cols], &mut sum[r..r + cols], &items[i..j]);
+        i = j;
+    }
+}
+
+/// A row-sparse step over sorted items (see [`rows_driver`]) with the
+/// portable row update.
+#[allow(clippy::too_many_arguments)]
+pub fn rows<P: AdagradElement>(
+    param: &mut [P],
+    sum: &mut [P::State],
+    cols: usize,
+    base: usize,
+    values: &[P],
+    items: &[u64],
+    key_shift: u32,
+    pos_mask: u64,
+    h: &Hp<P::State>,
+    pf: usize,
+) {
+    rows_driver(
+        param,
+        sum,
+        cols,
+        base,
+        items,
+        key_shift,
+        pf,
+        0,
+        |_| {},
+        |p, s, it| row(p, s, values, it, pos_mask, h),
+    );
+}

@@ -35,7 +35,7 @@ macro_rules! avx2_family {
         add = $add:ident, sub = $sub:ident, mul = $mul:ident, div = $div:ident,
         sqrt = $sqrt:ident, xor = $xor:ident, and = $and:ident, blendv = $blendv:ident,
         select = $select:ident,
-        dense = $dense:ident, masked = $masked:ident, row = $row:ident, ct = $ct:ident, cst = $cst:ident, upd = $upd:ident
+        dense = $dense:ident, masked = $masked:ident, row = $row:ident, rows = $rows:ident, ct = $ct:ident, cst = $cst:ident, upd = $upd:ident
     ) => {
         struct $ct {
             clr: $v,
@@ -123,9 +123,6 @@ macro_rules! avx2_family {
                     let i = base + j;
                     let bits = (word >> j) & full;
                     j += $lanes;
-                    if bits == 0 {
-                        continue;
-                    }
                     if i + $lanes > n {
                         // Tail group: scalar, same operations.
                         for l in 0..(n - i) {
@@ -138,21 +135,16 @@ macro_rules! avx2_family {
                         continue;
                     }
                     // SAFETY: `i + lanes <= n`, inside all three slices; lanes
-                    // with a clear bit get their old values stored back.
+                    // with a clear bit get their old values stored back. No
+                    // branch on the bits (mispredicted at high density).
                     unsafe {
                         let pv = $loadu(pp.add(i));
                         let sv = $loadu(sp.add(i));
-                        if bits == full {
-                            let (np, ns) = $upd(pv, $loadu(gp.add(i)), sv, &c);
-                            $storeu(pp.add(i), np);
-                            $storeu(sp.add(i), ns);
-                        } else {
-                            let sel = $select(bits);
-                            let gv = $and($loadu(gp.add(i)), sel);
-                            let (np, ns) = $upd(pv, gv, sv, &c);
-                            $storeu(pp.add(i), $blendv(pv, np, sel));
-                            $storeu(sp.add(i), $blendv(sv, ns, sel));
-                        }
+                        let sel = $select(bits);
+                        let gv = $and($loadu(gp.add(i)), sel);
+                        let (np, ns) = $upd(pv, gv, sv, &c);
+                        $storeu(pp.add(i), $blendv(pv, np, sel));
+                        $storeu(sp.add(i), $blendv(sv, ns, sel));
                     }
                 }
             }
@@ -166,6 +158,7 @@ macro_rules! avx2_family {
         /// AVX2; `items` non-empty; `s.len() >= p.len()`; every
         /// `(items[k] & pos_mask + 1) * p.len() <= values.len()`.
         #[target_feature(enable = "avx2")]
+        #[inline]
         pub unsafe fn $row(
             p: &mut [$t],
             s: &mut [$t],
@@ -207,6 +200,56 @@ macro_rules! avx2_family {
                 s[j] = ns;
             }
         }
+
+        /// A row-sparse step over sorted items: the shared driver
+        /// (`portable::adagrad::rows_driver`) with this room's row update,
+        /// compiled for this ISA.
+        ///
+        /// # Safety
+        /// The CPU must support the ISA; `sum.len() >= param.len()`, `cols >
+        /// 0`, `key_shift < 64`; every key `items[k] >> key_shift` in `base ..
+        /// base + param.len() / cols`; every `((items[k] & pos_mask) + 1) *
+        /// cols <= values.len()`.
+        #[target_feature(enable = "avx2")]
+        #[allow(clippy::too_many_arguments)]
+        pub unsafe fn $rows(
+            param: &mut [$t],
+            sum: &mut [$t],
+            cols: usize,
+            base: usize,
+            values: &[$t],
+            items: &[u64],
+            key_shift: u32,
+            pos_mask: u64,
+            h: &Hp<$t>,
+            pf: usize,
+        ) {
+            crate::cpu::arch::portable::adagrad::rows_driver(
+                param,
+                sum,
+                cols,
+                base,
+                items,
+                key_shift,
+                pf,
+                // gradient rows: a short distance (they come from cache)
+                2,
+                |it| {
+                    let vp = values
+                        .as_ptr()
+                        .wrapping_add((it & pos_mask) as usize * cols)
+                        as *const u8;
+                    let mut off = 0;
+                    while off < cols * core::mem::size_of::<$t>() {
+                        crate::cpu::adagrad::prefetch(vp.wrapping_add(off));
+                        off += 64;
+                    }
+                },
+                // SAFETY: the row slices are `cols` long; every position is
+                // in range by the caller's contract.
+                |p, s, it| unsafe { $row(p, s, values, it, pos_mask, h) },
+            );
+        }
     };
 }
 
@@ -229,6 +272,7 @@ avx2_family!(
     dense = dense_f32,
     masked = masked_f32,
     row = row_f32,
+    rows = rows_f32,
     ct = Consts32,
     cst = consts_f32,
     upd = upd_f32
@@ -253,6 +297,7 @@ avx2_family!(
     dense = dense_f64,
     masked = masked_f64,
     row = row_f64,
+    rows = rows_f64,
     ct = Consts64,
     cst = consts_f64,
     upd = upd_f64
