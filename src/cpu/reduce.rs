@@ -212,11 +212,11 @@ impl<T: Elem> Seqs<'_, T> {
     }
 
     /// Kept elements per sequence.
-    fn counts(&self, words: &[u64]) -> Vec<usize> {
+    fn counts(&self, isa: Isa, words: &[u64]) -> Vec<usize> {
         match *self {
             Seqs::Whole(x) => vec![count_range(words, 0, x.len())],
             Seqs::Rows(_, r, c) => (0..r).map(|i| count_range(words, i * c, c)).collect(),
-            Seqs::Cols(_, r, c) => col_counts(words, r, c),
+            Seqs::Cols(_, r, c) => col_counts(isa, words, r, c),
         }
     }
 
@@ -306,10 +306,21 @@ const BYTE_SPREAD: [u64; 256] = {
     t
 };
 
-/// Kept elements per column of a `rows x cols` mask: each mask byte adds
-/// to eight one-byte counters at once (a table lookup and one `u64` add
-/// per 8 elements), flushed to wide counters every 255 rows.
-fn col_counts(words: &[u64], rows: usize, cols: usize) -> Vec<usize> {
+/// Kept elements per column of a `rows x cols` mask. AVX-512: one
+/// `vpmovm2b` and a byte subtraction per mask word (see
+/// `arch::x86_64::avx512::reduce::col_counts`). Otherwise each mask byte
+/// adds to eight one-byte counters at once (a table lookup and one `u64`
+/// add per 8 elements), flushed to wide counters every 255 rows.
+fn col_counts(isa: Isa, words: &[u64], rows: usize, cols: usize) -> Vec<usize> {
+    #[cfg(target_arch = "x86_64")]
+    if isa == Isa::Avx512 {
+        let mut out = vec![0usize; cols];
+        // SAFETY: `isa` was clamped by `Isa::clamp_available`, so this CPU
+        // has AVX-512F/BW.
+        unsafe { arch::x86_64::avx512::reduce::col_counts(words, rows, cols, &mut out) };
+        return out;
+    }
+    let _ = isa;
     let nb = cols.div_ceil(8);
     let mut c8 = vec![0u64; nb];
     let mut total = vec![0usize; nb * 8];
@@ -434,7 +445,7 @@ fn reduce_seqs<T: Elem>(
         // dimension must not be walked, e.g. 0 x usize::MAX)
         return vec![None; s.count()];
     }
-    let cnt = s.counts(words);
+    let cnt = s.counts(isa, words);
     let n = s.count();
     let keep = |v: Vec<T::Acc>, min: usize| -> Vec<Option<T::Acc>> {
         v.into_iter()
@@ -762,7 +773,7 @@ fn arg_seqs<T: Elem>(
                 }
             };
             let mut idx: Vec<Option<usize>> = vec![None; cols];
-            let mut left = col_counts(words, rows, cols)
+            let mut left = col_counts(isa, words, rows, cols)
                 .iter()
                 .filter(|&&k| k > 0)
                 .count();

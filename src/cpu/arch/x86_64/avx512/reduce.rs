@@ -383,3 +383,56 @@ impl E for bf16 {
 crate::cpu::reduce::engine::room_entries!(
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")]
 );
+
+/// Adds the byte counters `c8` (64 columns each, from column 0) to `out`
+/// and clears them.
+///
+/// # Safety
+/// AVX-512F/BW must be available.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn flush_counts(c8: &mut [__m512i], out: &mut [usize]) {
+    for (c, o) in c8.iter_mut().zip(out.chunks_mut(64)) {
+        let mut b = [0u8; 64];
+        _mm512_storeu_si512(b.as_mut_ptr() as *mut __m512i, *c);
+        for (o, &v) in o.iter_mut().zip(&b) {
+            *o += v as usize;
+        }
+        *c = _mm512_setzero_si512();
+    }
+}
+
+/// Kept elements per column of a `rows x cols` row-major mask (bit of
+/// element `(r, c)` at `r * cols + c`), added to `out[..cols]`: 64 one-byte
+/// counters per 64 columns; each row's mask word subtracts its `vpmovm2b`
+/// expansion (`-1` per set bit), flushed every 255 rows.
+///
+/// # Safety
+/// AVX-512F/BW must be available.
+#[target_feature(enable = "avx512f,avx512bw")]
+pub unsafe fn col_counts(words: &[u64], rows: usize, cols: usize, out: &mut [usize]) {
+    use crate::cpu::reduce::engine::bits64;
+    let chunks = cols.div_ceil(64);
+    let mut c8 = vec![_mm512_setzero_si512(); chunks];
+    let tail = cols - (chunks.max(1) - 1) * 64;
+    let last = if tail >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << tail) - 1
+    };
+    for r in 0..rows {
+        let b = r * cols;
+        if let Some((lc, head)) = c8.split_last_mut() {
+            for (i, c) in head.iter_mut().enumerate() {
+                let w = bits64(words, b + i * 64);
+                *c = _mm512_sub_epi8(*c, _mm512_movm_epi8(w));
+            }
+            let w = bits64(words, b + (chunks - 1) * 64) & last;
+            *lc = _mm512_sub_epi8(*lc, _mm512_movm_epi8(w));
+        }
+        if r % 255 == 254 {
+            flush_counts(&mut c8, out);
+        }
+    }
+    flush_counts(&mut c8, out);
+}
