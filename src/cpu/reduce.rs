@@ -212,11 +212,11 @@ impl<T: Elem> Seqs<'_, T> {
     }
 
     /// Kept elements per sequence.
-    fn counts(&self, words: &[u64]) -> Vec<usize> {
+    fn counts(&self, isa: Isa, words: &[u64]) -> Vec<usize> {
         match *self {
             Seqs::Whole(x) => vec![count_range(words, 0, x.len())],
             Seqs::Rows(_, r, c) => (0..r).map(|i| count_range(words, i * c, c)).collect(),
-            Seqs::Cols(_, r, c) => col_counts(words, r, c),
+            Seqs::Cols(_, r, c) => col_counts(isa, words, r, c),
         }
     }
 
@@ -306,10 +306,21 @@ const BYTE_SPREAD: [u64; 256] = {
     t
 };
 
-/// Kept elements per column of a `rows x cols` mask: each mask byte adds
-/// to eight one-byte counters at once (a table lookup and one `u64` add
-/// per 8 elements), flushed to wide counters every 255 rows.
-fn col_counts(words: &[u64], rows: usize, cols: usize) -> Vec<usize> {
+/// Kept elements per column of a `rows x cols` mask. AVX-512: one
+/// `vpmovm2b` and a byte subtraction per mask word (see
+/// `arch::x86_64::avx512::reduce::col_counts`). Otherwise each mask byte
+/// adds to eight one-byte counters at once (a table lookup and one `u64`
+/// add per 8 elements), flushed to wide counters every 255 rows.
+fn col_counts(isa: Isa, words: &[u64], rows: usize, cols: usize) -> Vec<usize> {
+    #[cfg(target_arch = "x86_64")]
+    if isa == Isa::Avx512 {
+        let mut out = vec![0usize; cols];
+        // SAFETY: `isa` was clamped by `Isa::clamp_available`, so this CPU
+        // has AVX-512F/BW.
+        unsafe { arch::x86_64::avx512::reduce::col_counts(words, rows, cols, &mut out) };
+        return out;
+    }
+    let _ = isa;
     let nb = cols.div_ceil(8);
     let mut c8 = vec![0u64; nb];
     let mut total = vec![0usize; nb * 8];
@@ -434,7 +445,7 @@ fn reduce_seqs<T: Elem>(
         // dimension must not be walked, e.g. 0 x usize::MAX)
         return vec![None; s.count()];
     }
-    let cnt = s.counts(words);
+    let cnt = s.counts(isa, words);
     let n = s.count();
     let keep = |v: Vec<T::Acc>, min: usize| -> Vec<Option<T::Acc>> {
         v.into_iter()
@@ -762,7 +773,7 @@ fn arg_seqs<T: Elem>(
                 }
             };
             let mut idx: Vec<Option<usize>> = vec![None; cols];
-            let mut left = col_counts(words, rows, cols)
+            let mut left = col_counts(isa, words, rows, cols)
                 .iter()
                 .filter(|&&k| k > 0)
                 .count();
@@ -827,6 +838,48 @@ pub fn arg_dim<T: Element>(
     op: ArgReduction,
 ) -> Result<MaskedVec<usize>> {
     arg_dim_with(crate::cpu::isa(), view, dim, op)
+}
+
+/// Outputs at least this large (bytes) are allocated by [`out_buf`] with
+/// huge pages.
+const HUGE_OUT: usize = 4 << 20;
+
+/// A zeroed `Vec<T>` of `n` elements for a kernel's output. A large buffer
+/// comes fresh from the OS, and faulting it in 4 KiB at a time costs more
+/// than the kernel that fills it (a 64 MiB softmax: ~25 ms of page faults
+/// against ~7 ms of work); on Linux it is marked `MADV_HUGEPAGE` before its
+/// first write, so it faults in 2 MiB pages. The memory comes from
+/// `alloc_zeroed` (fresh pages are not written twice).
+fn out_buf<T: Element>(n: usize) -> Vec<T> {
+    let bytes = n.saturating_mul(std::mem::size_of::<T>());
+    if bytes < HUGE_OUT {
+        return vec![T::ZERO; n];
+    }
+    let Ok(layout) = std::alloc::Layout::array::<T>(n) else {
+        return vec![T::ZERO; n];
+    };
+    // SAFETY: `layout` has a non-zero size (bytes >= HUGE_OUT).
+    let p = unsafe { std::alloc::alloc_zeroed(layout) } as *mut T;
+    if p.is_null() {
+        std::alloc::handle_alloc_error(layout);
+    }
+    #[cfg(target_os = "linux")]
+    {
+        let start = (p as usize).next_multiple_of(4096);
+        let end = (p as usize + bytes) & !4095;
+        if end > start {
+            // SAFETY: `start .. end` lies inside the allocation just made and
+            // is page-aligned; MADV_HUGEPAGE is a hint that changes no data
+            // (an error is ignored: the buffer then uses small pages).
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+            }
+        }
+    }
+    // SAFETY: `p` was allocated by the global allocator with the layout of
+    // `[T; n]`; all-zero bits are `+0.0` for each of the (sealed) element
+    // types, so all `n` elements are initialized.
+    unsafe { Vec::from_raw_parts(p, n, n) }
 }
 
 /// Shape of a softmax: `(rows, cols, along_rows)`.
@@ -906,7 +959,7 @@ pub fn softmax_with<T: Element>(
     dim: usize,
     log: bool,
 ) -> Result<MaskedVec<T>> {
-    let mut values = vec![T::ZERO; view.len()];
+    let mut values = out_buf::<T>(view.len());
     softmax_into_with(isa, view, dim, log, &mut values)?;
     Ok(MaskedVec {
         values,
@@ -964,7 +1017,7 @@ fn softmax_bwd_imp<T: Elem>(
     let (rows, cols, along_rows) = softmax_shape(out, dim);
     let y = out.data();
     let words = out.mask().words();
-    let mut dx = vec![T::ZERO; y.len()];
+    let mut dx = out_buf::<T>(y.len());
     if y.is_empty() {
         return MaskedVec {
             values: dx,

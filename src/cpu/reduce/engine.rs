@@ -807,11 +807,121 @@ pub unsafe fn rows_fold<T: Element, V: LoadT<T>, K: Kind>(
 /// Column tile width of the dim-0 kernels (accumulators: 32 x TILE).
 pub const TILE: usize = 1024;
 
+/// Rows a dim-0 kernel adds into one accumulator between its load and its
+/// store: rows `r, r + 32, ..., r + 32 * (DIM0_ROWS - 1)`, all of lane
+/// `r % 32`, in order.
+const DIM0_ROWS: usize = 8;
+
+/// Software prefetch distance of the dim-0 kernels along a row segment.
+const DIM0_PF_BYTES: usize = 2048;
+
+/// Folds rows `r, r + 32, ..., r + 32 * (u - 1)` (block rows, `xb` and
+/// `bit_b` at block row 0 / column `col0`) into lane accumulator row `la`:
+/// each accumulator is loaded once, takes the `u` rows in order, and is
+/// stored once.
+///
+/// # Safety
+/// Room features (see [`Lanes`]); `la` and `cp` hold `wp` values; the `u`
+/// rows' `w` columns lie inside `x` (`x[o..]` is block row 0, column
+/// `col0`).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn dim0_rows<T: Element, V: LoadT<T>, K: Kind>(
+    x: &[T],
+    o: usize,
+    words: &[u64],
+    cols: usize,
+    w: usize,
+    la: *mut V::A,
+    cp: *const V::A,
+    r: usize,
+    u: usize,
+    aligned: bool,
+) {
+    let full = w / 32;
+    let xb = x.as_ptr().add(o);
+    let mut g0 = 0;
+    let pf = DIM0_PF_BYTES / std::mem::size_of::<T>();
+    if aligned {
+        // every row segment starts on a mask word: one word per row feeds
+        // two groups
+        let wb = words.as_ptr().add((o + r * cols) / 64);
+        let ws = LANES * cols / 64;
+        while g0 + 2 <= full {
+            // SAFETY: as below; the words lie inside `words` (caller).
+            let cv0 = V::load_acc(cp.add(g0 * 32));
+            let cv1 = V::load_acc(cp.add(g0 * 32 + 32));
+            let (nv0, nv1) = (K::neutral_v(cv0), K::neutral_v(cv1));
+            let q0 = la.add(g0 * 32);
+            let q1 = la.add(g0 * 32 + 32);
+            let mut a0 = V::load_acc(q0);
+            let mut a1 = V::load_acc(q1);
+            for p in 0..u {
+                let m = *wb.add(p * ws + g0 / 2);
+                let xp = xb.add((r + p * LANES) * cols + g0 * 32);
+                // masked loads train the hardware prefetcher poorly: fetch
+                // DIM0_PF_BYTES ahead in the segment, past its end in the
+                // same column range of the next row (the next step's row)
+                let ahead = g0 * 32 + pf;
+                let pp = if ahead < w {
+                    xp.wrapping_add(pf)
+                } else {
+                    xb.wrapping_add((r + p * LANES + 1) * cols + ahead - w)
+                };
+                prefetch_range::<V>(pp as *const u8, 64 * std::mem::size_of::<T>(), false);
+                a0 = K::op_v(a0, K::val_v(V::load(xp, m as u32, nv0), cv0));
+                a1 = K::op_v(
+                    a1,
+                    K::val_v(V::load(xp.add(32), (m >> 32) as u32, nv1), cv1),
+                );
+            }
+            a0.store_acc(q0);
+            a1.store_acc(q1);
+            g0 += 2;
+        }
+    }
+    for g in g0..full {
+        // SAFETY: g * 32 + 32 <= w <= wp (la, cp); columns g * 32 .. + 32
+        // of rows r + p * 32 lie inside `x` (caller).
+        let cv = V::load_acc(cp.add(g * 32));
+        let nv = K::neutral_v(cv);
+        let q = la.add(g * 32);
+        let mut a = V::load_acc(q);
+        for p in 0..u {
+            let rr = (r + p * LANES) * cols + g * 32;
+            let xv = V::load(xb.add(rr), bits32(words, o + rr), nv);
+            a = K::op_v(a, K::val_v(xv, cv));
+        }
+        a.store_acc(q);
+    }
+    if full * 32 < w {
+        let g = full;
+        // SAFETY: as above; the short tail group goes through load_at.
+        let cv = V::load_acc(cp.add(g * 32));
+        let nv = K::neutral_v(cv);
+        let q = la.add(g * 32);
+        let mut a = V::load_acc(q);
+        for p in 0..u {
+            let s = o + (r + p * LANES) * cols;
+            let (xv, _) = load_at::<T, V>(&x[s..s + w], g * 32, words, s + g * 32, nv);
+            a = K::op_v(a, K::val_v(xv, cv));
+        }
+        a.store_acc(q);
+    }
+}
+
 /// Dim-0 block: for columns `col0 .. col0 + w` (`w <= TILE`) and rows
 /// `row0 .. row0 + nrows` (`nrows <= BLOCK`, `row0 % 32 == 0`) of the
 /// row-major matrix `x` (`cols` wide, mask bit of `x[0]` at 0), writes each
 /// column's canonical block partial to `out[0..w]`. Lane = row % 32;
 /// vectorized across columns.
+///
+/// Loop order: bands of `32 * DIM0_ROWS` rows; in a band, lane `j` loads
+/// each of its accumulators once, folds rows `j, j + 32, ...` of the band
+/// into it in order and stores it, so every lane still sees its rows in
+/// increasing order (the canonical partials) while the accumulator traffic
+/// drops `DIM0_ROWS`-fold and `DIM0_ROWS` row streams are in flight. The
+/// rows after the last full band go the same way, lane by lane.
 ///
 /// # Safety
 /// Room features (see [`Lanes`]).
@@ -829,57 +939,50 @@ pub unsafe fn dim0_block<T: Element, V: LoadT<T>, K: Kind>(
     out: &mut [V::A],
 ) {
     debug_assert!(w <= TILE && nrows <= BLOCK && row0.is_multiple_of(LANES));
+    if nrows == 0 || w == 0 {
+        out[..w].fill(K::identity());
+        return;
+    }
     let groups = w.div_ceil(32);
     let wp = groups * 32;
     let mut acc = vec![K::identity::<V::A>(); LANES * wp];
-    let mut cbuf = vec![V::A::ZERO; if c.is_some() { wp } else { 0 }];
+    let mut cbuf = vec![V::A::ZERO; wp];
     if let Some(c) = c {
         cbuf[..w].copy_from_slice(&c[..w]);
     }
-    let zero = V::splat(V::A::ZERO);
-    let nz = K::neutral_v(zero);
     let ap = acc.as_mut_ptr();
-    let full = w / 32;
-    for r in row0..row0 + nrows {
-        let lane = r % LANES;
-        let row = &x[r * cols + col0..r * cols + col0 + w];
-        let bit = r * cols + col0;
-        // SAFETY: lane < LANES, so the lane's row of `acc` is wp accumulators.
-        let la = ap.add(lane * wp);
-        let rp = row.as_ptr();
-        let mut g = 0;
-        if cbuf.is_empty() {
-            // no per-column constant: two groups per 64-bit mask word
-            while g + 2 <= full {
-                let m = bits64(words, bit + g * 32);
-                if m != 0 {
-                    // SAFETY: groups g, g + 1 < full lie inside `row` and `acc`.
-                    let x0 = V::load(rp.add(g * 32), m as u32, nz);
-                    let q0 = la.add(g * 32);
-                    K::op_v(V::load_acc(q0), K::val_v(x0, zero)).store_acc(q0);
-                    let x1 = V::load(rp.add(g * 32 + 32), (m >> 32) as u32, nz);
-                    let q1 = la.add(g * 32 + 32);
-                    K::op_v(V::load_acc(q1), K::val_v(x1, zero)).store_acc(q1);
-                }
-                g += 2;
-            }
+    let cp = cbuf.as_ptr();
+    let o = row0 * cols + col0;
+    let end = o + (nrows - 1) * cols + w;
+    assert!(end <= x.len());
+    // row segments on mask word boundaries, all words present
+    let aligned =
+        cols.is_multiple_of(64) && o.is_multiple_of(64) && end.div_ceil(64) <= words.len();
+    let band = LANES * DIM0_ROWS;
+    let bands = nrows / band;
+    for b in 0..bands {
+        for j in 0..LANES {
+            // SAFETY: lane j < LANES owns wp accumulators of `acc`; rows
+            // b * band + j + p * 32 < nrows (asserted extent above).
+            dim0_rows::<T, V, K>(
+                x,
+                o,
+                words,
+                cols,
+                w,
+                ap.add(j * wp),
+                cp,
+                b * band + j,
+                DIM0_ROWS,
+                aligned,
+            );
         }
-        while g < groups {
-            let cv = if cbuf.is_empty() {
-                zero
-            } else {
-                // SAFETY: g * 32 + 32 <= wp = cbuf.len().
-                V::load_acc(cbuf.as_ptr().add(g * 32))
-            };
-            let nv = K::neutral_v(cv);
-            let (xv, bits) = load_at::<T, V>(row, g * 32, words, bit + g * 32, nv);
-            if bits != 0 {
-                // SAFETY: g * 32 + 32 <= wp.
-                let q = la.add(g * 32);
-                K::op_v(V::load_acc(q), K::val_v(xv, cv)).store_acc(q);
-            }
-            g += 1;
-        }
+    }
+    let r0 = bands * band;
+    for j in 0..LANES.min(nrows - r0) {
+        let u = (nrows - r0 - j).div_ceil(LANES);
+        // SAFETY: as above, rows r0 + j + p * 32 < nrows.
+        dim0_rows::<T, V, K>(x, o, words, cols, w, ap.add(j * wp), cp, r0 + j, u, aligned);
     }
     let mut half = LANES;
     while half > 1 {
@@ -1322,21 +1425,32 @@ pub unsafe fn dim0_dot_block<T: Element, V: LoadT<T>>(
     let ap = acc.as_mut_ptr();
     let ng = V::splat(V::A::NEG_ZERO);
     let ny = V::splat(V::A::ZERO);
-    for r in row0..row0 + nrows {
-        let lane = r % LANES;
-        let gr = &g[r * cols + col0..r * cols + col0 + w];
-        let yr = &y[r * cols + col0..r * cols + col0 + w];
-        let bit = r * cols + col0;
-        for gi in 0..groups {
-            let (gv, bits) = load_at::<T, V>(gr, gi * 32, words, bit + gi * 32, ng);
-            if bits == 0 {
-                continue;
+    // band order as in dim0_block: lane j folds rows j, j + 32, ... of a
+    // band into each accumulator between one load and one store
+    let band = LANES * DIM0_ROWS;
+    let mut r0 = 0;
+    while r0 < nrows {
+        let nb = (nrows - r0).min(band);
+        for j in 0..LANES.min(nb) {
+            let u = (nb - j).div_ceil(LANES);
+            for gi in 0..groups {
+                // SAFETY: lane j < LANES, gi * 32 + 32 <= wp: inside `acc`.
+                let q = ap.add(j * wp + gi * 32);
+                let mut a = V::load_acc(q);
+                for p in 0..u {
+                    let r = row0 + r0 + j + p * LANES;
+                    let s = r * cols + col0;
+                    let (gv, bits) = load_at::<T, V>(&g[s..s + w], gi * 32, words, s + gi * 32, ng);
+                    if bits != 0 {
+                        let (yv, _) =
+                            load_at::<T, V>(&y[s..s + w], gi * 32, words, s + gi * 32, ny);
+                        a = a.add(gv.mul(yv));
+                    }
+                }
+                a.store_acc(q);
             }
-            let (yv, _) = load_at::<T, V>(yr, gi * 32, words, bit + gi * 32, ny);
-            // SAFETY: inside `acc` (see dim0_block).
-            let q = ap.add(lane * wp + gi * 32);
-            V::load_acc(q).add(gv.mul(yv)).store_acc(q);
         }
+        r0 += nb;
     }
     let mut half = LANES;
     while half > 1 {

@@ -20,14 +20,28 @@ pub struct Z64([__m512d; 4]);
 
 const RNE: i32 = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
 
-/// `math::exp_f32`, transcribed: same constants, same operation order, no
-/// FMA, round-ties-even range reduction.
+/// `fixupimm` table of [`exp_ps`]'s out-of-range lanes, by the class of
+/// `x`: QNaN and SNaN -> `x` itself (code 1), `-inf` and negative -> `+0`
+/// (code 8), `+inf` and positive -> `+inf` (code 5); zero and one never
+/// reach it (code 0, keep).
+const EXP_FIXUP: i32 = 0x5858_0011;
+
+/// `math::exp_f32`, bit for bit: same constants, same rounded operations,
+/// round-ties-even range reduction. Three steps differ in form only:
+/// `x - n * LN2_HI` is one `vfnmadd` (the product is exact: `|n| <= 128`
+/// and `LN2_HI` has 9 significant bits, so the fused form rounds the same
+/// single difference); `(y * 2^n1) * 2^n2` is one `vscalef` (for every `n`
+/// the clamps let through, `-126 <= n <= 128`, `y * 2^n1` is an exact
+/// normal number, so both compute `y * 2^n` rounded once, subnormal
+/// results included); and the three clamps are one masked `vfixupimm`
+/// on the lanes with `x < EXP_LO`, `x > EXP_HI` or NaN. Checked against
+/// `exp_f32` on all 2^32 inputs.
 #[inline(always)]
 unsafe fn exp_ps(x: __m512) -> __m512 {
     let s = _mm512_set1_ps;
     let n = _mm512_roundscale_ps::<RNE>(_mm512_mul_ps(x, s(LOG2E)));
     let r = _mm512_sub_ps(
-        _mm512_sub_ps(x, _mm512_mul_ps(n, s(LN2_HI))),
+        _mm512_fnmadd_ps(n, s(LN2_HI), x),
         _mm512_mul_ps(n, s(LN2_LO)),
     );
     let z = _mm512_mul_ps(r, r);
@@ -38,25 +52,10 @@ unsafe fn exp_ps(x: __m512) -> __m512 {
     p = _mm512_add_ps(_mm512_mul_ps(p, r), s(EXP_P[4]));
     p = _mm512_add_ps(_mm512_mul_ps(p, r), s(EXP_P[5]));
     let y = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(p, z), r), s(1.0));
-    let ni = _mm512_cvtps_epi32(n);
-    // n1 = ni / 2 truncated toward zero, as Rust's i32 division
-    let n1 = _mm512_srai_epi32::<1>(_mm512_add_epi32(ni, _mm512_srli_epi32::<31>(ni)));
-    let n2 = _mm512_sub_epi32(ni, n1);
-    let bias = _mm512_set1_epi32(127);
-    let p1 = _mm512_castsi512_ps(_mm512_slli_epi32::<23>(_mm512_add_epi32(n1, bias)));
-    let p2 = _mm512_castsi512_ps(_mm512_slli_epi32::<23>(_mm512_add_epi32(n2, bias)));
-    let mut res = _mm512_mul_ps(_mm512_mul_ps(y, p1), p2);
-    res = _mm512_mask_blend_ps(
-        _mm512_cmp_ps_mask::<_CMP_LT_OQ>(x, s(EXP_LO)),
-        res,
-        _mm512_setzero_ps(),
-    );
-    res = _mm512_mask_blend_ps(
-        _mm512_cmp_ps_mask::<_CMP_GT_OQ>(x, s(EXP_HI)),
-        res,
-        s(f32::INFINITY),
-    );
-    _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_UNORD_Q>(x, x), res, x)
+    let res = _mm512_scalef_ps(y, n);
+    let out = _mm512_cmp_ps_mask::<_CMP_NGE_UQ>(x, s(EXP_LO))
+        | _mm512_cmp_ps_mask::<_CMP_GT_OQ>(x, s(EXP_HI));
+    _mm512_mask_fixupimm_ps::<0>(res, out, x, _mm512_set1_epi32(EXP_FIXUP))
 }
 
 #[inline(always)]
@@ -424,3 +423,56 @@ impl E for bf16 {
 crate::cpu::reduce::engine::room_entries!(
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")]
 );
+
+/// Adds the byte counters `c8` (64 columns each, from column 0) to `out`
+/// and clears them.
+///
+/// # Safety
+/// AVX-512F/BW must be available.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn flush_counts(c8: &mut [__m512i], out: &mut [usize]) {
+    for (c, o) in c8.iter_mut().zip(out.chunks_mut(64)) {
+        let mut b = [0u8; 64];
+        _mm512_storeu_si512(b.as_mut_ptr() as *mut __m512i, *c);
+        for (o, &v) in o.iter_mut().zip(&b) {
+            *o += v as usize;
+        }
+        *c = _mm512_setzero_si512();
+    }
+}
+
+/// Kept elements per column of a `rows x cols` row-major mask (bit of
+/// element `(r, c)` at `r * cols + c`), added to `out[..cols]`: 64 one-byte
+/// counters per 64 columns; each row's mask word subtracts its `vpmovm2b`
+/// expansion (`-1` per set bit), flushed every 255 rows.
+///
+/// # Safety
+/// AVX-512F/BW must be available.
+#[target_feature(enable = "avx512f,avx512bw")]
+pub unsafe fn col_counts(words: &[u64], rows: usize, cols: usize, out: &mut [usize]) {
+    use crate::cpu::reduce::engine::bits64;
+    let chunks = cols.div_ceil(64);
+    let mut c8 = vec![_mm512_setzero_si512(); chunks];
+    let tail = cols - (chunks.max(1) - 1) * 64;
+    let last = if tail >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << tail) - 1
+    };
+    for r in 0..rows {
+        let b = r * cols;
+        if let Some((lc, head)) = c8.split_last_mut() {
+            for (i, c) in head.iter_mut().enumerate() {
+                let w = bits64(words, b + i * 64);
+                *c = _mm512_sub_epi8(*c, _mm512_movm_epi8(w));
+            }
+            let w = bits64(words, b + (chunks - 1) * 64) & last;
+            *lc = _mm512_sub_epi8(*lc, _mm512_movm_epi8(w));
+        }
+        if r % 255 == 254 {
+            flush_counts(&mut c8, out);
+        }
+    }
+    flush_counts(&mut c8, out);
+}

@@ -1,0 +1,121 @@
+//! Dim-0 reductions and softmax on shapes the property tests do not reach:
+//! full 256-row bands, several canonical row blocks, column tiles, rows on
+//! and off mask-word boundaries. Every column must equal the whole-array
+//! reduction of that column (a different code path, same canonical order),
+//! bit for bit, on every ISA and with one and two threads.
+
+use half::{bf16, f16};
+use maskops::cpu::reduce::{
+    reduce_dim_with, reduce_with, softmax_backward_with, softmax_with, Reduction,
+};
+use maskops::cpu::Isa;
+use maskops::{Element, Mask, MaskedView};
+
+fn same_bits<T: Element>(a: T, b: T) -> bool {
+    (a.is_nan() && b.is_nan()) || a.to_f64().to_bits() == b.to_f64().to_bits()
+}
+
+fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+    let mut s = seed | 1;
+    move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    }
+}
+
+fn check<T: Element>(rows: usize, cols: usize, seed: u64) {
+    let n = rows * cols;
+    let mut next = xorshift(seed);
+    let keep: Vec<bool> = (0..n).map(|_| !next().is_multiple_of(10)).collect();
+    let x: Vec<T> = (0..n)
+        .map(|i| {
+            if keep[i] {
+                T::from_f64(((next() % 20001) as f64 - 10000.0) / 2500.0)
+            } else {
+                T::from_f64(f64::NAN)
+            }
+        })
+        .collect();
+    let m = Mask::from_bools(&keep);
+    let v = MaskedView::matrix(&x, &m, rows, cols).unwrap();
+    let pools: Vec<rayon::ThreadPool> = [1, 2]
+        .iter()
+        .map(|&t| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(t)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let probe: Vec<usize> = [0, 1, 63, 64, 1023, 1024, 1025, cols / 2, cols - 1]
+        .into_iter()
+        .filter(|&c| c < cols)
+        .collect();
+    for op in [
+        Reduction::Sum,
+        Reduction::Amax,
+        Reduction::Var { correction: 1 },
+        Reduction::LogSumExp,
+    ] {
+        let first = reduce_dim_with(Isa::Portable, &v, 0, op).unwrap();
+        for &c in &probe {
+            let (vals, bits): (Vec<T>, Vec<bool>) = (0..rows)
+                .map(|r| (x[r * cols + c], keep[r * cols + c]))
+                .unzip();
+            let mm = Mask::from_bools(&bits);
+            let one = reduce_with(Isa::Portable, &MaskedView::new(&vals, &mm).unwrap(), op);
+            let got = first.get(c);
+            assert!(
+                match (got, one) {
+                    (None, None) => true,
+                    (Some(a), Some(b)) => same_bits(a, b),
+                    _ => false,
+                },
+                "{op:?} {} {rows}x{cols} column {c}: {got:?} vs {one:?}",
+                T::NAME
+            );
+        }
+        for isa in Isa::all_available() {
+            for pool in &pools {
+                let got = pool.install(|| reduce_dim_with(isa, &v, 0, op).unwrap());
+                assert!(got.mask == first.mask, "{op:?} {isa:?} mask");
+                for (i, (&a, &b)) in got.values.iter().zip(&first.values).enumerate() {
+                    assert!(same_bits(a, b), "{op:?} {} {isa:?} column {i}", T::NAME);
+                }
+            }
+        }
+    }
+    let g: Vec<T> = (0..n)
+        .map(|i| T::from_f64(((i * 7919) % 13) as f64 / 4.0 - 1.5))
+        .collect();
+    for log in [false, true] {
+        let first = softmax_with(Isa::Portable, &v, 0, log).unwrap();
+        let out = MaskedView::matrix(&first.values, &first.mask, rows, cols).unwrap();
+        let bfirst = softmax_backward_with(Isa::Portable, &out, &g, 0, log).unwrap();
+        for isa in Isa::all_available() {
+            for pool in &pools {
+                let y = pool.install(|| softmax_with(isa, &v, 0, log).unwrap());
+                let b = pool.install(|| softmax_backward_with(isa, &out, &g, 0, log).unwrap());
+                for (i, (&a, &b)) in y.values.iter().zip(&first.values).enumerate() {
+                    assert!(same_bits(a, b), "softmax log={log} {isa:?} element {i}");
+                }
+                for (i, (&a, &c)) in b.values.iter().zip(&bfirst.values).enumerate() {
+                    assert!(same_bits(a, c), "softmax bwd log={log} {isa:?} element {i}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn dim0_bands_blocks_and_tiles() {
+    // aligned rows (cols % 64 == 0), two column tiles, full bands + a tail
+    check::<f32>(4096 + 300, 1088, 1);
+    // unaligned rows, a short tail group, one band
+    check::<f32>(290, 1057, 2);
+    check::<f64>(600, 1152, 3);
+    check::<f16>(520, 128, 4);
+    check::<bf16>(300, 70, 5);
+}
