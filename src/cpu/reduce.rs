@@ -847,7 +847,8 @@ const HUGE_OUT: usize = 4 << 20;
 /// A zeroed `Vec<T>` of `n` elements for a kernel's output. A large buffer
 /// comes fresh from the OS, and faulting it in 4 KiB at a time costs more
 /// than the kernel that fills it (a 64 MiB softmax: ~25 ms of page faults
-/// against ~7 ms of work); on Linux it is marked `MADV_HUGEPAGE` before its
+/// against ~7 ms of work); on x86-64 Linux it is marked `MADV_HUGEPAGE` (a raw `madvise`
+/// system call, no libc dependency) before its
 /// first write, so it faults in 2 MiB pages. The memory comes from
 /// `alloc_zeroed` (fresh pages are not written twice).
 fn out_buf<T: Element>(n: usize) -> Vec<T> {
@@ -863,16 +864,28 @@ fn out_buf<T: Element>(n: usize) -> Vec<T> {
     if p.is_null() {
         std::alloc::handle_alloc_error(layout);
     }
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     {
         let start = (p as usize).next_multiple_of(4096);
         let end = (p as usize + bytes) & !4095;
         if end > start {
-            // SAFETY: `start .. end` lies inside the allocation just made and
-            // is page-aligned; MADV_HUGEPAGE is a hint that changes no data
-            // (an error is ignored: the buffer then uses small pages).
+            // SAFETY: syscall 28 is madvise(addr, len, advice) on x86-64
+            // Linux and advice 14 is MADV_HUGEPAGE; `start .. end` lies
+            // inside the allocation just made and is page-aligned; the
+            // advice is a hint that changes no data (an error return is
+            // ignored: the buffer then uses small pages). `syscall`
+            // clobbers rcx and r11 and touches no stack.
             unsafe {
-                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+                std::arch::asm!(
+                    "syscall",
+                    inlateout("rax") 28usize => _,
+                    in("rdi") start,
+                    in("rsi") end - start,
+                    in("rdx") 14usize,
+                    lateout("rcx") _,
+                    lateout("r11") _,
+                    options(nostack)
+                );
             }
         }
     }
