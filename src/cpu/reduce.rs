@@ -50,7 +50,7 @@ use crate::element::Element;
 use crate::error::{check_len, Result};
 use crate::mask::Mask;
 use crate::view::{MaskedVec, MaskedView};
-use engine::{count_range, fold_partials_in, Acc, Kind, SimdElem};
+use engine::{fold_partials_in, Acc, Kind, SimdElem};
 use rayon::prelude::*;
 use std::any::TypeId;
 
@@ -137,15 +137,18 @@ impl Elem for half::bf16 {}
 
 /// Calls room function `$f` for `$isa` (already clamped to an available ISA).
 macro_rules! room {
+    ($isa:expr, $f:ident ($($a:expr),* $(,)?)) => {
+        room!($isa, $f::<>($($a),*))
+    };
     ($isa:expr, $f:ident :: <$($g:ty),*> ($($a:expr),* $(,)?)) => {
         match $isa {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `isa` was clamped by `Isa::clamp_available`, so this CPU has
-            // AVX-512F/BW/VL/DQ, AVX2, FMA and F16C (checked by `Isa::available`).
+            // AVX-512F/BW/VL/DQ, AVX2, FMA, F16C and POPCNT (checked by `Isa::available`).
             Isa::Avx512 => unsafe { arch::x86_64::avx512::reduce::$f::<$($g),*>($($a),*) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `isa` was clamped by `Isa::clamp_available`, so this CPU has
-            // AVX2, FMA and F16C (checked by `Isa::available`).
+            // AVX2, FMA, F16C and POPCNT (checked by `Isa::available`).
             Isa::Avx2 => unsafe { arch::x86_64::avx2::reduce::$f::<$($g),*>($($a),*) },
             // SAFETY: the portable room needs no CPU feature.
             _ => unsafe { arch::portable::reduce::$f::<$($g),*>($($a),*) },
@@ -214,8 +217,10 @@ impl<T: Elem> Seqs<'_, T> {
     /// Kept elements per sequence.
     fn counts(&self, isa: Isa, words: &[u64]) -> Vec<usize> {
         match *self {
-            Seqs::Whole(x) => vec![count_range(words, 0, x.len())],
-            Seqs::Rows(_, r, c) => (0..r).map(|i| count_range(words, i * c, c)).collect(),
+            Seqs::Whole(x) => vec![room!(isa, count_range(words, 0, x.len()))],
+            Seqs::Rows(_, r, c) => (0..r)
+                .map(|i| room!(isa, count_range(words, i * c, c)))
+                .collect(),
             Seqs::Cols(_, r, c) => col_counts(isa, words, r, c),
         }
     }
@@ -694,7 +699,7 @@ fn seq_arg<T: Elem>(
     par: bool,
 ) -> Option<usize> {
     let n = x.len();
-    if count_range(words, bit0, n) == 0 {
+    if room!(isa, count_range(words, bit0, n)) == 0 {
         return None;
     }
     let nb = n.div_ceil(BLOCK);

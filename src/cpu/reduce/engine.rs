@@ -344,11 +344,10 @@ pub trait Kind: Copy + Send + Sync + 'static {
     /// # Safety
     /// Room features must be available (see [`Lanes`]).
     unsafe fn op_v<V: Lanes>(a: V, b: V) -> V;
-    /// `true` for the NaN-propagating min/max folds: the fold runs
-    /// [`Kind::op_fast_v`] (the hardware min/max, which ignores a NaN
-    /// element) and records, per lane, the first NaN element it saw; a lane
-    /// that saw one ends with it. That is exactly the canonical lane
-    /// result: once a lane holds a NaN, `op` keeps it.
+    /// `true` for the NaN-propagating min/max folds: a block is first
+    /// folded with [`Kind::op_fast_v`] (the hardware min/max), noting
+    /// whether a NaN came in; only then is it folded again with the exact
+    /// [`Kind::op_v`] (see [`block_fold`]).
     const NAN_SPLIT: bool = false;
     /// [`Kind::op_v`] where `b` holds no NaN (anything where it does).
     ///
@@ -498,7 +497,9 @@ pub fn bits64(words: &[u64], pos: usize) -> u64 {
     }
 }
 
-/// Number of set bits in `start .. start + len`.
+/// Number of set bits in `start .. start + len` (inlined into each room's
+/// entry point, where `count_ones` is one `popcnt`).
+#[inline(always)]
 pub fn count_range(words: &[u64], start: usize, len: usize) -> usize {
     let mut n = 0usize;
     let mut pos = start;
@@ -615,51 +616,38 @@ unsafe fn store_at<T: Element, V: LoadT<T>>(v: V, y: &mut [T], off: usize) {
 /// 1.0 of an unprefetched read's bandwidth; 8 KiB was the best of 1-16 KiB).
 pub const PF_BYTES: usize = 8192;
 
-/// The running state of one block's lanes: the accumulators and, for the
-/// [`Kind::NAN_SPLIT`] folds, the first NaN each lane saw.
+/// The running state of one block's lanes: the accumulators and, on the
+/// fast path of the [`Kind::NAN_SPLIT`] folds, the lanes that saw a NaN.
 #[derive(Clone, Copy)]
 struct LaneAcc<V> {
     acc: V,
-    first_nan: V,
-    seen: u32,
+    nan: u32,
 }
 
 impl<V: Lanes> LaneAcc<V> {
-    /// Folds the mapped chunk `v` into the lanes.
+    /// Folds the mapped chunk `v` into the lanes: with `FAST` (only for
+    /// [`Kind::NAN_SPLIT`] folds) by [`Kind::op_fast_v`], noting NaN lanes.
     ///
     /// # Safety
     /// Room features (see [`Lanes`]).
     #[inline(always)]
-    unsafe fn step<K: Kind>(&mut self, v: V) {
-        if K::NAN_SPLIT {
+    unsafe fn step<K: Kind, const FAST: bool>(&mut self, v: V) {
+        if FAST {
             self.acc = K::op_fast_v(self.acc, v);
-            let nb = v.nan_lanes();
-            if nb != 0 {
-                // rare: remember the first NaN of each lane
-                let fresh = nb & !self.seen;
-                self.first_nan = V::select(fresh, v, self.first_nan);
-                self.seen |= fresh;
-            }
+            self.nan |= v.nan_lanes();
         } else {
             self.acc = K::op_v(self.acc, v);
         }
     }
-
-    /// The canonical lane values (a lane that saw a NaN holds its first).
-    ///
-    /// # Safety
-    /// Room features (see [`Lanes`]).
-    #[inline(always)]
-    unsafe fn finish(self) -> V {
-        if self.seen != 0 {
-            V::select(self.seen, self.first_nan, self.acc)
-        } else {
-            self.acc
-        }
-    }
 }
+
 /// The canonical partial of one block (`x.len() <= BLOCK`), mask bit of
 /// `x[0]` at `bit0`.
+///
+/// The NaN-propagating min/max folds ([`Kind::NAN_SPLIT`]) first run the
+/// hardware min/max, which equals the canonical op wherever no NaN comes
+/// in; a block that holds a kept NaN is folded again with the exact op
+/// (it is still in L1), so the bits are the canonical ones either way.
 ///
 /// # Safety
 /// Room features (see [`Lanes`]).
@@ -670,14 +658,35 @@ pub unsafe fn block_fold<T: Element, V: LoadT<T>, K: Kind>(
     bit0: usize,
     c: V::A,
 ) -> V::A {
+    if K::NAN_SPLIT {
+        let (acc, nan) = block_lanes::<T, V, K, true>(x, words, bit0, c);
+        if nan == 0 {
+            return acc.tree::<K>();
+        }
+    }
+    block_lanes::<T, V, K, false>(x, words, bit0, c)
+        .0
+        .tree::<K>()
+}
+
+/// The 32 lanes of one block before the tree, and (with `FAST`) the lanes
+/// that saw a NaN.
+///
+/// # Safety
+/// Room features (see [`Lanes`]).
+#[inline(always)]
+unsafe fn block_lanes<T: Element, V: LoadT<T>, K: Kind, const FAST: bool>(
+    x: &[T],
+    words: &[u64],
+    bit0: usize,
+    c: V::A,
+) -> (V, u32) {
     debug_assert!(x.len() <= BLOCK);
     let cv = V::splat(c);
     let nv = K::neutral_v(cv);
-    let id = V::splat(K::identity());
     let mut st = LaneAcc {
-        acc: id,
-        first_nan: id,
-        seen: 0,
+        acc: V::splat(K::identity()),
+        nan: 0,
     };
     let n = x.len();
     let p = x.as_ptr();
@@ -696,10 +705,10 @@ pub unsafe fn block_fold<T: Element, V: LoadT<T>, K: Kind>(
                 prefetch_range::<V>((q as *const u8).wrapping_add(PF_BYTES), chunk_bytes, false);
                 // SAFETY: `full` chunks of 64 elements lie inside `x`.
                 let x0 = V::load(q, w as u32, nv);
-                st.step::<K>(K::val_v(x0, cv));
+                st.step::<K, FAST>(K::val_v(x0, cv));
                 // SAFETY: as above.
                 let x1 = V::load(q.add(32), (w >> 32) as u32, nv);
-                st.step::<K>(K::val_v(x1, cv));
+                st.step::<K, FAST>(K::val_v(x1, cv));
                 q = q.add(64);
             }
             g0 = full;
@@ -717,20 +726,20 @@ pub unsafe fn block_fold<T: Element, V: LoadT<T>, K: Kind>(
         }
         // SAFETY: elements g*64 .. g*64 + 64 lie inside `x` (g < n / 64).
         let x0 = V::load(p.add(g * 64), w as u32, nv);
-        st.step::<K>(K::val_v(x0, cv));
+        st.step::<K, FAST>(K::val_v(x0, cv));
         // SAFETY: as above.
         let x1 = V::load(p.add(g * 64 + 32), (w >> 32) as u32, nv);
-        st.step::<K>(K::val_v(x1, cv));
+        st.step::<K, FAST>(K::val_v(x1, cv));
     }
     let mut off = full * 64;
     while off < n {
         let (xv, bits) = load_at::<T, V>(x, off, words, bit0 + off, nv);
         if bits != 0 {
-            st.step::<K>(K::val_v(xv, cv));
+            st.step::<K, FAST>(K::val_v(xv, cv));
         }
         off += 32;
     }
-    st.finish().tree::<K>()
+    (st.acc, st.nan)
 }
 
 /// Canonical fold of a whole sequence (any length): block partials folded
@@ -1482,6 +1491,15 @@ macro_rules! room_entries {
         $(#[$attr])*
         pub unsafe fn seq_fold<T: E, K: Kind>(x: &[T], words: &[u64], bit0: usize, c: T::Acc) -> T::Acc {
             eng::seq_fold::<T, T::V, K>(x, words, bit0, c)
+        }
+
+        /// Number of kept bits in `start .. start + len`.
+        ///
+        /// # Safety
+        /// The room's CPU features must be available.
+        $(#[$attr])*
+        pub unsafe fn count_range(words: &[u64], start: usize, len: usize) -> usize {
+            eng::count_range(words, start, len)
         }
 
         /// Partials of consecutive canonical blocks.

@@ -427,5 +427,5 @@ impl E for bf16 {
 }
 
 crate::cpu::reduce::engine::room_entries!(
-    #[target_feature(enable = "avx2,fma,f16c")]
+    #[target_feature(enable = "avx2,fma,f16c,popcnt")]
 );

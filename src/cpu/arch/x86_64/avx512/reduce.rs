@@ -421,7 +421,7 @@ impl E for bf16 {
 }
 
 crate::cpu::reduce::engine::room_entries!(
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c,popcnt")]
 );
 
 /// Adds the byte counters `c8` (64 columns each, from column 0) to `out`
