@@ -977,8 +977,8 @@ pub unsafe fn softmax_map<T: Element, V: LoadT<T>>(
 }
 
 /// Softmax prefetch distances in rows (input, output).
-const PF_X: usize = 2;
-const PF_Y: usize = 1;
+const PF_X: usize = 4;
+const PF_Y: usize = 2;
 
 /// One block of the softmax numerators: stores `e = exp(x - m)` for kept
 /// elements (`0` elsewhere) into `y` and returns the canonical block
@@ -1000,6 +1000,33 @@ unsafe fn block_sumexp_store<T: Element, V: LoadT<T>>(
     let zero = V::splat(V::A::ZERO);
     let mut acc = zero;
     let mut off = 0;
+    if bit0.is_multiple_of(64) {
+        let full = x.len() / 64;
+        if let Some(ws) = words.get(bit0 / 64..bit0 / 64 + full) {
+            // aligned: one mask word per 64 elements, read directly. A
+            // masked-out half inside a kept word adds exp(-inf) = +0 to
+            // accumulators that are >= +0: the same bits as skipping it.
+            let xp = x.as_ptr();
+            let yp = y.as_mut_ptr();
+            for (i, &w) in ws.iter().enumerate() {
+                // SAFETY: elements 64i .. 64i + 64 lie inside `x` and `y`.
+                let (xo, yo) = (xp.add(i * 64), yp.add(i * 64));
+                if w == 0 {
+                    zero.store(yo);
+                    zero.store(yo.add(32));
+                    continue;
+                }
+                let (b0, b1) = (w as u32, (w >> 32) as u32);
+                let e0 = V::load(xo, b0, ninf).sub(mv).exp();
+                acc = acc.add(e0);
+                V::select(b0, e0, zero).store(yo);
+                let e1 = V::load(xo.add(32), b1, ninf).sub(mv).exp();
+                acc = acc.add(e1);
+                V::select(b1, e1, zero).store(yo.add(32));
+            }
+            off = full * 64;
+        }
+    }
     while off < x.len() {
         let (xv, bits) = load_at::<T, V>(x, off, words, bit0 + off, ninf);
         if bits == 0 {
@@ -1025,6 +1052,26 @@ unsafe fn scale_kept<T: Element, V: LoadT<T>>(y: &mut [T], words: &[u64], bit0: 
     let rv = V::splat(r);
     let zero = V::splat(V::A::ZERO);
     let mut off = 0;
+    if bit0.is_multiple_of(64) {
+        let full = y.len() / 64;
+        if let Some(ws) = words.get(bit0 / 64..bit0 / 64 + full) {
+            // aligned, after block_sumexp_store: masked-out elements already
+            // hold +0 and 0 * r = +0 (r = 1 / s is positive and finite), so
+            // a kept word is scaled whole, without a blend
+            let yp = y.as_mut_ptr();
+            for (i, &w) in ws.iter().enumerate() {
+                if w != 0 {
+                    // SAFETY: elements 64i .. 64i + 64 lie inside `y`.
+                    let yo = yp.add(i * 64);
+                    V::load(yo, u32::MAX, zero).mul(rv).store(yo);
+                    V::load(yo.add(32), u32::MAX, zero)
+                        .mul(rv)
+                        .store(yo.add(32));
+                }
+            }
+            off = full * 64;
+        }
+    }
     while off < y.len() {
         let (e, bits) = load_at::<T, V>(y, off, words, bit0 + off, zero);
         if bits != 0 {
