@@ -1097,18 +1097,21 @@ pub unsafe fn softmax_map<T: Element, V: LoadT<T>>(
 }
 
 /// Softmax prefetch distances in rows (input, output).
-const PF_X: usize = 2;
-const PF_Y: usize = 1;
+const PF_X: usize = 4;
+const PF_Y: usize = 2;
 
-/// One block of the softmax numerators: stores `e = exp(x - m)` for kept
-/// elements (`0` elsewhere) into `y` and returns the canonical block
-/// partial of `sum e` (the same bits as the `SumExp` fold). Only for types
-/// as wide as their accumulator (`f32`, `f64`), where `e` is stored exactly.
+/// One block of the softmax numerators: returns the canonical block partial
+/// of `sum e`, `e = exp(x - m)` (the same bits as the `SumExp` fold with a
+/// finite `m`; chunks with nothing kept are skipped, which adds nothing to
+/// accumulators that are `>= +0`). With `STORE`, also stores `e` for kept
+/// elements (`0` elsewhere) into `y`: only for types as wide as their
+/// accumulator (`f32`, `f64`), where `e` is stored exactly; without it `y`
+/// is not touched (pass an empty slice).
 ///
 /// # Safety
 /// Room features (see [`Lanes`]).
 #[inline(always)]
-unsafe fn block_sumexp_store<T: Element, V: LoadT<T>>(
+unsafe fn block_sumexp_store<T: Element, V: LoadT<T>, const STORE: bool>(
     x: &[T],
     y: &mut [T],
     words: &[u64],
@@ -1120,17 +1123,53 @@ unsafe fn block_sumexp_store<T: Element, V: LoadT<T>>(
     let zero = V::splat(V::A::ZERO);
     let mut acc = zero;
     let mut off = 0;
+    if bit0.is_multiple_of(64) {
+        let full = x.len() / 64;
+        if let Some(ws) = words.get(bit0 / 64..bit0 / 64 + full) {
+            // aligned: one mask word per 64 elements, read directly. A
+            // masked-out half inside a kept word adds exp(-inf) = +0 to
+            // accumulators that are >= +0: the same bits as skipping it.
+            let xp = x.as_ptr();
+            let yp = y.as_mut_ptr();
+            for (i, &w) in ws.iter().enumerate() {
+                // SAFETY: elements 64i .. 64i + 64 lie inside `x` and, with
+                // STORE, `y` (only then is `yo` written).
+                let (xo, yo) = (xp.add(i * 64), yp.wrapping_add(i * 64));
+                if w == 0 {
+                    if STORE {
+                        zero.store(yo);
+                        zero.store(yo.add(32));
+                    }
+                    continue;
+                }
+                let (b0, b1) = (w as u32, (w >> 32) as u32);
+                let e0 = V::load(xo, b0, ninf).sub(mv).exp();
+                acc = acc.add(e0);
+                let e1 = V::load(xo.add(32), b1, ninf).sub(mv).exp();
+                acc = acc.add(e1);
+                if STORE {
+                    V::select(b0, e0, zero).store(yo);
+                    V::select(b1, e1, zero).store(yo.add(32));
+                }
+            }
+            off = full * 64;
+        }
+    }
     while off < x.len() {
         let (xv, bits) = load_at::<T, V>(x, off, words, bit0 + off, ninf);
         if bits == 0 {
             // nothing kept (padding): no exp, zeros out
-            store_at::<T, V>(zero, y, off);
+            if STORE {
+                store_at::<T, V>(zero, y, off);
+            }
             off += 32;
             continue;
         }
         let e = xv.sub(mv).exp();
         acc = acc.add(e);
-        store_at::<T, V>(V::select(bits, e, zero), y, off);
+        if STORE {
+            store_at::<T, V>(V::select(bits, e, zero), y, off);
+        }
         off += 32;
     }
     acc.tree::<Sum>()
@@ -1145,6 +1184,26 @@ unsafe fn scale_kept<T: Element, V: LoadT<T>>(y: &mut [T], words: &[u64], bit0: 
     let rv = V::splat(r);
     let zero = V::splat(V::A::ZERO);
     let mut off = 0;
+    if bit0.is_multiple_of(64) {
+        let full = y.len() / 64;
+        if let Some(ws) = words.get(bit0 / 64..bit0 / 64 + full) {
+            // aligned, after block_sumexp_store: masked-out elements already
+            // hold +0 and 0 * r = +0 (r = 1 / s is positive and finite), so
+            // a kept word is scaled whole, without a blend
+            let yp = y.as_mut_ptr();
+            for (i, &w) in ws.iter().enumerate() {
+                if w != 0 {
+                    // SAFETY: elements 64i .. 64i + 64 lie inside `y`.
+                    let yo = yp.add(i * 64);
+                    V::load(yo, u32::MAX, zero).mul(rv).store(yo);
+                    V::load(yo.add(32), u32::MAX, zero)
+                        .mul(rv)
+                        .store(yo.add(32));
+                }
+            }
+            off = full * 64;
+        }
+    }
     while off < y.len() {
         let (e, bits) = load_at::<T, V>(y, off, words, bit0 + off, zero);
         if bits != 0 {
@@ -1192,28 +1251,45 @@ pub unsafe fn softmax_rows<T: Element, V: LoadT<T>>(
             prefetch_range::<V>(yp.wrapping_add((r + PF_Y) * row_bytes), row_bytes, true);
         }
         let m = seq_fold::<T, V, Max>(xr, words, b, V::A::ZERO);
-        if store_e && m.is_finite() {
-            let nb = cols.div_ceil(BLOCK);
-            let mut s = V::A::ZERO;
-            let mut parts: Vec<V::A> = Vec::new();
-            for blk in 0..nb {
-                let (s0, e0) = (blk * BLOCK, cols.min((blk + 1) * BLOCK));
-                let p = block_sumexp_store::<T, V>(&xr[s0..e0], &mut yr[s0..e0], words, b + s0, m);
-                if nb == 1 {
-                    s = p;
-                } else {
-                    parts.push(p);
-                }
+        if !m.is_finite() {
+            // a kept +-inf or NaN (or nothing kept): NaN / 0 outputs, the
+            // sum is not needed
+            let (shift, scale) = softmax_consts(m, V::A::ZERO, log);
+            softmax_map::<T, V>(
+                xr,
+                yr,
+                words,
+                b,
+                log,
+                PerLane::Splat(shift),
+                PerLane::Splat(scale),
+            );
+            continue;
+        }
+        let nb = cols.div_ceil(BLOCK);
+        let mut s = V::A::ZERO;
+        let mut parts: Vec<V::A> = Vec::new();
+        for blk in 0..nb {
+            let (s0, e0) = (blk * BLOCK, cols.min((blk + 1) * BLOCK));
+            let p = if store_e {
+                block_sumexp_store::<T, V, true>(&xr[s0..e0], &mut yr[s0..e0], words, b + s0, m)
+            } else {
+                block_sumexp_store::<T, V, false>(&xr[s0..e0], &mut [], words, b + s0, m)
+            };
+            if nb == 1 {
+                s = p;
+            } else {
+                parts.push(p);
             }
-            if nb > 1 {
-                s = fold_partials_in(&mut parts, V::A::ZERO, |a, b| a.add(b));
-            }
+        }
+        if nb > 1 {
+            s = fold_partials_in(&mut parts, V::A::ZERO, |a, b| a.add(b));
+        }
+        if store_e {
             let (_, scale) = softmax_consts(m, s, false);
             scale_kept::<T, V>(yr, words, b, scale);
             continue;
         }
-        let mc = if m.is_finite() { m } else { V::A::ZERO };
-        let s = seq_fold::<T, V, SumExp>(xr, words, b, mc);
         let (shift, scale) = softmax_consts(m, s, log);
         softmax_map::<T, V>(
             xr,
