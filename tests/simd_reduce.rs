@@ -710,15 +710,40 @@ fn nan_payloads_are_canonical() {
             // per row (dim 1) on a 7-row matrix when the length allows it
             if n % 7 == 0 {
                 let mv = MaskedView::matrix(&x32, &m, 7, n / 7).unwrap();
-                for op in [Reduction::Amax, Reduction::Amin] {
-                    let first = reduce_dim_with(Isa::Portable, &mv, 1, op).unwrap();
+                for (op, dim) in [
+                    (Reduction::Amax, 1),
+                    (Reduction::Amin, 1),
+                    (Reduction::Amax, 0),
+                    (Reduction::Amin, 0),
+                ] {
+                    let first = reduce_dim_with(Isa::Portable, &mv, dim, op).unwrap();
+                    // the portable dim result against the canonical fold of
+                    // each row / column on its own
+                    let lines = if dim == 1 { 7 } else { n / 7 };
+                    for l in 0..lines {
+                        let idx: Vec<usize> = if dim == 1 {
+                            (l * (n / 7)..(l + 1) * (n / 7)).collect()
+                        } else {
+                            (0..7).map(|r| r * (n / 7) + l).collect()
+                        };
+                        let xs: Vec<f32> = idx.iter().map(|&i| x32[i]).collect();
+                        let ms =
+                            Mask::from_bools(&idx.iter().map(|&i| keep[i]).collect::<Vec<_>>());
+                        let want = canonical(&xs, &ms, op);
+                        let got = first.mask.get(l).then(|| first.values[l]);
+                        assert_eq!(
+                            got.map(f32::to_bits),
+                            want.map(f32::to_bits),
+                            "dim{dim} {op:?} line {l}"
+                        );
+                    }
                     for &isa in &isas {
-                        let got = reduce_dim_with(isa, &mv, 1, op).unwrap();
+                        let got = reduce_dim_with(isa, &mv, dim, op).unwrap();
                         let bits = |r: &MaskedVec<f32>| {
                             r.values.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
                         };
                         assert_eq!(got.mask, first.mask);
-                        assert_eq!(bits(&got), bits(&first), "dim1 {op:?} {isa:?}");
+                        assert_eq!(bits(&got), bits(&first), "dim{dim} {op:?} {isa:?}");
                     }
                 }
             }

@@ -824,6 +824,21 @@ const DIM0_ROWS: usize = 8;
 /// Software prefetch distance of the dim-0 kernels along a row segment.
 const DIM0_PF_BYTES: usize = 2048;
 
+/// One fold step `op(a, v)`; with `FAST` (only for [`Kind::NAN_SPLIT`]
+/// folds) by [`Kind::op_fast_v`], noting NaN lanes of `v` in `nan`.
+///
+/// # Safety
+/// Room features (see [`Lanes`]).
+#[inline(always)]
+unsafe fn fold_step<V: Lanes, K: Kind, const FAST: bool>(a: V, v: V, nan: &mut u32) -> V {
+    if FAST {
+        *nan |= v.nan_lanes();
+        K::op_fast_v(a, v)
+    } else {
+        K::op_v(a, v)
+    }
+}
+
 /// Folds rows `r, r + 32, ..., r + 32 * (u - 1)` (block rows, `xb` and
 /// `bit_b` at block row 0 / column `col0`) into lane accumulator row `la`:
 /// each accumulator is loaded once, takes the `u` rows in order, and is
@@ -835,7 +850,7 @@ const DIM0_PF_BYTES: usize = 2048;
 /// `col0`).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-unsafe fn dim0_rows<T: Element, V: LoadT<T>, K: Kind>(
+unsafe fn dim0_rows<T: Element, V: LoadT<T>, K: Kind, const FAST: bool>(
     x: &[T],
     o: usize,
     words: &[u64],
@@ -846,7 +861,8 @@ unsafe fn dim0_rows<T: Element, V: LoadT<T>, K: Kind>(
     r: usize,
     u: usize,
     aligned: bool,
-) {
+) -> u32 {
+    let mut nan = 0u32;
     let full = w / 32;
     let xb = x.as_ptr().add(o);
     let mut g0 = 0;
@@ -878,10 +894,15 @@ unsafe fn dim0_rows<T: Element, V: LoadT<T>, K: Kind>(
                     xb.wrapping_add((r + p * LANES + 1) * cols + ahead - w)
                 };
                 prefetch_range::<V>(pp as *const u8, 64 * std::mem::size_of::<T>(), false);
-                a0 = K::op_v(a0, K::val_v(V::load(xp, m as u32, nv0), cv0));
-                a1 = K::op_v(
+                a0 = fold_step::<V, K, FAST>(
+                    a0,
+                    K::val_v(V::load(xp, m as u32, nv0), cv0),
+                    &mut nan,
+                );
+                a1 = fold_step::<V, K, FAST>(
                     a1,
                     K::val_v(V::load(xp.add(32), (m >> 32) as u32, nv1), cv1),
+                    &mut nan,
                 );
             }
             a0.store_acc(q0);
@@ -899,7 +920,7 @@ unsafe fn dim0_rows<T: Element, V: LoadT<T>, K: Kind>(
         for p in 0..u {
             let rr = (r + p * LANES) * cols + g * 32;
             let xv = V::load(xb.add(rr), bits32(words, o + rr), nv);
-            a = K::op_v(a, K::val_v(xv, cv));
+            a = fold_step::<V, K, FAST>(a, K::val_v(xv, cv), &mut nan);
         }
         a.store_acc(q);
     }
@@ -913,10 +934,71 @@ unsafe fn dim0_rows<T: Element, V: LoadT<T>, K: Kind>(
         for p in 0..u {
             let s = o + (r + p * LANES) * cols;
             let (xv, _) = load_at::<T, V>(&x[s..s + w], g * 32, words, s + g * 32, nv);
-            a = K::op_v(a, K::val_v(xv, cv));
+            a = fold_step::<V, K, FAST>(a, K::val_v(xv, cv), &mut nan);
         }
         a.store_acc(q);
     }
+    nan
+}
+
+/// The lane accumulators of one dim-0 tile (`la` = 32 rows of `wp`), in
+/// bands of `DIM0_ROWS` rows per lane; returns the NaN lanes seen (`FAST`).
+///
+/// # Safety
+/// As [`dim0_rows`].
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn dim0_tile<T: Element, V: LoadT<T>, K: Kind, const FAST: bool>(
+    x: &[T],
+    o: usize,
+    words: &[u64],
+    cols: usize,
+    w: usize,
+    nrows: usize,
+    ap: *mut V::A,
+    cp: *const V::A,
+    aligned: bool,
+) -> u32 {
+    let wp = w.div_ceil(32) * 32;
+    let mut nan = 0u32;
+    let band = LANES * DIM0_ROWS;
+    let bands = nrows / band;
+    for b in 0..bands {
+        for j in 0..LANES {
+            // SAFETY: lane j < LANES owns wp accumulators of `acc`; rows
+            // b * band + j + p * 32 < nrows (asserted extent above).
+            nan |= dim0_rows::<T, V, K, FAST>(
+                x,
+                o,
+                words,
+                cols,
+                w,
+                ap.add(j * wp),
+                cp,
+                b * band + j,
+                DIM0_ROWS,
+                aligned,
+            );
+        }
+    }
+    let r0 = bands * band;
+    for j in 0..LANES.min(nrows - r0) {
+        let u = (nrows - r0 - j).div_ceil(LANES);
+        // SAFETY: as above, rows r0 + j + p * 32 < nrows.
+        nan |= dim0_rows::<T, V, K, FAST>(
+            x,
+            o,
+            words,
+            cols,
+            w,
+            ap.add(j * wp),
+            cp,
+            r0 + j,
+            u,
+            aligned,
+        );
+    }
+    nan
 }
 
 /// Dim-0 block: for columns `col0 .. col0 + w` (`w <= TILE`) and rows
@@ -967,32 +1049,20 @@ pub unsafe fn dim0_block<T: Element, V: LoadT<T>, K: Kind>(
     // row segments on mask word boundaries, all words present
     let aligned =
         cols.is_multiple_of(64) && o.is_multiple_of(64) && end.div_ceil(64) <= words.len();
-    let band = LANES * DIM0_ROWS;
-    let bands = nrows / band;
-    for b in 0..bands {
-        for j in 0..LANES {
-            // SAFETY: lane j < LANES owns wp accumulators of `acc`; rows
-            // b * band + j + p * 32 < nrows (asserted extent above).
-            dim0_rows::<T, V, K>(
-                x,
-                o,
-                words,
-                cols,
-                w,
-                ap.add(j * wp),
-                cp,
-                b * band + j,
-                DIM0_ROWS,
-                aligned,
-            );
-        }
+    // the NaN-propagating min/max folds run the hardware min/max first and
+    // fold the tile again with the exact op only if a kept NaN came in
+    // (see `block_fold`)
+    // SAFETY (both calls): `acc` holds 32 x wp accumulators and `cbuf` wp
+    // constants; the tile's rows lie inside `x` (asserted above).
+    if K::NAN_SPLIT && dim0_tile::<T, V, K, true>(x, o, words, cols, w, nrows, ap, cp, aligned) != 0
+    {
+        acc.fill(K::identity());
+        let ap = acc.as_mut_ptr();
+        dim0_tile::<T, V, K, false>(x, o, words, cols, w, nrows, ap, cp, aligned);
+    } else if !K::NAN_SPLIT {
+        dim0_tile::<T, V, K, false>(x, o, words, cols, w, nrows, ap, cp, aligned);
     }
-    let r0 = bands * band;
-    for j in 0..LANES.min(nrows - r0) {
-        let u = (nrows - r0 - j).div_ceil(LANES);
-        // SAFETY: as above, rows r0 + j + p * 32 < nrows.
-        dim0_rows::<T, V, K>(x, o, words, cols, w, ap.add(j * wp), cp, r0 + j, u, aligned);
-    }
+    let ap = acc.as_mut_ptr();
     let mut half = LANES;
     while half > 1 {
         half /= 2;
