@@ -126,3 +126,28 @@ pub(super) unsafe fn eval_bin<T: Arith>(op: BinaryOp, a: T, b: T) -> T {
         }
     }
 }
+
+/// Prefetch distance of the elementwise loops, in bytes (as the reductions'
+/// `PF_BYTES`: masked loads train the hardware prefetcher poorly, and on
+/// Zen 4 a masked in-place scale of 2^24 f32 ran at ~0.3 of a plain scale
+/// without it).
+const PF_BYTES: usize = 8192;
+
+/// Prefetches the 64 elements at `p + i` plus [`PF_BYTES`] (a hint: never
+/// faults, whatever the address).
+#[inline(always)]
+pub(super) fn prefetch64<S>(p: *const S, i: usize) {
+    let base = p.wrapping_add(i) as *const i8;
+    let bytes = 64 * std::mem::size_of::<S>();
+    let mut o = 0;
+    while o < bytes {
+        // SAFETY: a prefetch is only a hint and never faults (SSE is part
+        // of the x86-64 baseline).
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                base.wrapping_add(PF_BYTES + o),
+            )
+        };
+        o += 64;
+    }
+}

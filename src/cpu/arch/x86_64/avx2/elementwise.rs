@@ -16,7 +16,7 @@
 
 use crate::array::{BinaryOp, UnaryOp};
 use crate::cpu::arch::portable::elementwise::{chunk_bits, RawRhs};
-use crate::cpu::arch::x86_64::ew_ops::{eval_bin, eval_un, prep, Arith, Un};
+use crate::cpu::arch::x86_64::ew_ops::{eval_bin, eval_un, prefetch64, prep, Arith, Un};
 use crate::math::{EXP_HI, EXP_LO, EXP_P, LN2_HI, LN2_LO, LOG2E, LOG_P, SQRTHF};
 use std::arch::x86_64::*;
 
@@ -420,6 +420,13 @@ unsafe fn run<T: V>(
 ) {
     let mut i = 0;
     while i < n {
+        prefetch64(a, i);
+        if let B::Ptr(p) = b {
+            prefetch64(p, i);
+        }
+        if !std::ptr::eq(dst, a) {
+            prefetch64(dst, i);
+        }
         let bits = chunk_bits(words, off, i, n);
         if bits != 0 {
             let rem = n - i;

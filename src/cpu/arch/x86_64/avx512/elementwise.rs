@@ -12,7 +12,7 @@
 
 use crate::array::{BinaryOp, UnaryOp};
 use crate::cpu::arch::portable::elementwise::{chunk_bits, RawRhs};
-use crate::cpu::arch::x86_64::ew_ops::{eval_bin, eval_un, prep, Arith};
+use crate::cpu::arch::x86_64::ew_ops::{eval_bin, eval_un, prefetch64, prep, Arith};
 use crate::math::{EXP_HI, EXP_LO, EXP_P, LN2_HI, LN2_LO, LOG2E, LOG_P, SQRTHF};
 use std::arch::x86_64::*;
 
@@ -341,6 +341,10 @@ unsafe fn run_unary<T: V>(
     let op = unsafe { prep::<T>(op) };
     let mut i = 0;
     while i < n {
+        prefetch64(src, i);
+        if !std::ptr::eq(dst, src) {
+            prefetch64(dst, i);
+        }
         let bits = chunk_bits(words, off, i, n);
         if bits != 0 {
             let rem = n - i;
@@ -383,6 +387,13 @@ unsafe fn run_binary<T: V>(
     };
     let mut i = 0;
     while i < n {
+        prefetch64(a, i);
+        if let RawRhs::Ptr(p) = b {
+            prefetch64(p, i);
+        }
+        if !std::ptr::eq(dst, a) {
+            prefetch64(dst, i);
+        }
         let bits = chunk_bits(words, off, i, n);
         if bits != 0 {
             let rem = n - i;
