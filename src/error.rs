@@ -110,7 +110,7 @@ impl fmt::Display for Error {
             } => match rows.checked_mul(*cols) {
                 None => write!(
                     f,
-                    "`{arg}`: shape {rows} x {cols} has more elements than usize can count"
+                    "`{arg}`: shape {rows} x {cols} (more elements than usize can count) does not match {len} elements"
                 ),
                 Some(_) => write!(
                     f,

@@ -547,7 +547,7 @@ impl MaskBuilder {
             arg: "MaskBuilder",
             rows: self.rows,
             cols: self.cols,
-            len: usize::MAX,
+            len: 0,
         }
     }
 
