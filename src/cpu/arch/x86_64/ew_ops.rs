@@ -137,8 +137,15 @@ const PF_BYTES: usize = 8192;
 /// faults, whatever the address).
 #[inline(always)]
 pub(super) fn prefetch64<S>(p: *const S, i: usize) {
-    let base = p.wrapping_add(i) as *const i8;
-    let bytes = 64 * std::mem::size_of::<S>();
+    prefetch_lines(p.wrapping_add(i), 64 * std::mem::size_of::<S>());
+}
+
+/// Prefetches the `bytes` bytes at `p` plus [`PF_BYTES`], one hint per
+/// 64-byte line (a hint: never faults, whatever the address). Shared by the
+/// elementwise and loss rooms.
+#[inline(always)]
+pub(crate) fn prefetch_lines<S>(p: *const S, bytes: usize) {
+    let base = p as *const i8;
     let mut o = 0;
     while o < bytes {
         // SAFETY: a prefetch is only a hint and never faults (SSE is part

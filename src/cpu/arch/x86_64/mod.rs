@@ -2,4 +2,4 @@
 
 pub mod avx2;
 pub mod avx512;
-mod ew_ops;
+pub(crate) mod ew_ops;

@@ -11,6 +11,7 @@
 use std::arch::x86_64::*;
 
 use crate::canonical::{fold_partials, halving_tree, BLOCK, LANES};
+use crate::cpu::arch::x86_64::ew_ops::prefetch_lines;
 use crate::cpu::loss::{kind, ElemParams};
 use crate::math::{EXP_HI, EXP_LO, EXP_P, LN2_HI, LN2_LO, LOG2E, LOG_P, SQRTHF};
 
@@ -277,8 +278,8 @@ pub(crate) unsafe fn elem_block<const K: u8>(
         } else {
             (1u32 << rem) - 1
         };
-        prefetch_ahead(xp.wrapping_add(k));
-        prefetch_ahead(yp.wrapping_add(k));
+        prefetch_lines(xp.wrapping_add(k), 128);
+        prefetch_lines(yp.wrapping_add(k), 128);
         let bits = ((words[k / 64] >> (k % 64)) as u32) & valid;
         let keep = lane_masks(bits);
         if let Some((w, _)) = pw {
@@ -538,16 +539,3 @@ pub(crate) unsafe fn zero_stream(g: &mut [f32]) {
 }
 
 crate::cpu::arch::portable::loss::forwarders!(#[target_feature(enable = "avx2")]);
-
-/// Prefetches the 32 `f32` (two lines) at `p` plus 8 KiB: masked loads
-/// train the hardware prefetcher poorly (as in the reductions' `PF_BYTES`).
-#[inline(always)]
-fn prefetch_ahead(p: *const f32) {
-    let q = (p as *const i8).wrapping_add(8192);
-    // SAFETY: a prefetch is only a hint and never faults, whatever the
-    // address (SSE is part of the x86-64 baseline).
-    unsafe {
-        _mm_prefetch::<_MM_HINT_T0>(q);
-        _mm_prefetch::<_MM_HINT_T0>(q.wrapping_add(64));
-    }
-}
