@@ -49,10 +49,24 @@ fn check<T: Element>(rows: usize, cols: usize, seed: u64) {
                 .unwrap()
         })
         .collect();
-    let probe: Vec<usize> = [0, 1, 63, 64, 1023, 1024, 1025, cols / 2, cols - 1]
-        .into_iter()
-        .filter(|&c| c < cols)
-        .collect();
+    let probe: Vec<usize> = [
+        0,
+        1,
+        63,
+        64,
+        1023,
+        1024,
+        1025,
+        2047,
+        2048,
+        4095,
+        4096,
+        cols / 2,
+        cols - 1,
+    ]
+    .into_iter()
+    .filter(|&c| c < cols)
+    .collect();
     for op in [
         Reduction::Sum,
         Reduction::Amax,
@@ -111,8 +125,12 @@ fn check<T: Element>(rows: usize, cols: usize, seed: u64) {
 
 #[test]
 fn dim0_bands_blocks_and_tiles() {
-    // aligned rows (cols % 64 == 0), two column tiles, full bands + a tail
+    // aligned rows (cols % 64 == 0), several canonical row blocks, full
+    // bands + a tail (two threads: one column tile per thread)
     check::<f32>(4096 + 300, 1088, 1);
+    // two of the widest column tiles (4096 f32 accumulators, 2048 f64)
+    check::<f32>(300, 4096 + 130, 6);
+    check::<f64>(70, 2048 + 64, 7);
     // unaligned rows, a short tail group, one band
     check::<f32>(290, 1057, 2);
     check::<f64>(600, 1152, 3);

@@ -390,13 +390,15 @@ fn cols_fold<T: Elem, K: Kind>(
     cols: usize,
     c: Option<&[T::Acc]>,
 ) -> Vec<T::Acc> {
-    let tiles = cols.div_ceil(engine::TILE);
+    let par = rows * cols >= par_min_len();
+    let tile = dim0_tile_width::<T::Acc>(rows, cols, par);
+    let tiles = cols.div_ceil(tile);
     let rblocks = rows.div_ceil(BLOCK);
     let items = tiles * rblocks;
     let job = |it: usize| -> Vec<T::Acc> {
         let (t, b) = (it / rblocks, it % rblocks);
-        let col0 = t * engine::TILE;
-        let w = (cols - col0).min(engine::TILE);
+        let col0 = t * tile;
+        let w = (cols - col0).min(tile);
         let row0 = b * BLOCK;
         let nr = (rows - row0).min(BLOCK);
         let cs = c.map(|c| &c[col0..col0 + w]);
@@ -407,22 +409,42 @@ fn cols_fold<T: Elem, K: Kind>(
         );
         out
     };
-    let parts: Vec<Vec<T::Acc>> = if rows * cols >= par_min_len() && items > 1 {
+    let parts: Vec<Vec<T::Acc>> = if par && items > 1 {
         (0..items).into_par_iter().map(job).collect()
     } else {
         (0..items).map(job).collect()
     };
-    combine_col_parts::<T::Acc>(&parts, rows, cols, K::identity(), K::op)
+    combine_col_parts::<T::Acc>(&parts, rows, cols, tile, K::identity(), K::op)
+}
+
+/// Column tile width of a dim-0 fold over a `rows x cols` matrix: the
+/// widest tile ([`engine::tile_max`]), narrowed (to a multiple of 64, at
+/// least 256) when a parallel fold on more than one thread would otherwise
+/// have fewer work items than threads. The width only splits the columns into work items:
+/// every column's fold is the same at any width.
+fn dim0_tile_width<A>(rows: usize, cols: usize, par: bool) -> usize {
+    let max = engine::tile_max::<A>();
+    let threads = rayon::current_num_threads();
+    if !par || threads <= 1 {
+        return max;
+    }
+    let rblocks = rows.div_ceil(BLOCK).max(1);
+    let want = threads.div_ceil(rblocks);
+    if want <= 1 {
+        return max;
+    }
+    (cols.div_ceil(want).div_ceil(64) * 64).clamp(256, max)
 }
 
 fn combine_col_parts<A: Acc>(
     parts: &[Vec<A>],
     rows: usize,
     cols: usize,
+    tile: usize,
     identity: A,
     op: impl Fn(A, A) -> A + Copy,
 ) -> Vec<A> {
-    let tiles = cols.div_ceil(engine::TILE);
+    let tiles = cols.div_ceil(tile);
     let rblocks = rows.div_ceil(BLOCK);
     let mut out = vec![identity; cols];
     if rblocks == 0 {
@@ -430,11 +452,8 @@ fn combine_col_parts<A: Acc>(
     }
     let mut tmp = Vec::with_capacity(rblocks.next_power_of_two());
     for t in 0..tiles {
-        let col0 = t * engine::TILE;
-        for (j, o) in out[col0..cols.min(col0 + engine::TILE)]
-            .iter_mut()
-            .enumerate()
-        {
+        let col0 = t * tile;
+        for (j, o) in out[col0..cols.min(col0 + tile)].iter_mut().enumerate() {
             tmp.clear();
             tmp.extend((0..rblocks).map(|b| parts[t * rblocks + b][j]));
             *o = fold_partials_in(&mut tmp, identity, op);
@@ -1070,12 +1089,13 @@ fn softmax_bwd_imp<T: Elem>(
         let k = if log {
             cols_fold::<T, engine::Sum>(isa, grad, words, rows, cols, None)
         } else {
-            let tiles = cols.div_ceil(engine::TILE);
+            let tile = dim0_tile_width::<T::Acc>(rows, cols, par);
+            let tiles = cols.div_ceil(tile);
             let rblocks = rows.div_ceil(BLOCK);
             let job = |it: usize| -> Vec<T::Acc> {
                 let (t, b) = (it / rblocks, it % rblocks);
-                let col0 = t * engine::TILE;
-                let w = (cols - col0).min(engine::TILE);
+                let col0 = t * tile;
+                let w = (cols - col0).min(tile);
                 let row0 = b * BLOCK;
                 let nr = (rows - row0).min(BLOCK);
                 let mut o = vec![T::Acc::ZERO; w];
@@ -1091,7 +1111,7 @@ fn softmax_bwd_imp<T: Elem>(
             } else {
                 (0..items).map(job).collect()
             };
-            combine_col_parts(&parts, rows, cols, T::Acc::ZERO, |a, b| a.add(b))
+            combine_col_parts(&parts, rows, cols, tile, T::Acc::ZERO, |a, b| a.add(b))
         };
         let job = |(t, dc): (usize, &mut [T])| {
             let s = t * per;
