@@ -260,6 +260,12 @@ pub trait Lanes: Copy {
         self.store_acc(arr.as_mut_ptr());
         tree32(&mut arr, K::op)
     }
+    /// [`Lanes::tree`] with [`Kind::op_fast_v`] (a [`Kind::NAN_SPLIT`] fold
+    /// whose lanes hold no NaN: the fast op then gives the canonical bits).
+    #[inline(always)]
+    unsafe fn tree_fast<K: Kind>(self) -> Self::A {
+        self.tree::<K>()
+    }
     /// Software prefetch of the cache line at `p` for reading (`write`:
     /// for writing). A hint only; the default does nothing.
     #[inline(always)]
@@ -661,7 +667,7 @@ pub unsafe fn block_fold<T: Element, V: LoadT<T>, K: Kind>(
     if K::NAN_SPLIT {
         let (acc, nan) = block_lanes::<T, V, K, true>(x, words, bit0, c);
         if nan == 0 {
-            return acc.tree::<K>();
+            return acc.tree_fast::<K>();
         }
     }
     block_lanes::<T, V, K, false>(x, words, bit0, c)
@@ -1177,7 +1183,7 @@ pub unsafe fn softmax_map<T: Element, V: LoadT<T>>(
 }
 
 /// Softmax prefetch distances in rows (input, output).
-const PF_X: usize = 4;
+const PF_X: usize = 2;
 const PF_Y: usize = 2;
 
 /// One block of the softmax numerators: returns the canonical block partial
@@ -1223,10 +1229,22 @@ unsafe fn block_sumexp_store<T: Element, V: LoadT<T>, const STORE: bool>(
                     continue;
                 }
                 let (b0, b1) = (w as u32, (w >> 32) as u32);
-                let e0 = V::load(xo, b0, ninf).sub(mv).exp();
-                acc = acc.add(e0);
-                let e1 = V::load(xo.add(32), b1, ninf).sub(mv).exp();
-                acc = acc.add(e1);
+                // a half with nothing kept (the end of a key padding row)
+                // skips its exp
+                let e0 = if b0 != 0 {
+                    let e = V::load(xo, b0, ninf).sub(mv).exp();
+                    acc = acc.add(e);
+                    e
+                } else {
+                    zero
+                };
+                let e1 = if b1 != 0 {
+                    let e = V::load(xo.add(32), b1, ninf).sub(mv).exp();
+                    acc = acc.add(e);
+                    e
+                } else {
+                    zero
+                };
                 if STORE {
                     V::select(b0, e0, zero).store(yo);
                     V::select(b1, e1, zero).store(yo.add(32));
@@ -1293,9 +1311,39 @@ unsafe fn scale_kept<T: Element, V: LoadT<T>>(y: &mut [T], words: &[u64], bit0: 
     }
 }
 
+/// The canonical max of a row that starts on a mask word and whose words
+/// `ws` cover it whole (64 elements each): words with nothing kept are
+/// skipped (they would fold `-inf`, which changes no accumulator), the
+/// others take the hardware max with a NaN flag, as [`block_fold`]'s fast
+/// path. `None` when a kept NaN came in: the caller then takes
+/// [`seq_fold`], whose exact refold gives the canonical NaN.
+///
+/// # Safety
+/// Room features (see [`Lanes`]); `x` holds `64 * ws.len()` elements,
+/// `ws.len() * 64 <= BLOCK`.
+#[inline(always)]
+unsafe fn row_max_aligned<T: Element, V: LoadT<T>>(x: &[T], ws: &[u64]) -> Option<V::A> {
+    debug_assert!(x.len() == ws.len() * 64 && x.len() <= BLOCK);
+    let ninf = V::splat(V::A::NEG_INF);
+    let mut st = LaneAcc { acc: ninf, nan: 0 };
+    let p = x.as_ptr();
+    for (i, &w) in ws.iter().enumerate() {
+        if w == 0 {
+            continue;
+        }
+        // SAFETY: elements 64i .. 64i + 64 lie inside `x`.
+        let q = p.add(i * 64);
+        st.step::<Max, true>(V::load(q, w as u32, ninf));
+        st.step::<Max, true>(V::load(q.add(32), (w >> 32) as u32, ninf));
+    }
+    (st.nan == 0).then(|| st.acc.tree_fast::<Max>())
+}
+
 /// Softmax (or log-softmax) of each row of a row-major chunk.
 ///
-/// Passes per row (a row is in L1 after the first): max; `sum exp(x - m)`
+/// Passes per row (a row is in L1 after the first): max (on rows that
+/// start on a mask word, words with nothing kept are neither read nor
+/// prefetched); `sum exp(x - m)`
 /// (for `f32`/`f64` softmax the numerators are stored on the way and
 /// scaled in place, saving the second `exp`); the output map.
 ///
@@ -1314,6 +1362,8 @@ pub unsafe fn softmax_rows<T: Element, V: LoadT<T>>(
         return;
     }
     let store_e = !log && std::mem::size_of::<T>() == std::mem::size_of::<V::A>();
+    let aligned = bit0.is_multiple_of(64) && cols.is_multiple_of(64) && cols <= BLOCK;
+    let wbytes = 64 * std::mem::size_of::<T>();
     let row_bytes = cols * std::mem::size_of::<T>();
     let rows = x.len() / cols;
     let yp = y.as_ptr() as *const u8;
@@ -1321,16 +1371,35 @@ pub unsafe fn softmax_rows<T: Element, V: LoadT<T>>(
         let b = bit0 + r * cols;
         // the passes over a row run from L1; fetch the next rows meanwhile
         if r + PF_X < rows {
-            prefetch_range::<V>(
-                x.as_ptr().add((r + PF_X) * cols) as *const u8,
-                row_bytes,
-                false,
-            );
+            let rp = x.as_ptr().add((r + PF_X) * cols) as *const u8;
+            let nb = b + PF_X * cols;
+            match words.get(nb / 64..(nb + cols) / 64).filter(|_| aligned) {
+                // rows on mask words: only the lines of words that keep
+                // something (key padding is not read at all)
+                Some(ws) => {
+                    for (i, &w) in ws.iter().enumerate() {
+                        if w != 0 {
+                            prefetch_range::<V>(rp.wrapping_add(i * wbytes), wbytes, false);
+                        }
+                    }
+                }
+                None => prefetch_range::<V>(rp, row_bytes, false),
+            }
         }
         if r + PF_Y < rows {
             prefetch_range::<V>(yp.wrapping_add((r + PF_Y) * row_bytes), row_bytes, true);
         }
-        let m = seq_fold::<T, V, Max>(xr, words, b, V::A::ZERO);
+        // rows on mask words: the max skips padding words (key padding
+        // masks leave whole words empty)
+        let ws = if aligned {
+            words.get(b / 64..(b + cols) / 64)
+        } else {
+            None
+        };
+        let m = match ws.and_then(|ws| row_max_aligned::<T, V>(xr, ws)) {
+            Some(m) => m,
+            None => seq_fold::<T, V, Max>(xr, words, b, V::A::ZERO),
+        };
         if !m.is_finite() {
             // a kept +-inf or NaN (or nothing kept): NaN / 0 outputs, the
             // sum is not needed

@@ -107,6 +107,22 @@ impl Lanes for Z32 {
         _mm512_cvtss_f32(t)
     }
     #[inline(always)]
+    unsafe fn tree_fast<K: Kind>(self) -> f32 {
+        // as `tree`, with the fold's fast op
+        macro_rules! op {
+            ($a:expr, $b:expr) => {{
+                let (a, b) = ($a, $b);
+                K::op_fast_v(Z32([a, a]), Z32([b, b])).0[0]
+            }};
+        }
+        let t = op!(self.0[0], self.0[1]);
+        let t = op!(t, _mm512_shuffle_f32x4::<0b11_10_11_10>(t, t));
+        let t = op!(t, _mm512_shuffle_f32x4::<0b01_01_01_01>(t, t));
+        let t = op!(t, _mm512_permute_ps::<0b11_10_11_10>(t));
+        let t = op!(t, _mm512_permute_ps::<0b01_01_01_01>(t));
+        _mm512_cvtss_f32(t)
+    }
+    #[inline(always)]
     unsafe fn prefetch(p: *const u8, write: bool) {
         if write {
             _mm_prefetch::<_MM_HINT_ET0>(p as *const i8);
