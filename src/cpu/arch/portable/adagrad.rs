@@ -7,6 +7,7 @@
 //! `g = maximize ? -g : g; g = decay ? g + wd * p : g; s = s + g * g;
 //! p = p - (clr * g) / (sqrt(s) + eps)`.
 
+use crate::cpu::adagrad::prefetch_bytes;
 use crate::element::Float;
 use crate::optim::AdagradElement;
 
@@ -146,18 +147,8 @@ pub fn rows_driver<P, S>(
             if kk != last {
                 last = kk;
                 let r = (kk - base) * cols;
-                let pp = param.as_ptr().wrapping_add(r) as *const u8;
-                let sp = sum.as_ptr().wrapping_add(r) as *const u8;
-                let mut off = 0;
-                while off < p_bytes {
-                    crate::cpu::adagrad::prefetch(pp.wrapping_add(off));
-                    off += 64;
-                }
-                let mut off = 0;
-                while off < s_bytes {
-                    crate::cpu::adagrad::prefetch(sp.wrapping_add(off));
-                    off += 64;
-                }
+                prefetch_bytes(param.as_ptr().wrapping_add(r), p_bytes);
+                prefetch_bytes(sum.as_ptr().wrapping_add(r), s_bytes);
             }
             pfc += 1;
         }
