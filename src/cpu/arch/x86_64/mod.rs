@@ -8,37 +8,33 @@
 /// cache).
 macro_rules! adagrad_rows_entry {
     ($(#[$attr:meta])* $t:ty, $rows:ident, $row:ident) => {
-        /// A row-sparse step over sorted items: the shared driver
-        /// (`portable::adagrad::rows_driver`) with this room's row update,
-        /// compiled for this ISA.
+        /// A row-sparse step over sorted items (see `GroupedRows`): the
+        /// shared driver (`portable::adagrad::rows_driver`) with this room's
+        /// row update, compiled for this ISA.
         ///
         /// # Safety
-        /// The CPU must support the ISA; `sum.len() >= param.len()`, `cols >
-        /// 0`, `key_shift < 64`; every key `items[k] >> key_shift` in `base ..
-        /// base + param.len() / cols`; every `((items[k] & pos_mask) + 1) *
-        /// cols <= values.len()`.
+        /// The CPU must support the ISA; `sum.len() >= param.len()`;
+        /// `g.cols > 0`, `g.key_shift < 64`; every key
+        /// `g.items[k] >> g.key_shift` in `g.base .. g.base + param.len() /
+        /// g.cols`; every
+        /// `((g.items[k] & g.pos_mask) + 1) * g.cols <= g.values.len()`.
         $(#[$attr])*
-        #[allow(clippy::too_many_arguments)]
         pub unsafe fn $rows(
             param: &mut [$t],
             sum: &mut [$t],
-            cols: usize,
-            base: usize,
-            values: &[$t],
-            items: &[u64],
-            key_shift: u32,
-            pos_mask: u64,
-            h: &$crate::cpu::arch::portable::adagrad::Hp<$t>,
-            pf: usize,
+            g: &$crate::cpu::arch::portable::adagrad::GroupedRows<'_, $t>,
         ) {
+            let $crate::cpu::arch::portable::adagrad::GroupedRows {
+                cols,
+                values,
+                pos_mask,
+                h,
+                ..
+            } = *g;
             $crate::cpu::arch::portable::adagrad::rows_driver(
                 param,
                 sum,
-                cols,
-                base,
-                items,
-                key_shift,
-                pf,
+                g,
                 // gradient rows: a short distance (they come from cache)
                 2,
                 |it| {
@@ -49,7 +45,7 @@ macro_rules! adagrad_rows_entry {
                 },
                 // SAFETY: the row slices are `cols` long; every position is
                 // in range by the caller's contract.
-                |p, s, it| unsafe { $row(p, s, values, it, pos_mask, h) },
+                |p, s, it| unsafe { $row(p, s, values, it, pos_mask, &h) },
             );
         }
     };
