@@ -7,7 +7,7 @@
 
 use super::Isa;
 use crate::cpu::arch::portable::adagrad as portable;
-pub use crate::cpu::arch::portable::adagrad::{update, Hp};
+pub use crate::cpu::arch::portable::adagrad::{update, GroupedRows, Hp};
 
 macro_rules! dispatch {
     ($t:ty, $dense:ident, $masked:ident, $row:ident, $rows:ident) => {
@@ -89,25 +89,21 @@ macro_rules! dispatch {
             }
         }
 
-        /// A row-sparse step over `items` sorted by key (`item >> key_shift`,
-        /// equal keys in order of appearance): for each run of equal keys,
-        /// row `key - base` of `param`/`sum` (`cols` wide) gets the update
-        /// with the sum, in order, of the `values` rows `item & pos_mask`.
-        /// Rows `pf` entries ahead are prefetched.
-        #[allow(clippy::too_many_arguments)]
-        pub fn $rows(
-            isa: Isa,
-            param: &mut [$t],
-            sum: &mut [$t],
-            cols: usize,
-            base: usize,
-            values: &[$t],
-            items: &[u64],
-            key_shift: u32,
-            pos_mask: u64,
-            h: &Hp<$t>,
-            pf: usize,
-        ) {
+        /// A row-sparse step over `g.items` sorted by key (see
+        /// [`GroupedRows`]): for each run of equal keys, row `key - base` of
+        /// `param`/`sum` (`cols` wide) gets the update with the sum, in
+        /// order, of the `values` rows `item & pos_mask`. Rows `pf` entries
+        /// ahead are prefetched.
+        pub fn $rows(isa: Isa, param: &mut [$t], sum: &mut [$t], g: &GroupedRows<'_, $t>) {
+            let GroupedRows {
+                cols,
+                base,
+                values,
+                items,
+                key_shift,
+                pos_mask,
+                ..
+            } = *g;
             assert!(
                 cols > 0 && sum.len() == param.len() && param.len() % cols == 0 && key_shift < 64,
                 "adagrad rows: bad arguments"
@@ -124,20 +120,12 @@ macro_rules! dispatch {
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: AVX-512 F/DQ checked; arguments asserted above.
                 Isa::Avx512 => unsafe {
-                    super::arch::x86_64::avx512::adagrad::$rows(
-                        param, sum, cols, base, values, items, key_shift, pos_mask, h, pf,
-                    )
+                    super::arch::x86_64::avx512::adagrad::$rows(param, sum, g)
                 },
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: AVX2 checked; arguments asserted above.
-                Isa::Avx2 => unsafe {
-                    super::arch::x86_64::avx2::adagrad::$rows(
-                        param, sum, cols, base, values, items, key_shift, pos_mask, h, pf,
-                    )
-                },
-                _ => portable::rows(
-                    param, sum, cols, base, values, items, key_shift, pos_mask, h, pf,
-                ),
+                Isa::Avx2 => unsafe { super::arch::x86_64::avx2::adagrad::$rows(param, sum, g) },
+                _ => portable::rows(param, sum, g),
             }
         }
     };
@@ -157,4 +145,16 @@ pub fn prefetch<T>(ptr: *const T) {
     };
     #[cfg(not(target_arch = "x86_64"))]
     let _ = ptr;
+}
+
+/// Hints the CPU to fetch the `bytes` bytes at `ptr`, one [`prefetch`] per
+/// 64-byte line from `ptr` on (a hint: never faults, whatever the address).
+#[inline(always)]
+pub(crate) fn prefetch_bytes<T>(ptr: *const T, bytes: usize) {
+    let p = ptr as *const u8;
+    let mut off = 0;
+    while off < bytes {
+        prefetch(p.wrapping_add(off));
+        off += 64;
+    }
 }

@@ -1,6 +1,11 @@
 //! Parameter element types the optimizers accept.
 
-use crate::cpu::{self, adagrad::Hp, arch::portable::adagrad as portable, Isa};
+use crate::cpu::{
+    self,
+    adagrad::{GroupedRows, Hp},
+    arch::portable::adagrad as portable,
+    Isa,
+};
 use crate::element::{Element, Float};
 use half::{bf16, f16};
 
@@ -44,24 +49,9 @@ pub trait AdagradElement: Element {
 
     /// A row-sparse step over sorted items (see `crate::cpu::adagrad::rows_f32`).
     #[doc(hidden)]
-    #[allow(clippy::too_many_arguments)]
-    fn k_rows(
-        isa: Isa,
-        param: &mut [Self],
-        sum: &mut [Self::State],
-        cols: usize,
-        base: usize,
-        values: &[Self],
-        items: &[u64],
-        key_shift: u32,
-        pos_mask: u64,
-        h: &Hp<Self::State>,
-        pf: usize,
-    ) {
+    fn k_rows(isa: Isa, param: &mut [Self], sum: &mut [Self::State], g: &GroupedRows<'_, Self>) {
         let _ = isa;
-        portable::rows(
-            param, sum, cols, base, values, items, key_shift, pos_mask, h, pf,
-        )
+        portable::rows(param, sum, g)
     }
 }
 
@@ -83,22 +73,8 @@ macro_rules! simd_element {
             fn k_masked(isa: Isa, p: &mut [$t], s: &mut [$t], g: &[$t], words: &[u64], h: &Hp<$t>) {
                 cpu::adagrad::$masked(isa, p, s, g, words, h)
             }
-            fn k_rows(
-                isa: Isa,
-                param: &mut [$t],
-                sum: &mut [$t],
-                cols: usize,
-                base: usize,
-                values: &[$t],
-                items: &[u64],
-                key_shift: u32,
-                pos_mask: u64,
-                h: &Hp<$t>,
-                pf: usize,
-            ) {
-                cpu::adagrad::$rows(
-                    isa, param, sum, cols, base, values, items, key_shift, pos_mask, h, pf,
-                )
+            fn k_rows(isa: Isa, param: &mut [$t], sum: &mut [$t], g: &GroupedRows<'_, $t>) {
+                cpu::adagrad::$rows(isa, param, sum, g)
             }
         }
     };

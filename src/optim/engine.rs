@@ -4,7 +4,7 @@
 use super::element::AdagradElement;
 use super::validate::Hyper;
 use super::workspace::{pos_bits, GroupInfo, Grouped, Sorted, Workspace};
-use crate::cpu::adagrad::{prefetch, Hp};
+use crate::cpu::adagrad::{prefetch, GroupedRows, Hp};
 use crate::cpu::arch::portable::adagrad::update_at;
 use crate::cpu::Isa;
 use crate::element::Element;
@@ -451,18 +451,20 @@ pub(crate) fn rows<P: AdagradElement>(
     let isa = isa.clamp_available();
     let seq = |param: &mut [P], sum: &mut [P::State], base: usize, lo: usize, hi: usize| {
         match s.key_shift() {
-            Some(shift) => P::k_rows(
+            Some(key_shift) => P::k_rows(
                 isa,
                 param,
                 sum,
-                cols,
-                base,
-                values,
-                &s.items[lo..hi],
-                shift,
-                s.pos_mask,
-                h,
-                PF,
+                &GroupedRows {
+                    cols,
+                    base,
+                    values,
+                    items: &s.items[lo..hi],
+                    key_shift,
+                    pos_mask: s.pos_mask,
+                    h: *h,
+                    pf: PF,
+                },
             ),
             None => {
                 // Keys apart from the items (comparison-sort fallback): one
@@ -475,14 +477,16 @@ pub(crate) fn rows<P: AdagradElement>(
                         isa,
                         &mut param[r..r + cols],
                         &mut sum[r..r + cols],
-                        cols,
-                        0,
-                        values,
-                        &s.items[i..j],
-                        63,
-                        s.pos_mask,
-                        h,
-                        0,
+                        &GroupedRows {
+                            cols,
+                            base: 0,
+                            values,
+                            items: &s.items[i..j],
+                            key_shift: 63,
+                            pos_mask: s.pos_mask,
+                            h: *h,
+                            pf: 0,
+                        },
                     );
                     i = j;
                 }

@@ -7,6 +7,7 @@
 //! `g = maximize ? -g : g; g = decay ? g + wd * p : g; s = s + g * g;
 //! p = p - (clr * g) / (sqrt(s) + eps)`.
 
+use crate::cpu::adagrad::prefetch_bytes;
 use crate::element::Float;
 use crate::optim::AdagradElement;
 
@@ -23,6 +24,35 @@ pub struct Hp<S> {
     pub maximize: bool,
     /// `weight_decay != 0` (PyTorch skips the add when it is 0).
     pub decay: bool,
+}
+
+/// The arguments of a row-sparse step over grouped items, apart from the
+/// parameter and accumulator it updates (`param`, `sum`: `cols` wide, rows
+/// `base ..`).
+///
+/// `items` are sorted by key (`item >> key_shift`), equal keys in order of
+/// appearance; each run of equal keys updates row `key - base` with the
+/// sum, in order, of the `values` rows `item & pos_mask` (`values` is
+/// `n x cols`). The rows of the entries up to `pf` ahead are prefetched.
+#[derive(Debug, Clone, Copy)]
+pub struct GroupedRows<'a, P: AdagradElement> {
+    /// Row width of `param`, `sum` and `values`.
+    pub cols: usize,
+    /// Key of the first row of `param` and `sum`.
+    pub base: usize,
+    /// Gradient rows (`n x cols`).
+    pub values: &'a [P],
+    /// Sorted items: key in the high bits, `values` row in `pos_mask`.
+    pub items: &'a [u64],
+    /// `item >> key_shift` is the key (`< 64`).
+    pub key_shift: u32,
+    /// `item & pos_mask` is the `values` row.
+    pub pos_mask: u64,
+    /// Hyper-parameters of the step (a copy: a local in the kernel, so
+    /// that LLVM keeps them in registers across the row stores).
+    pub h: Hp<P::State>,
+    /// Entries ahead whose parameter and accumulator rows are prefetched.
+    pub pf: usize,
 }
 
 /// One element: returns `(new_param, new_sum)`.
@@ -102,34 +132,39 @@ pub fn row<P: AdagradElement>(
     }
 }
 
-/// The row-sparse driver every room shares: `items` are sorted by key
-/// (`item >> key_shift`), equal keys in order of appearance. For each run of
-/// equal keys, `row` updates row `key - base` of `param` and `sum` (`cols`
-/// wide) with that run's items. The parameter and accumulator rows of the
-/// entries up to `pf` ahead of the current run are prefetched (once per run),
-/// so that several random rows are in flight.
+/// The row-sparse driver every room shares (see [`GroupedRows`]; its
+/// `values`, `pos_mask` and `h` are for `row`): for each run of equal keys
+/// of `g.items`, `row` updates row `key - base` of `param` and `sum` with
+/// that run's items. The parameter and accumulator rows of the entries up to
+/// `g.pf` ahead of the current run are prefetched (once per run), so that
+/// several random rows are in flight; `pv` is called once on each item, up to
+/// `vpf` entries ahead of the current run's end (the room's gradient-row
+/// prefetch).
 ///
 /// Callers guarantee `key_shift < 64` and every key in `base .. base +
 /// param.len() / cols` (the row slices are still bounds-checked).
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-pub fn rows_driver<P, S>(
+pub fn rows_driver<P: AdagradElement>(
     param: &mut [P],
-    sum: &mut [S],
-    cols: usize,
-    base: usize,
-    items: &[u64],
-    key_shift: u32,
-    pf: usize,
+    sum: &mut [P::State],
+    g: &GroupedRows<'_, P>,
     vpf: usize,
     pv: impl Fn(u64),
-    mut row: impl FnMut(&mut [P], &mut [S], &[u64]),
+    mut row: impl FnMut(&mut [P], &mut [P::State], &[u64]),
 ) {
+    let GroupedRows {
+        cols,
+        base,
+        items,
+        key_shift,
+        pf,
+        ..
+    } = *g;
     let n = items.len();
     let mut vpc = 0;
     let key = |i: usize| (items[i] >> key_shift) as usize;
     let p_bytes = cols * core::mem::size_of::<P>();
-    let s_bytes = cols * core::mem::size_of::<S>();
+    let s_bytes = cols * core::mem::size_of::<P::State>();
     let mut i = 0;
     // Every entry below `pfc` has had its rows prefetched.
     let mut pfc = 0;
@@ -146,18 +181,8 @@ pub fn rows_driver<P, S>(
             if kk != last {
                 last = kk;
                 let r = (kk - base) * cols;
-                let pp = param.as_ptr().wrapping_add(r) as *const u8;
-                let sp = sum.as_ptr().wrapping_add(r) as *const u8;
-                let mut off = 0;
-                while off < p_bytes {
-                    crate::cpu::adagrad::prefetch(pp.wrapping_add(off));
-                    off += 64;
-                }
-                let mut off = 0;
-                while off < s_bytes {
-                    crate::cpu::adagrad::prefetch(sp.wrapping_add(off));
-                    off += 64;
-                }
+                prefetch_bytes(param.as_ptr().wrapping_add(r), p_bytes);
+                prefetch_bytes(sum.as_ptr().wrapping_add(r), s_bytes);
             }
             pfc += 1;
         }
@@ -172,31 +197,21 @@ pub fn rows_driver<P, S>(
     }
 }
 
-/// A row-sparse step over sorted items (see [`rows_driver`]) with the
-/// portable row update.
-#[allow(clippy::too_many_arguments)]
-pub fn rows<P: AdagradElement>(
-    param: &mut [P],
-    sum: &mut [P::State],
-    cols: usize,
-    base: usize,
-    values: &[P],
-    items: &[u64],
-    key_shift: u32,
-    pos_mask: u64,
-    h: &Hp<P::State>,
-    pf: usize,
-) {
+/// A row-sparse step over sorted items (see [`GroupedRows`]) through
+/// [`rows_driver`] with the portable row update.
+pub fn rows<P: AdagradElement>(param: &mut [P], sum: &mut [P::State], g: &GroupedRows<'_, P>) {
+    let GroupedRows {
+        values,
+        pos_mask,
+        h,
+        ..
+    } = *g;
     rows_driver(
         param,
         sum,
-        cols,
-        base,
-        items,
-        key_shift,
-        pf,
+        g,
         0,
         |_| {},
-        |p, s, it| row(p, s, values, it, pos_mask, h),
+        |p, s, it| row(p, s, values, it, pos_mask, &h),
     );
 }

@@ -275,55 +275,12 @@ macro_rules! avx512_family {
             }
         }
 
-        /// A row-sparse step over sorted items: the shared driver
-        /// (`portable::adagrad::rows_driver`) with this room's row update,
-        /// compiled for this ISA.
-        ///
-        /// # Safety
-        /// The CPU must support the ISA; `sum.len() >= param.len()`, `cols >
-        /// 0`, `key_shift < 64`; every key `items[k] >> key_shift` in `base ..
-        /// base + param.len() / cols`; every `((items[k] & pos_mask) + 1) *
-        /// cols <= values.len()`.
-        #[target_feature(enable = "avx512f,avx512dq")]
-        #[allow(clippy::too_many_arguments)]
-        pub unsafe fn $rows(
-            param: &mut [$t],
-            sum: &mut [$t],
-            cols: usize,
-            base: usize,
-            values: &[$t],
-            items: &[u64],
-            key_shift: u32,
-            pos_mask: u64,
-            h: &Hp<$t>,
-            pf: usize,
-        ) {
-            crate::cpu::arch::portable::adagrad::rows_driver(
-                param,
-                sum,
-                cols,
-                base,
-                items,
-                key_shift,
-                pf,
-                // gradient rows: a short distance (they come from cache)
-                2,
-                |it| {
-                    let vp = values
-                        .as_ptr()
-                        .wrapping_add((it & pos_mask) as usize * cols)
-                        as *const u8;
-                    let mut off = 0;
-                    while off < cols * core::mem::size_of::<$t>() {
-                        crate::cpu::adagrad::prefetch(vp.wrapping_add(off));
-                        off += 64;
-                    }
-                },
-                // SAFETY: the row slices are `cols` long; every position is
-                // in range by the caller's contract.
-                |p, s, it| unsafe { $row(p, s, values, it, pos_mask, h) },
-            );
-        }
+        crate::cpu::arch::x86_64::adagrad_rows_entry!(
+            #[target_feature(enable = "avx512f,avx512dq")]
+            $t,
+            $rows,
+            $row
+        );
     };
 }
 
