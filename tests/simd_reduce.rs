@@ -750,3 +750,57 @@ fn nan_payloads_are_canonical() {
         }
     }
 }
+
+/// Whole blocks in cache are folded two at a time (`block_fold_pair`);
+/// these lengths have two to four whole blocks, with a kept NaN, `+inf`,
+/// `-inf` or `-0.0` in the first or the second block of a pair: every
+/// fold must still equal the canonical order.
+#[test]
+fn block_pairs_match_canonical() {
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    for (len, dens, special, at) in [
+        (8192, 0.9, None, 0),
+        (8192 + 37, 0.5, Some(f64::NAN), 5000),
+        (8192, 1.0, Some(f64::NAN), 100),
+        (3 * 4096 + 5, 0.9, Some(f64::INFINITY), 4097),
+        (4 * 4096, 0.5, Some(f64::NEG_INFINITY), 9000),
+        (4 * 4096, 1.0, Some(-0.0), 12000),
+        (8192, 0.0, None, 0),
+    ] {
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let keep: Vec<bool> = (0..len)
+            .map(|_| ((next() % 1000) as f64) < dens * 1000.0)
+            .collect();
+        let mut buf: Vec<f64> = (0..len)
+            .map(|i| {
+                let r = next();
+                if keep[i] {
+                    ((r % 20001) as f64 - 10000.0) / 2500.0
+                } else {
+                    [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e30][(r % 4) as usize]
+                }
+            })
+            .collect();
+        let mut keep = keep;
+        if let Some(v) = special {
+            buf[at] = v;
+            keep[at] = true;
+        }
+        let c = Case {
+            buf,
+            offset: 0,
+            keep,
+            rows: 1,
+            cols: len,
+        };
+        check_whole::<f32>(&c);
+        check_whole::<f64>(&c);
+        check_whole::<f16>(&c);
+        check_whole::<bf16>(&c);
+    }
+}

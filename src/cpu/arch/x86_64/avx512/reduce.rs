@@ -210,6 +210,14 @@ impl Lanes for Z32 {
         Z32([exp_ps(self.0[0]), exp_ps(self.0[1])])
     }
     #[inline(always)]
+    unsafe fn add_masked(self, bits: u32, o: Self) -> Self {
+        let (k0, k1) = (bits as u16, (bits >> 16) as u16);
+        Z32([
+            _mm512_mask_add_ps(self.0[0], k0, self.0[0], o.0[0]),
+            _mm512_mask_add_ps(self.0[1], k1, self.0[1], o.0[1]),
+        ])
+    }
+    #[inline(always)]
     unsafe fn select(bits: u32, a: Self, b: Self) -> Self {
         Z32([
             _mm512_mask_blend_ps(bits as u16, b.0[0], a.0[0]),
