@@ -795,6 +795,29 @@ unsafe fn block_lanes<T: Element, V: LoadT<T>, K: Kind, const FAST: bool>(
     (st.acc, st.nan)
 }
 
+/// [`seq_fold`] of a whole array: in cache, whole blocks go two at a time
+/// ([`block_fold_pair`]; same partials). A separate entry so that the
+/// per-row folds, which inline [`seq_fold`], keep their smaller loop (with
+/// the pair path inlined too, LLVM spilled their constants).
+///
+/// # Safety
+/// Room features (see [`Lanes`]).
+#[inline(always)]
+pub unsafe fn whole_fold<T: Element, V: LoadT<T>, K: Kind>(
+    x: &[T],
+    words: &[u64],
+    bit0: usize,
+    c: V::A,
+) -> V::A {
+    let nb = x.len().div_ceil(BLOCK);
+    if nb >= 2 && bit0.is_multiple_of(64) && std::mem::size_of_val(x) <= PAIR_MAX_BYTES {
+        let mut parts = vec![K::identity(); nb];
+        block_partials::<T, V, K>(x, words, bit0, c, &mut parts);
+        return fold_partials_in(&mut parts, K::identity(), K::op);
+    }
+    seq_fold::<T, V, K>(x, words, bit0, c)
+}
+
 /// Canonical fold of a whole sequence (any length): block partials folded
 /// by the padded halving tree.
 ///
@@ -811,12 +834,6 @@ pub unsafe fn seq_fold<T: Element, V: LoadT<T>, K: Kind>(
     // accumulators in memory); plain loops, no closures: closures would not
     // inherit the room's target features.
     let nb = x.len().div_ceil(BLOCK);
-    if nb >= 2 && bit0.is_multiple_of(64) && std::mem::size_of_val(x) <= PAIR_MAX_BYTES {
-        // in cache: blocks two at a time (see `block_fold_pair`)
-        let mut parts = vec![K::identity(); nb];
-        block_partials::<T, V, K>(x, words, bit0, c, &mut parts);
-        return fold_partials_in(&mut parts, K::identity(), K::op);
-    }
     let mut parts: Vec<V::A> = Vec::new();
     let mut only = K::identity();
     for b in 0..nb {
@@ -1870,7 +1887,7 @@ macro_rules! room_entries {
         /// The room's CPU features must be available.
         $(#[$attr])*
         pub unsafe fn seq_fold<T: E, K: Kind>(x: &[T], words: &[u64], bit0: usize, c: T::Acc) -> T::Acc {
-            eng::seq_fold::<T, T::V, K>(x, words, bit0, c)
+            eng::whole_fold::<T, T::V, K>(x, words, bit0, c)
         }
 
         /// Number of kept bits in `start .. start + len`.
