@@ -1572,46 +1572,38 @@ pub unsafe fn softmax_rows<T: Element, V: LoadT<T>>(
             Some(m) => m,
             None => seq_fold::<T, V, Max>(xr, words, b, V::A::ZERO),
         };
-        if !m.is_finite() {
+        let (shift, scale) = if !m.is_finite() {
             // a kept +-inf or NaN (or nothing kept): NaN / 0 outputs, the
             // sum is not needed
-            let (shift, scale) = softmax_consts(m, V::A::ZERO, log);
-            softmax_map::<T, V>(
-                xr,
-                yr,
-                words,
-                b,
-                log,
-                PerLane::Splat(shift),
-                PerLane::Splat(scale),
-            );
-            continue;
-        }
-        let nb = cols.div_ceil(BLOCK);
-        let mut s = V::A::ZERO;
-        let mut parts: Vec<V::A> = Vec::new();
-        for blk in 0..nb {
-            let (s0, e0) = (blk * BLOCK, cols.min((blk + 1) * BLOCK));
-            let p = if store_e {
-                block_sumexp_store::<T, V, true>(&xr[s0..e0], &mut yr[s0..e0], words, b + s0, m)
-            } else {
-                block_sumexp_store::<T, V, false>(&xr[s0..e0], &mut [], words, b + s0, m)
-            };
-            if nb == 1 {
-                s = p;
-            } else {
-                parts.push(p);
+            softmax_consts(m, V::A::ZERO, log)
+        } else {
+            let nb = cols.div_ceil(BLOCK);
+            let mut s = V::A::ZERO;
+            let mut parts: Vec<V::A> = Vec::new();
+            for blk in 0..nb {
+                let (s0, e0) = (blk * BLOCK, cols.min((blk + 1) * BLOCK));
+                let p = if store_e {
+                    let yb = &mut yr[s0..e0];
+                    block_sumexp_store::<T, V, true>(&xr[s0..e0], yb, words, b + s0, m)
+                } else {
+                    block_sumexp_store::<T, V, false>(&xr[s0..e0], &mut [], words, b + s0, m)
+                };
+                if nb == 1 {
+                    s = p;
+                } else {
+                    parts.push(p);
+                }
             }
-        }
-        if nb > 1 {
-            s = fold_partials_in(&mut parts, V::A::ZERO, |a, b| a.add(b));
-        }
-        if store_e {
-            let (_, scale) = softmax_consts(m, s, false);
-            scale_kept::<T, V>(yr, words, b, scale);
-            continue;
-        }
-        let (shift, scale) = softmax_consts(m, s, log);
+            if nb > 1 {
+                s = fold_partials_in(&mut parts, V::A::ZERO, |a, b| a.add(b));
+            }
+            if store_e {
+                let (_, scale) = softmax_consts(m, s, false);
+                scale_kept::<T, V>(yr, words, b, scale);
+                continue;
+            }
+            softmax_consts(m, s, log)
+        };
         softmax_map::<T, V>(
             xr,
             yr,

@@ -86,17 +86,25 @@ unsafe fn min_pd(a: __m512d, b: __m512d) -> __m512d {
     _mm512_mask_blend_pd(take, a, b)
 }
 
-impl Lanes for Z32 {
-    type A = f32;
+impl Z32 {
+    /// The halving tree in registers: each step brings lanes j + w down to
+    /// lane j and applies the fold's vector op (only lanes < w matter);
+    /// with `FAST`, [`Kind::op_fast_v`] (see [`Lanes::tree_fast`]).
+    ///
+    /// # Safety
+    /// The room's CPU features must be available.
     #[inline(always)]
-    unsafe fn tree<K: Kind>(self) -> f32 {
-        // the halving tree in registers: each step brings lanes j + w down
-        // to lane j and applies the fold's vector op (only lanes < w matter)
+    unsafe fn tree_with<K: Kind, const FAST: bool>(self) -> f32 {
         // (a macro, not a closure: closures would not inherit the target features)
         macro_rules! op {
             ($a:expr, $b:expr) => {{
                 let (a, b) = ($a, $b);
-                K::op_v(Z32([a, a]), Z32([b, b])).0[0]
+                let (a, b) = (Z32([a, a]), Z32([b, b]));
+                if FAST {
+                    K::op_fast_v(a, b).0[0]
+                } else {
+                    K::op_v(a, b).0[0]
+                }
             }};
         }
         let t = op!(self.0[0], self.0[1]);
@@ -106,21 +114,17 @@ impl Lanes for Z32 {
         let t = op!(t, _mm512_permute_ps::<0b01_01_01_01>(t));
         _mm512_cvtss_f32(t)
     }
+}
+
+impl Lanes for Z32 {
+    type A = f32;
+    #[inline(always)]
+    unsafe fn tree<K: Kind>(self) -> f32 {
+        self.tree_with::<K, false>()
+    }
     #[inline(always)]
     unsafe fn tree_fast<K: Kind>(self) -> f32 {
-        // as `tree`, with the fold's fast op
-        macro_rules! op {
-            ($a:expr, $b:expr) => {{
-                let (a, b) = ($a, $b);
-                K::op_fast_v(Z32([a, a]), Z32([b, b])).0[0]
-            }};
-        }
-        let t = op!(self.0[0], self.0[1]);
-        let t = op!(t, _mm512_shuffle_f32x4::<0b11_10_11_10>(t, t));
-        let t = op!(t, _mm512_shuffle_f32x4::<0b01_01_01_01>(t, t));
-        let t = op!(t, _mm512_permute_ps::<0b11_10_11_10>(t));
-        let t = op!(t, _mm512_permute_ps::<0b01_01_01_01>(t));
-        _mm512_cvtss_f32(t)
+        self.tree_with::<K, true>()
     }
     #[inline(always)]
     unsafe fn prefetch(p: *const u8, write: bool) {
