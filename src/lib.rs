@@ -26,6 +26,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod backend;
 pub mod canonical;
 pub mod cpu;
 pub mod element;

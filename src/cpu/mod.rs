@@ -117,6 +117,10 @@ static DETECTED: AtomicU8 = AtomicU8::new(0);
 /// `MASKOPS_ISA` if set. Detected on first call, then one relaxed atomic load.
 #[inline]
 pub fn isa() -> Isa {
+    let f = FORCED.with(|c| c.get());
+    if f != 0 {
+        return Isa::from_u8(f);
+    }
     let v = DETECTED.load(Ordering::Relaxed);
     if v != 0 {
         return Isa::from_u8(v);
@@ -124,6 +128,25 @@ pub fn isa() -> Isa {
     let isa = detect();
     DETECTED.store(isa.to_u8(), Ordering::Relaxed);
     isa
+}
+
+thread_local! {
+    /// The ISA forced on this thread by [`with_forced`] (0: none).
+    static FORCED: std::cell::Cell<u8> = const { std::cell::Cell::new(0) };
+}
+
+/// Runs `f` with [`isa()`] returning `isa` on this thread (the caller
+/// clamps it to an available one); the previous value comes back when `f`
+/// returns or unwinds.
+pub(crate) fn with_forced<R>(isa: Isa, f: impl FnOnce() -> R) -> R {
+    struct Restore(u8);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            FORCED.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(FORCED.with(|c| c.replace(isa.to_u8())));
+    f()
 }
 
 fn detect() -> Isa {
