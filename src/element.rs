@@ -4,7 +4,10 @@ use half::{bf16, f16};
 use std::fmt::Debug;
 
 mod sealed {
-    pub trait Sealed {}
+    pub trait Sealed: crate::entry::ElementKernels {}
+    pub trait SealedFloat: crate::entry::FloatKernels {}
+    impl SealedFloat for f32 {}
+    impl SealedFloat for f64 {}
     impl Sealed for f32 {}
     impl Sealed for f64 {}
     impl Sealed for half::f16 {}
@@ -101,6 +104,7 @@ impl_half!(bf16, "bf16");
 /// masked arithmetic and the optimizer.
 pub trait Float:
     Element
+    + sealed::SealedFloat
     + std::ops::Add<Output = Self>
     + std::ops::Sub<Output = Self>
     + std::ops::Mul<Output = Self>

@@ -30,6 +30,7 @@ pub mod backend;
 pub mod canonical;
 pub mod cpu;
 pub mod element;
+mod entry;
 pub mod error;
 pub mod mask;
 pub mod math;

@@ -305,7 +305,7 @@ fn par_units(units: usize, unit_len: usize, min: usize, f: impl Fn(usize, usize)
 /// Unary op on the kept elements of `src` into `dst` (same length as
 /// `src` and `mask`), on the given ISA (lowered to an available one).
 /// Masked-out slots of `dst` are left as they were.
-pub fn unary_with<T: Float>(
+pub(crate) fn unary_with_imp<T: Float>(
     isa: Isa,
     op: UnaryOp<T>,
     src: &[T],
@@ -338,7 +338,7 @@ pub fn unary_with<T: Float>(
 }
 
 /// Unary op on the kept elements of `x`, in place.
-pub fn unary_inplace_with<T: Float>(
+pub(crate) fn unary_inplace_with_imp<T: Float>(
     isa: Isa,
     op: UnaryOp<T>,
     x: &mut [T],
@@ -485,7 +485,7 @@ unsafe fn binary_run<T: Float>(
 /// `rows x cols` array `a` (a 1-D array is `1 x len`), on the given ISA.
 /// Masked-out slots of `dst` are left as they were.
 #[allow(clippy::too_many_arguments)]
-pub fn binary_with<T: Float>(
+pub(crate) fn binary_with_imp<T: Float>(
     isa: Isa,
     op: BinaryOp,
     a: &[T],
@@ -518,7 +518,7 @@ pub fn binary_with<T: Float>(
 }
 
 /// Binary op `a = op(a, rhs)` in place on the kept elements of `a`.
-pub fn binary_inplace_with<T: Float>(
+pub(crate) fn binary_inplace_with_imp<T: Float>(
     isa: Isa,
     op: BinaryOp,
     a: &mut [T],
@@ -576,7 +576,12 @@ pub fn binary_inplace<T: Float>(
 
 /// `out[i] = if mask.get(i) { values[i] } else { fill }` (MaskedTensor's
 /// `to_tensor(fill)`), never reading masked-out values.
-pub fn select<T: Float>(values: &[T], mask: &Mask, fill: T, out: &mut [T]) -> Result<()> {
+pub(crate) fn select_imp<T: Float>(
+    values: &[T],
+    mask: &Mask,
+    fill: T,
+    out: &mut [T],
+) -> Result<()> {
     check_len("mask", values.len(), mask.len())?;
     check_len("out", values.len(), out.len())?;
     let words = mask.words();
@@ -589,4 +594,60 @@ pub fn select<T: Float>(values: &[T], mask: &Mask, fill: T, out: &mut [T]) -> Re
         portable::select(values, words, 0, fill, out);
     }
     Ok(())
+}
+
+// ---------- forwarding shells: the kernels are instantiated in `crate::entry` ----------
+
+/// [`unary_with_imp`] for `T`, through its instance compiled in maskops.
+pub fn unary_with<T: Float>(
+    isa: Isa,
+    op: UnaryOp<T>,
+    src: &[T],
+    mask: &Mask,
+    dst: &mut [T],
+) -> Result<()> {
+    T::k_unary(isa, op, src, mask, dst)
+}
+
+/// [`unary_inplace_with_imp`] for `T`, through its instance compiled in maskops.
+pub fn unary_inplace_with<T: Float>(
+    isa: Isa,
+    op: UnaryOp<T>,
+    x: &mut [T],
+    mask: &Mask,
+) -> Result<()> {
+    T::k_unary_inplace(isa, op, x, mask)
+}
+
+/// [`binary_with_imp`] for `T`, through its instance compiled in maskops.
+#[allow(clippy::too_many_arguments)]
+pub fn binary_with<T: Float>(
+    isa: Isa,
+    op: BinaryOp,
+    a: &[T],
+    rhs: Rhs<'_, T>,
+    rows: usize,
+    cols: usize,
+    mask: &Mask,
+    dst: &mut [T],
+) -> Result<()> {
+    T::k_binary(isa, op, a, rhs, rows, cols, mask, dst)
+}
+
+/// [`binary_inplace_with_imp`] for `T`, through its instance compiled in maskops.
+pub fn binary_inplace_with<T: Float>(
+    isa: Isa,
+    op: BinaryOp,
+    a: &mut [T],
+    rhs: Rhs<'_, T>,
+    rows: usize,
+    cols: usize,
+    mask: &Mask,
+) -> Result<()> {
+    T::k_binary_inplace(isa, op, a, rhs, rows, cols, mask)
+}
+
+/// [`select_imp`] for `T`, through its instance compiled in maskops.
+pub fn select<T: Float>(values: &[T], mask: &Mask, fill: T, out: &mut [T]) -> Result<()> {
+    T::k_select(values, mask, fill, out)
 }

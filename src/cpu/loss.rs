@@ -513,7 +513,7 @@ fn check_grad_len(n: usize, grad: usize) -> Result<()> {
 }
 
 macro_rules! elementwise_entry {
-    ($(#[$doc:meta])* $name:ident, $name_into:ident, $public:literal, ($($p:ident : $pt:ty),*), $check:expr, $op:expr) => {
+    ($(#[$doc:meta])* $name:ident, $name_into:ident, $imp:ident, $k:ident, $public:literal, ($($p:ident : $pt:ty),*), $check:expr, $op:expr) => {
         $(#[$doc])*
         #[doc = concat!("[`crate::loss::", $public, "`] on the given ISA.")]
         pub fn $name<T: Float>(
@@ -539,6 +539,19 @@ macro_rules! elementwise_entry {
             reduction: Reduction,
             grad: &mut [T],
         ) -> Result<Vec<T>> {
+            T::$k(isa, input, target, mask, $($p,)* reduction, grad)
+        }
+
+        /// The body of the `_into` form, instantiated per type in `crate::entry`.
+        pub(crate) fn $imp<T: Float>(
+            isa: Isa,
+            input: &[T],
+            target: &[T],
+            mask: &Mask,
+            $($p: $pt,)*
+            reduction: Reduction,
+            grad: &mut [T],
+        ) -> Result<Vec<T>> {
             check_elementwise(input.len(), target.len(), mask)?;
             check_grad_len(input.len(), grad.len())?;
             #[allow(clippy::redundant_closure_call)]
@@ -551,6 +564,8 @@ macro_rules! elementwise_entry {
 elementwise_entry!(
     mse_with,
     mse_into_with,
+    mse_imp,
+    k_mse,
     "mse",
     (),
     || Ok::<(), Error>(()),
@@ -559,6 +574,8 @@ elementwise_entry!(
 elementwise_entry!(
     l1_with,
     l1_into_with,
+    l1_imp,
+    k_l1,
     "l1",
     (),
     || Ok::<(), Error>(()),
@@ -567,6 +584,8 @@ elementwise_entry!(
 elementwise_entry!(
     huber_with,
     huber_into_with,
+    huber_imp,
+    k_huber,
     "huber",
     (delta: f64),
     |d| check_positive("delta", d),
@@ -575,6 +594,8 @@ elementwise_entry!(
 elementwise_entry!(
     smooth_l1_with,
     smooth_l1_into_with,
+    smooth_l1_imp,
+    k_smooth_l1,
     "smooth_l1",
     (beta: f64),
     check_beta,
@@ -598,7 +619,7 @@ pub fn bce_with_logits_with<T: Float>(
 
 /// [`crate::loss::bce_with_logits`] on the given ISA, writing the gradient
 /// into `grad` (the input's length); returns the value.
-pub fn bce_with_logits_into_with<T: Float>(
+pub(crate) fn bce_with_logits_into_with_imp<T: Float>(
     isa: Isa,
     input: &[T],
     target: &[T],
@@ -736,7 +757,7 @@ pub fn cross_entropy_with<T: Float>(
 
 /// [`crate::loss::cross_entropy`] on the given ISA, writing the gradient
 /// into `grad` (the logits' length); returns the value.
-pub fn cross_entropy_into_with<T: Float>(
+pub(crate) fn cross_entropy_into_with_imp<T: Float>(
     isa: Isa,
     logits: &[T],
     rows: usize,
@@ -913,7 +934,7 @@ fn ecs_impl<F: Lf>(isa: Isa, e: &[F], rows: usize, cols: usize, thr: f64, grad: 
 /// operations are the same everywhere, so the bits never depend on `isa`
 /// or on the thread count: dot products in the canonical order,
 /// `dL/du_i = sum_j 2 g_ij u_j` in increasing `j`.
-pub fn ecs_with<T: Float>(
+pub(crate) fn ecs_with_imp<T: Float>(
     isa: Isa,
     embedding: &[T],
     rows: usize,
@@ -952,7 +973,7 @@ pub fn ecs_with<T: Float>(
 
 /// [`crate::loss::pearson`] on the given ISA: one portable implementation
 /// (canonical sums per row, rayon over rows), the same bits for every `isa`.
-pub fn pearson_with<T: Float>(
+pub(crate) fn pearson_with_imp<T: Float>(
     _isa: Isa,
     input: &[T],
     target: &[T],
@@ -1006,4 +1027,55 @@ pub fn pearson_with<T: Float>(
         values,
         mask: Mask::from_bools(&ok),
     })
+}
+
+// ---------- forwarding shells: the kernels are instantiated in `crate::entry` ----------
+
+/// [`bce_with_logits_into_with_imp`] for `T`, through its instance compiled in maskops.
+pub fn bce_with_logits_into_with<T: Float>(
+    isa: Isa,
+    input: &[T],
+    target: &[T],
+    mask: &Mask,
+    pos_weight: Option<&[T]>,
+    reduction: Reduction,
+    grad: &mut [T],
+) -> Result<Vec<T>> {
+    T::k_bce(isa, input, target, mask, pos_weight, reduction, grad)
+}
+
+/// [`cross_entropy_into_with_imp`] for `T`, through its instance compiled in maskops.
+pub fn cross_entropy_into_with<T: Float>(
+    isa: Isa,
+    logits: &[T],
+    rows: usize,
+    classes: usize,
+    targets: &[i64],
+    opts: &CrossEntropy<T>,
+    grad: &mut [T],
+) -> Result<Vec<T>> {
+    T::k_cross_entropy(isa, logits, rows, classes, targets, opts, grad)
+}
+
+/// [`ecs_with_imp`] for `T`, through its instance compiled in maskops.
+pub fn ecs_with<T: Float>(
+    isa: Isa,
+    embedding: &[T],
+    rows: usize,
+    cols: usize,
+    threshold: f64,
+) -> Result<Loss<T>> {
+    T::k_ecs(isa, embedding, rows, cols, threshold)
+}
+
+/// [`pearson_with_imp`] for `T`, through its instance compiled in maskops.
+pub fn pearson_with<T: Float>(
+    isa: Isa,
+    input: &[T],
+    target: &[T],
+    mask: &Mask,
+    rows: usize,
+    cols: usize,
+) -> Result<crate::view::MaskedVec<T>> {
+    T::k_pearson(isa, input, target, mask, rows, cols)
 }

@@ -667,7 +667,11 @@ fn to_masked_vec<T: Elem>(r: Vec<Option<T::Acc>>) -> MaskedVec<T> {
 
 /// A whole-array reduction of `view` on the given ISA (clamped to one this
 /// machine has). `None` when nothing is kept (or `count <= correction`).
-pub fn reduce_with<T: Element>(isa: Isa, view: &MaskedView<'_, T>, op: Reduction) -> Option<T> {
+pub(crate) fn reduce_with_imp<T: Element>(
+    isa: Isa,
+    view: &MaskedView<'_, T>,
+    op: Reduction,
+) -> Option<T> {
     if let Reduction::Norm { p } = op {
         if p.is_nan() {
             return None;
@@ -688,7 +692,7 @@ pub fn reduce<T: Element>(view: &MaskedView<'_, T>, op: Reduction) -> Option<T> 
 /// A reduction along `dim` (0: down the columns, one result per column;
 /// 1: along the rows, one per row; a 1-D view takes `dim = 0` and gives one
 /// result). Sequences with nothing kept get a cleared bit and value 0.
-pub fn reduce_dim_with<T: Element>(
+pub(crate) fn reduce_dim_with_imp<T: Element>(
     isa: Isa,
     view: &MaskedView<'_, T>,
     dim: usize,
@@ -832,7 +836,11 @@ fn arg_seqs<T: Elem>(
 
 /// Index of the first min / max of the whole array (flat index), `None`
 /// when nothing is kept.
-pub fn arg_with<T: Element>(isa: Isa, view: &MaskedView<'_, T>, op: ArgReduction) -> Option<usize> {
+pub(crate) fn arg_with_imp<T: Element>(
+    isa: Isa,
+    view: &MaskedView<'_, T>,
+    op: ArgReduction,
+) -> Option<usize> {
     let isa = isa.clamp_available();
     with_elem!(T, view, |v: U| {
         arg_seqs::<U>(isa, &seqs_of(v, None), v.mask().words(), op)[0]
@@ -845,7 +853,7 @@ pub fn arg<T: Element>(view: &MaskedView<'_, T>, op: ArgReduction) -> Option<usi
 }
 
 /// Index (within the row or column) of the first min / max along `dim`.
-pub fn arg_dim_with<T: Element>(
+pub(crate) fn arg_dim_with_imp<T: Element>(
     isa: Isa,
     view: &MaskedView<'_, T>,
     dim: usize,
@@ -1016,7 +1024,7 @@ pub fn softmax_with<T: Element>(
 /// element is written, masked-out ones with 0). The output mask is
 /// `view.mask()`. Saves the allocation (and its page faults) of
 /// [`softmax_with`] when called repeatedly.
-pub fn softmax_into_with<T: Element>(
+pub(crate) fn softmax_into_with_imp<T: Element>(
     isa: Isa,
     view: &MaskedView<'_, T>,
     dim: usize,
@@ -1139,7 +1147,7 @@ fn softmax_bwd_imp<T: Elem>(
 /// `g - exp(y) * sum(g)` for log-softmax (sums over the kept elements of
 /// each row / column, canonical order); 0 at masked-out entries and in
 /// fully masked rows.
-pub fn softmax_backward_with<T: Element>(
+pub(crate) fn softmax_backward_with_imp<T: Element>(
     isa: Isa,
     out: &MaskedView<'_, T>,
     grad: &[T],
@@ -1167,3 +1175,57 @@ pub fn softmax_backward<T: Element>(
 
 #[allow(dead_code)]
 const _LANES_CHECK: () = assert!(LANES == 32);
+
+// ---------- forwarding shells: the kernels are instantiated in `crate::entry` ----------
+
+/// [`reduce_with_imp`] for `T`, through its instance compiled in maskops.
+pub fn reduce_with<T: Element>(isa: Isa, view: &MaskedView<'_, T>, op: Reduction) -> Option<T> {
+    T::k_reduce(isa, view, op)
+}
+
+/// [`reduce_dim_with_imp`] for `T`, through its instance compiled in maskops.
+pub fn reduce_dim_with<T: Element>(
+    isa: Isa,
+    view: &MaskedView<'_, T>,
+    dim: usize,
+    op: Reduction,
+) -> Result<MaskedVec<T>> {
+    T::k_reduce_dim(isa, view, dim, op)
+}
+
+/// [`arg_with_imp`] for `T`, through its instance compiled in maskops.
+pub fn arg_with<T: Element>(isa: Isa, view: &MaskedView<'_, T>, op: ArgReduction) -> Option<usize> {
+    T::k_arg(isa, view, op)
+}
+
+/// [`arg_dim_with_imp`] for `T`, through its instance compiled in maskops.
+pub fn arg_dim_with<T: Element>(
+    isa: Isa,
+    view: &MaskedView<'_, T>,
+    dim: usize,
+    op: ArgReduction,
+) -> Result<MaskedVec<usize>> {
+    T::k_arg_dim(isa, view, dim, op)
+}
+
+/// [`softmax_into_with_imp`] for `T`, through its instance compiled in maskops.
+pub fn softmax_into_with<T: Element>(
+    isa: Isa,
+    view: &MaskedView<'_, T>,
+    dim: usize,
+    log: bool,
+    out: &mut [T],
+) -> Result<()> {
+    T::k_softmax_into(isa, view, dim, log, out)
+}
+
+/// [`softmax_backward_with_imp`] for `T`, through its instance compiled in maskops.
+pub fn softmax_backward_with<T: Element>(
+    isa: Isa,
+    out: &MaskedView<'_, T>,
+    grad: &[T],
+    dim: usize,
+    log: bool,
+) -> Result<MaskedVec<T>> {
+    T::k_softmax_backward(isa, out, grad, dim, log)
+}

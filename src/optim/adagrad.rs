@@ -98,7 +98,7 @@ impl Adagrad {
 
     /// [`Adagrad::step_dense`] on a given ISA (any ISA gives the same bits)
     /// and workspace (only its [`Workspace::parallel_min`] is used).
-    pub fn step_dense_with<P: AdagradElement>(
+    pub(crate) fn dense_imp<P: AdagradElement>(
         &self,
         isa: Isa,
         ws: &mut Workspace,
@@ -147,7 +147,7 @@ impl Adagrad {
     }
 
     /// [`Adagrad::step_masked`] on a given ISA and workspace.
-    pub fn step_masked_with<P: AdagradElement>(
+    pub(crate) fn masked_imp<P: AdagradElement>(
         &self,
         isa: Isa,
         ws: &mut Workspace,
@@ -254,7 +254,7 @@ impl Adagrad {
     /// [`Adagrad::step_coo`] on a given ISA and workspace (any ISA gives the
     /// same bits; it runs the batched updates of the unique entries).
     #[allow(clippy::too_many_arguments)]
-    pub fn step_coo_with<P: AdagradElement>(
+    pub(crate) fn coo_imp<P: AdagradElement>(
         &self,
         isa: Isa,
         ws: &mut Workspace,
@@ -311,7 +311,7 @@ impl Adagrad {
     }
 
     /// [`Adagrad::step_sparse_vec`] on a given ISA and workspace.
-    pub fn step_sparse_vec_with<P: AdagradElement>(
+    pub(crate) fn sparse_vec_imp<P: AdagradElement>(
         &self,
         isa: Isa,
         ws: &mut Workspace,
@@ -370,7 +370,7 @@ impl Adagrad {
 
     /// [`Adagrad::step_rows`] on a given ISA and workspace.
     #[allow(clippy::too_many_arguments)]
-    pub fn step_rows_with<P: AdagradElement>(
+    pub(crate) fn rows_imp<P: AdagradElement>(
         &self,
         isa: Isa,
         ws: &mut Workspace,
@@ -614,5 +614,83 @@ mod group_tests {
         run::<f32>(|x| x as f32);
         run::<f64>(|x| x);
         run::<half::bf16>(half::bf16::from_f64);
+    }
+}
+
+/// The public `*_with` forms: each forwards to the instance of its body
+/// compiled in maskops for `P` (see `AdagradElement`), so a caller's crate
+/// compiles no optimizer code.
+impl Adagrad {
+    /// [`Adagrad::step_dense`] on a given ISA (any ISA gives the same bits)
+    /// and workspace (only its [`Workspace::parallel_min`] is used).
+    pub fn step_dense_with<P: AdagradElement>(
+        &self,
+        isa: Isa,
+        ws: &mut Workspace,
+        param: &mut [P],
+        grad: &[P],
+        state: &mut AdagradState<P::State>,
+    ) -> Result<()> {
+        P::k_step_dense(self, isa, ws, param, grad, state)
+    }
+
+    /// [`Adagrad::step_masked`] on a given ISA and workspace.
+    pub fn step_masked_with<P: AdagradElement>(
+        &self,
+        isa: Isa,
+        ws: &mut Workspace,
+        param: &mut [P],
+        grad: &MaskedView<'_, P>,
+        state: &mut AdagradState<P::State>,
+    ) -> Result<()> {
+        P::k_step_masked(self, isa, ws, param, grad, state)
+    }
+
+    /// [`Adagrad::step_coo`] on a given ISA and workspace (any ISA gives the
+    /// same bits; it runs the batched updates of the unique entries).
+    #[allow(clippy::too_many_arguments)]
+    pub fn step_coo_with<P: AdagradElement>(
+        &self,
+        isa: Isa,
+        ws: &mut Workspace,
+        param: &mut [P],
+        rows: usize,
+        cols: usize,
+        row_inds: &[usize],
+        col_inds: &[usize],
+        values: &[P],
+        state: &mut AdagradState<P::State>,
+    ) -> Result<()> {
+        P::k_step_coo(
+            self, isa, ws, param, rows, cols, row_inds, col_inds, values, state,
+        )
+    }
+
+    /// [`Adagrad::step_sparse_vec`] on a given ISA and workspace.
+    pub fn step_sparse_vec_with<P: AdagradElement>(
+        &self,
+        isa: Isa,
+        ws: &mut Workspace,
+        param: &mut [P],
+        grad: &sprs::CsVec<P>,
+        state: &mut AdagradState<P::State>,
+    ) -> Result<()> {
+        P::k_step_sparse_vec(self, isa, ws, param, grad, state)
+    }
+
+    /// [`Adagrad::step_rows`] on a given ISA and workspace.
+    #[allow(clippy::too_many_arguments)]
+    pub fn step_rows_with<P: AdagradElement>(
+        &self,
+        isa: Isa,
+        ws: &mut Workspace,
+        param: &mut [P],
+        rows: usize,
+        cols: usize,
+        row_indices: &[usize],
+        values: &[P],
+        state: &mut AdagradState<P::State>,
+    ) -> Result<()> {
+        P::k_step_rows(self, isa, ws, param, rows, cols, row_indices, values, state)
     }
 }

@@ -7,6 +7,9 @@ use crate::cpu::{
     Isa,
 };
 use crate::element::{Element, Float};
+use crate::error::Result;
+use crate::optim::{Adagrad, AdagradState, RowwiseAdagrad, Workspace};
+use crate::view::MaskedView;
 use half::{bf16, f16};
 
 /// A parameter element type: `f32`, `f64`, `half::f16` or `half::bf16`.
@@ -47,12 +50,198 @@ pub trait AdagradElement: Element {
         portable::masked(p, s, g, words, h)
     }
 
+    /// [`Adagrad::step_dense_with`] for this type.
+    #[doc(hidden)]
+    fn k_step_dense(
+        opt: &Adagrad,
+        isa: Isa,
+        ws: &mut Workspace,
+        param: &mut [Self],
+        grad: &[Self],
+        state: &mut AdagradState<Self::State>,
+    ) -> Result<()>;
+
+    /// [`Adagrad::step_masked_with`] for this type.
+    #[doc(hidden)]
+    fn k_step_masked(
+        opt: &Adagrad,
+        isa: Isa,
+        ws: &mut Workspace,
+        param: &mut [Self],
+        grad: &MaskedView<'_, Self>,
+        state: &mut AdagradState<Self::State>,
+    ) -> Result<()>;
+
+    /// [`Adagrad::step_coo_with`] for this type.
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)]
+    fn k_step_coo(
+        opt: &Adagrad,
+        isa: Isa,
+        ws: &mut Workspace,
+        param: &mut [Self],
+        rows: usize,
+        cols: usize,
+        row_inds: &[usize],
+        col_inds: &[usize],
+        values: &[Self],
+        state: &mut AdagradState<Self::State>,
+    ) -> Result<()>;
+
+    /// [`Adagrad::step_sparse_vec_with`] for this type.
+    #[doc(hidden)]
+    fn k_step_sparse_vec(
+        opt: &Adagrad,
+        isa: Isa,
+        ws: &mut Workspace,
+        param: &mut [Self],
+        grad: &sprs::CsVec<Self>,
+        state: &mut AdagradState<Self::State>,
+    ) -> Result<()>;
+
+    /// [`Adagrad::step_rows_with`] for this type.
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)]
+    fn k_step_rows(
+        opt: &Adagrad,
+        isa: Isa,
+        ws: &mut Workspace,
+        param: &mut [Self],
+        rows: usize,
+        cols: usize,
+        row_indices: &[usize],
+        values: &[Self],
+        state: &mut AdagradState<Self::State>,
+    ) -> Result<()>;
+
+    /// [`RowwiseAdagrad::step_dense`] for this type.
+    #[doc(hidden)]
+    fn k_rowwise_dense(
+        opt: &RowwiseAdagrad,
+        param: &mut [Self],
+        rows: usize,
+        cols: usize,
+        grad: &[Self],
+        state: &mut AdagradState<Self::State>,
+    ) -> Result<()>;
+
+    /// [`RowwiseAdagrad::step_rows_with`] for this type.
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)]
+    fn k_rowwise_rows(
+        opt: &RowwiseAdagrad,
+        isa: Isa,
+        ws: &mut Workspace,
+        param: &mut [Self],
+        rows: usize,
+        cols: usize,
+        row_indices: &[usize],
+        values: &[Self],
+        state: &mut AdagradState<Self::State>,
+    ) -> Result<()>;
+
     /// A row-sparse step over sorted items (see `crate::cpu::adagrad::rows_f32`).
     #[doc(hidden)]
     fn k_rows(isa: Isa, param: &mut [Self], sum: &mut [Self::State], g: &GroupedRows<'_, Self>) {
         let _ = isa;
         portable::rows(param, sum, g)
     }
+}
+
+/// The step entry points of one concrete type: plain methods (compiled in
+/// maskops) that call the generic step bodies with that type.
+macro_rules! step_entries {
+    ($t:ty) => {
+        #[inline(never)]
+        fn k_step_dense(
+            opt: &Adagrad,
+            isa: Isa,
+            ws: &mut Workspace,
+            param: &mut [$t],
+            grad: &[$t],
+            state: &mut AdagradState<Self::State>,
+        ) -> Result<()> {
+            opt.dense_imp(isa, ws, param, grad, state)
+        }
+        #[inline(never)]
+        fn k_step_masked(
+            opt: &Adagrad,
+            isa: Isa,
+            ws: &mut Workspace,
+            param: &mut [$t],
+            grad: &MaskedView<'_, $t>,
+            state: &mut AdagradState<Self::State>,
+        ) -> Result<()> {
+            opt.masked_imp(isa, ws, param, grad, state)
+        }
+        #[inline(never)]
+        fn k_step_coo(
+            opt: &Adagrad,
+            isa: Isa,
+            ws: &mut Workspace,
+            param: &mut [$t],
+            rows: usize,
+            cols: usize,
+            row_inds: &[usize],
+            col_inds: &[usize],
+            values: &[$t],
+            state: &mut AdagradState<Self::State>,
+        ) -> Result<()> {
+            opt.coo_imp(
+                isa, ws, param, rows, cols, row_inds, col_inds, values, state,
+            )
+        }
+        #[inline(never)]
+        fn k_step_sparse_vec(
+            opt: &Adagrad,
+            isa: Isa,
+            ws: &mut Workspace,
+            param: &mut [$t],
+            grad: &sprs::CsVec<$t>,
+            state: &mut AdagradState<Self::State>,
+        ) -> Result<()> {
+            opt.sparse_vec_imp(isa, ws, param, grad, state)
+        }
+        #[inline(never)]
+        fn k_step_rows(
+            opt: &Adagrad,
+            isa: Isa,
+            ws: &mut Workspace,
+            param: &mut [$t],
+            rows: usize,
+            cols: usize,
+            row_indices: &[usize],
+            values: &[$t],
+            state: &mut AdagradState<Self::State>,
+        ) -> Result<()> {
+            opt.rows_imp(isa, ws, param, rows, cols, row_indices, values, state)
+        }
+        #[inline(never)]
+        fn k_rowwise_dense(
+            opt: &RowwiseAdagrad,
+            param: &mut [$t],
+            rows: usize,
+            cols: usize,
+            grad: &[$t],
+            state: &mut AdagradState<Self::State>,
+        ) -> Result<()> {
+            opt.dense_imp(param, rows, cols, grad, state)
+        }
+        #[inline(never)]
+        fn k_rowwise_rows(
+            opt: &RowwiseAdagrad,
+            isa: Isa,
+            ws: &mut Workspace,
+            param: &mut [$t],
+            rows: usize,
+            cols: usize,
+            row_indices: &[usize],
+            values: &[$t],
+            state: &mut AdagradState<Self::State>,
+        ) -> Result<()> {
+            opt.rows_imp(isa, ws, param, rows, cols, row_indices, values, state)
+        }
+    };
 }
 
 macro_rules! simd_element {
@@ -76,6 +265,7 @@ macro_rules! simd_element {
             fn k_rows(isa: Isa, param: &mut [$t], sum: &mut [$t], g: &GroupedRows<'_, $t>) {
                 cpu::adagrad::$rows(isa, param, sum, g)
             }
+            step_entries!($t);
         }
     };
 }
@@ -94,6 +284,7 @@ macro_rules! half_element {
             fn from_state(s: f32) -> $t {
                 <$t>::from_f32(s)
             }
+            step_entries!($t);
         }
     };
 }

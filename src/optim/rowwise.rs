@@ -101,6 +101,18 @@ impl RowwiseAdagrad {
         grad: &[P],
         state: &mut AdagradState<P::State>,
     ) -> Result<()> {
+        P::k_rowwise_dense(self, param, rows, cols, grad, state)
+    }
+
+    /// The body of [`RowwiseAdagrad::step_dense`], instantiated per type in maskops.
+    pub(crate) fn dense_imp<P: AdagradElement>(
+        &self,
+        param: &mut [P],
+        rows: usize,
+        cols: usize,
+        grad: &[P],
+        state: &mut AdagradState<P::State>,
+    ) -> Result<()> {
         validate::check_param_shape(rows, cols, param.len())?;
         check_len("grad", param.len(), grad.len())?;
         check_len("state.sum", rows, state.sum.len())?;
@@ -146,6 +158,22 @@ impl RowwiseAdagrad {
     /// accepted for uniformity; this optimizer has one portable path).
     #[allow(clippy::too_many_arguments)]
     pub fn step_rows_with<P: AdagradElement>(
+        &self,
+        isa: Isa,
+        ws: &mut Workspace,
+        param: &mut [P],
+        rows: usize,
+        cols: usize,
+        row_indices: &[usize],
+        values: &[P],
+        state: &mut AdagradState<P::State>,
+    ) -> Result<()> {
+        P::k_rowwise_rows(self, isa, ws, param, rows, cols, row_indices, values, state)
+    }
+
+    /// The body of [`RowwiseAdagrad::step_rows_with`], instantiated per type in maskops.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn rows_imp<P: AdagradElement>(
         &self,
         isa: Isa,
         ws: &mut Workspace,
