@@ -18,7 +18,7 @@
 //! summary` prints the table alone. `MASKOPS_ISA` lowers the ISA.
 
 use criterion::{black_box, criterion_group, BenchmarkId, Criterion, Throughput};
-use maskops::cpu::{self, Isa};
+use maskops::backend::{self as cpu, Isa};
 use maskops::optim::{Adagrad, Workspace};
 use maskops::{Mask, MaskedView};
 use std::time::{Duration, Instant};

@@ -1,6 +1,6 @@
 //! Masked elementwise ops at 2^24 f32 against the memory-bandwidth baseline
 //! (one read + one write), and the serial/parallel crossover that sets
-//! `cpu::elementwise::PAR_MIN_LEN`.
+//! `backend::Threshold::Elementwise`.
 //!
 //! `cargo bench --bench elementwise` (all), `-- bandwidth` or `-- threshold`;
 //! `cargo bench --bench elementwise -- --ratio [log2 n]` for interleaved
@@ -9,9 +9,8 @@
 //! one f32 written) for every row, so the rows compare directly.
 
 use criterion::{black_box, criterion_group, BenchmarkId, Criterion, Throughput};
-use maskops::cpu::elementwise::{self as ew, Rhs};
-use maskops::cpu::Isa;
-use maskops::{BinaryOp, Mask, MaskedArray, UnaryOp};
+use maskops::backend::{self, Isa, Threshold};
+use maskops::{BinaryOp, Mask, MaskPolicy, MaskedArray, Operand, UnaryOp};
 
 fn bandwidth(c: &mut Criterion) {
     let n = 1usize << 24;
@@ -34,6 +33,7 @@ fn bandwidth(c: &mut Criterion) {
     for density in [1.0, 0.9, 0.5] {
         let mask = Mask::random(n, 1.0 - density, 7);
         let mut arr = MaskedArray::new(src.clone(), mask.clone()).unwrap();
+        let src_arr = MaskedArray::new(src.clone(), mask.clone()).unwrap();
         for isa in Isa::all_available() {
             g.bench_function(
                 BenchmarkId::new(format!("mul_scalar_assign/{}", isa.name()), density),
@@ -48,17 +48,15 @@ fn bandwidth(c: &mut Criterion) {
                 BenchmarkId::new(format!("add_scalar_into/{}", isa.name()), density),
                 |b| {
                     b.iter(|| {
-                        ew::binary_with(
-                            isa,
-                            BinaryOp::Add,
-                            black_box(&src),
-                            Rhs::Scalar(1.0),
-                            1,
-                            n,
-                            &mask,
-                            &mut dst,
-                        )
-                        .unwrap()
+                        black_box(&src_arr)
+                            .binary_into_with(
+                                isa,
+                                BinaryOp::Add,
+                                Operand::Scalar(1.0),
+                                MaskPolicy::Match,
+                                &mut dst,
+                            )
+                            .unwrap()
                     })
                 },
             );
@@ -86,16 +84,20 @@ fn threshold_op(c: &mut Criterion, one: &rayon::ThreadPool, name: &str, op: Unar
     for log in [12usize, 14, 16, 17, 18, 19, 20, 22] {
         let n = 1usize << log;
         let mask = Mask::random(n, 0.5, 3);
-        let mut x: Vec<f32> = (0..n).map(|i| (i % 100) as f32 * 0.01).collect();
+        let x: Vec<f32> = (0..n).map(|i| (i % 100) as f32 * 0.01).collect();
+        let mut x = MaskedArray::new(x, mask).unwrap();
         g.throughput(Throughput::Bytes(8 * n as u64));
         g.bench_function(BenchmarkId::new("serial", n), |b| {
-            one.install(|| b.iter(|| ew::unary_inplace(op, &mut x, &mask).unwrap()))
+            one.install(|| b.iter(|| x.map_assign(op).unwrap()))
         });
         g.bench_function(BenchmarkId::new("pool", n), |b| {
             // force the pool at every size to find the crossover
-            ew::set_parallel_min_len(0);
-            b.iter(|| ew::unary_inplace(op, &mut x, &mask).unwrap());
-            ew::set_parallel_min_len(ew::PAR_MIN_LEN);
+            backend::set_threshold(Threshold::Elementwise, 0);
+            b.iter(|| x.map_assign(op).unwrap());
+            backend::set_threshold(
+                Threshold::Elementwise,
+                Threshold::Elementwise.default_value(),
+            );
         });
     }
     g.finish();
@@ -115,7 +117,16 @@ fn ratio(log: usize) {
         .into_iter()
         .map(|d| (d, Mask::random(n, 1.0 - d, 7)))
         .collect();
-    let isa = maskops::cpu::isa();
+    // the masked operands: `x` in place, `src` into `dst`
+    let mut xs: Vec<MaskedArray<f32>> = masks
+        .iter()
+        .map(|(_, m)| MaskedArray::new(src.clone(), m.clone()).unwrap())
+        .collect();
+    let srcs: Vec<MaskedArray<f32>> = masks
+        .iter()
+        .map(|(_, m)| MaskedArray::new(src.clone(), m.clone()).unwrap())
+        .collect();
+    let isa = backend::isa();
     let mut names: Vec<String> = vec!["memcpy".into(), "dense x *= k (in place)".into()];
     for (d, _) in &masks {
         names.push(format!("masked mul_scalar_assign d={d} [{}]", isa.name()));
@@ -139,12 +150,18 @@ fn ratio(log: usize) {
                 *e *= k;
             }
         });
-        for (_, m) in &masks {
-            time(&mut || ew::unary_inplace(UnaryOp::MulScalar(k), &mut x, m).unwrap());
+        for xa in xs.iter_mut() {
+            time(&mut || xa.map_assign(UnaryOp::MulScalar(k)).unwrap());
         }
-        for (_, m) in &masks {
+        for sa in &srcs {
             time(&mut || {
-                ew::binary(BinaryOp::Add, &src, Rhs::Scalar(k), 1, n, m, &mut dst).unwrap()
+                sa.binary_into(
+                    BinaryOp::Add,
+                    Operand::Scalar(k),
+                    MaskPolicy::Match,
+                    &mut dst,
+                )
+                .unwrap()
             });
         }
     }
@@ -183,20 +200,22 @@ fn broadcast() {
         let rows = n / cols;
         let row = vec![1.5f32; cols];
         let col = vec![2.5f32; rows];
-        let mut med = |rhs: Rhs<f32>| {
+        let arr = MaskedArray::matrix(a.clone(), mask.clone(), rows, cols).unwrap();
+        let mut med = |rhs: Operand<f32>| {
             let mut t: Vec<f64> = (0..9)
                 .map(|_| {
                     let s = Instant::now();
-                    ew::binary(BinaryOp::Add, &a, rhs, rows, cols, &mask, &mut dst).unwrap();
+                    arr.binary_into(BinaryOp::Add, rhs, MaskPolicy::Match, &mut dst)
+                        .unwrap();
                     s.elapsed().as_secs_f64() * 1e3
                 })
                 .collect();
             t.sort_by(|x, y| x.partial_cmp(y).unwrap());
             t[4]
         };
-        let flat = med(Rhs::Scalar(1.5));
-        let r = med(Rhs::Row(&row));
-        let c = med(Rhs::Col(&col));
+        let flat = med(Operand::Scalar(1.5));
+        let r = med(Operand::Row(&row));
+        let c = med(Operand::Col(&col));
         println!("{rows:>8} x {cols:<5} scalar {flat:6.2} ms  row {r:6.2} ms  col {c:6.2} ms");
     }
 }

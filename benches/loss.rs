@@ -21,9 +21,12 @@
 use std::time::{Duration, Instant};
 
 use criterion::{black_box, criterion_group, BenchmarkId, Criterion, Throughput};
-use maskops::cpu::{loss as fast, Isa};
+#[path = "../tests/shim/mod.rs"]
+mod shim;
+use maskops::backend::Isa;
 use maskops::loss::{CrossEntropy, Reduction};
 use maskops::{reference, Mask};
+use shim::loss as fast;
 
 const N: usize = 1 << 24;
 
@@ -101,7 +104,7 @@ fn elementwise(c: &mut Criterion) {
             })
         });
     }
-    let best = maskops::cpu::isa();
+    let best = maskops::backend::isa();
     g.bench_function(BenchmarkId::new("mse_t2", best.name()), |b| {
         b.iter(|| {
             two.install(|| fast::mse_into_with(best, &x, &y, &m, Reduction::Mean, &mut grad))
@@ -182,7 +185,7 @@ fn cross_entropy(c: &mut Criterion) {
             })
         });
     }
-    let best = maskops::cpu::isa();
+    let best = maskops::backend::isa();
     g.bench_function(BenchmarkId::new("ce_t2", best.name()), |b| {
         b.iter(|| {
             two.install(|| {
@@ -307,7 +310,7 @@ fn summary() {
             row(&format!("{name} 2^24 {} 1t", isa.name()), bytes, t, 0.7);
         }
     }
-    let best = maskops::cpu::isa();
+    let best = maskops::backend::isa();
     let mut kernel = || {
         two.install(|| fast::mse_into_with(best, &x, &y, &m, Reduction::Mean, &mut grad))
             .unwrap();

@@ -1,12 +1,14 @@
 //! Criterion benches of the masked reductions and softmax (issue 3): the
-//! same rows as `cargo run --release --example report`, each group with the
+//! same rows as `cargo run --release --bin report`, each group with the
 //! unmasked vectorized read of the same buffer (the bandwidth baseline) and
 //! the reference. `cargo bench --bench reduce`.
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use half::{bf16, f16};
-use maskops::cpu::reduce::{reduce, reduce_dim, softmax_into, Reduction};
+#[path = "../tests/shim/mod.rs"]
+mod shim;
 use maskops::{Mask, MaskedView};
+use shim::reduce::{reduce, reduce_dim, softmax_into, Reduction};
 use std::time::Duration;
 
 fn data(n: usize, seed: u64) -> Vec<f32> {

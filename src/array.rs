@@ -23,7 +23,7 @@
 //! the array with a fill value.
 //!
 //! Results are bit-identical on every ISA and thread count (see
-//! [`crate::cpu::elementwise`]): `f32` `exp`/`log` use
+//! [`crate::backend`]): `f32` `exp`/`log` use
 //! [`crate::math::exp_f32`]/[`crate::math::ln_f32`], `f64` uses `std`.
 //!
 //! # The seed's masked Adagrad, written with masked ops
@@ -383,7 +383,7 @@ impl<T: Float> MaskedArray<T> {
     /// the same mask, on the given ISA (tests run every available one).
     ///
     /// ```
-    /// use maskops::{cpu::Isa, Mask, MaskedArray, UnaryOp};
+    /// use maskops::{backend::Isa, Mask, MaskedArray, UnaryOp};
     /// let a = MaskedArray::new(vec![-4.0f32, 4.0, f32::NAN], Mask::from_bools(&[true, true, false])).unwrap();
     /// for isa in Isa::all_available() {
     ///     let r = a.map_with(isa, UnaryOp::Sqrt).unwrap();

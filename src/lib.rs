@@ -28,7 +28,7 @@
 
 pub mod backend;
 pub mod canonical;
-pub mod cpu;
+mod cpu;
 pub mod element;
 mod entry;
 pub mod error;

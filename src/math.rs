@@ -136,3 +136,44 @@ pub fn ln_f32(x: f32) -> f32 {
     let r = m + y;
     r + LN2_HI * ef
 }
+
+/// [`exp_f32`] of every element of `x` into `out` (the same length), with
+/// the vector transcription of the current ISA ([`crate::backend`]): the
+/// same bits as [`exp_f32`] on every element, on every ISA.
+///
+/// Accuracy against `f64` `exp` rounded to `f32`: at most 1 ulp, measured
+/// over about 1.1 million inputs evenly spaced in `[-87.34, 0]` (every 1009th
+/// bit pattern: the range the losses and softmax use) and over every
+/// 62281st bit pattern of the normal-result range `[-87.34, 88.72]`.
+///
+/// ```
+/// let x = [0.0f32, 1.0, -2.5, f32::NEG_INFINITY];
+/// let mut y = [0.0f32; 4];
+/// maskops::math::exp_into(&x, &mut y).unwrap();
+/// assert_eq!(y[0], 1.0);
+/// assert_eq!(y[2], maskops::math::exp_f32(-2.5));
+/// assert_eq!(y[3], 0.0);
+/// assert!(maskops::math::exp_into(&x, &mut [0.0; 3]).is_err());
+/// ```
+pub fn exp_into(x: &[f32], out: &mut [f32]) -> crate::Result<()> {
+    crate::cpu::loss::exp_with(crate::cpu::isa(), x, out)
+}
+
+/// [`ln_f32`] of every element of `x` into `out` (the same length), with
+/// the vector transcription of the current ISA: the same bits as
+/// [`ln_f32`] on every element, on every ISA. At most 1 ulp from `f64`'s
+/// `ln`, measured over every 1009th bit pattern in `[1, 8192]` and every
+/// 62281st positive finite `f32`.
+///
+/// ```
+/// let x = [1.0f32, 2.0, 0.0, -1.0];
+/// let mut y = [0.0f32; 4];
+/// maskops::math::ln_into(&x, &mut y).unwrap();
+/// assert_eq!(y[0], 0.0);
+/// assert_eq!(y[1], maskops::math::ln_f32(2.0));
+/// assert_eq!(y[2], f32::NEG_INFINITY);
+/// assert!(y[3].is_nan());
+/// ```
+pub fn ln_into(x: &[f32], out: &mut [f32]) -> crate::Result<()> {
+    crate::cpu::loss::ln_with(crate::cpu::isa(), x, out)
+}

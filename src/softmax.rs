@@ -38,6 +38,43 @@ pub fn log_softmax<T: Element>(input: &MaskedView<T>, dim: usize) -> Result<Mask
     input.log_softmax(dim)
 }
 
+/// [`softmax`] writing into `out` (`input.len()` elements; every element
+/// is written, masked-out ones with 0). The output mask is `input.mask()`.
+/// Allocates nothing: for training loops, where a fresh output buffer per
+/// step costs page faults that can exceed the kernel's own time.
+///
+/// ```
+/// use maskops::{Mask, MaskedView, softmax};
+/// let x = [0.0f32, 0.0, f32::NAN, 1.0];
+/// let m = Mask::from_bools(&[true, true, false, true]);
+/// let v = MaskedView::matrix(&x, &m, 2, 2).unwrap();
+/// let mut out = vec![7.0f32; 4];
+/// softmax::softmax_into(&v, 1, &mut out).unwrap();
+/// assert_eq!(out, vec![0.5, 0.5, 0.0, 1.0]);
+/// assert!(softmax::softmax_into(&v, 1, &mut [0.0; 3]).is_err());
+/// ```
+pub fn softmax_into<T: Element>(input: &MaskedView<T>, dim: usize, out: &mut [T]) -> Result<()> {
+    crate::cpu::reduce::softmax_into(input, dim, false, out)
+}
+
+/// [`log_softmax`] writing into `out` (see [`softmax_into`]).
+///
+/// ```
+/// use maskops::{Mask, MaskedView, softmax};
+/// let x = [0.0f64, 0.0];
+/// let m = Mask::ones(2);
+/// let mut out = [1.0f64; 2];
+/// softmax::log_softmax_into(&MaskedView::new(&x, &m).unwrap(), 0, &mut out).unwrap();
+/// assert_eq!(out, [-(2f64.ln()), -(2f64.ln())]);
+/// ```
+pub fn log_softmax_into<T: Element>(
+    input: &MaskedView<T>,
+    dim: usize,
+    out: &mut [T],
+) -> Result<()> {
+    crate::cpu::reduce::softmax_into(input, dim, true, out)
+}
+
 /// Gradient of the masked softmax with respect to its input:
 /// `dx = y * (dy - sum_kept(dy * y))` per row (`dim = 1`) or column
 /// (`dim = 0`), 0 where `output` is masked out.

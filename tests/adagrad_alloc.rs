@@ -56,7 +56,7 @@ fn steady_state_allocates_nothing() {
     let tri = sprs::TriMat::from_triplets((rows, cols), r.clone(), c.clone(), v.clone());
     let cv = sprs::CsVec::new(n, (0..n).step_by(3).collect(), vec![0.25f32; n.div_ceil(3)]);
     let mut ws = Workspace::new();
-    let isa = maskops::cpu::isa();
+    let isa = maskops::backend::isa();
 
     let mut round = |p: &mut Vec<f32>| {
         opt.step_dense(p, &g, &mut st).unwrap();

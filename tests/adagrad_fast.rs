@@ -5,7 +5,7 @@
 //! nothing kept / everything kept, NaN and inf under cleared mask bits,
 //! duplicates, several steps with every hyper-parameter.
 
-use maskops::cpu::Isa;
+use maskops::backend::Isa;
 use maskops::optim::{Adagrad, AdagradElement, AdagradState, Workspace};
 use maskops::reference::adagrad as reference;
 use maskops::{Element, Mask, MaskedView};
@@ -380,7 +380,7 @@ fn workspace_steady_state() {
     let cap = ws.capacity_bytes();
     for _ in 0..10 {
         opt.step_rows_with(
-            maskops::cpu::isa(),
+            maskops::backend::isa(),
             &mut ws,
             &mut p,
             rows,
@@ -393,7 +393,7 @@ fn workspace_steady_state() {
         let r: Vec<usize> = idx.iter().map(|&i| i % rows).collect();
         let c: Vec<usize> = idx.iter().map(|&i| i % cols).collect();
         opt.step_coo_with(
-            maskops::cpu::isa(),
+            maskops::backend::isa(),
             &mut ws,
             &mut p,
             rows,

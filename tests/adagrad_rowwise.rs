@@ -85,7 +85,7 @@ fn matches_reference_and_dense_equals_all_rows() {
             let vals: Vec<f64> = (0..k * cols).map(|_| rng.unif()).collect();
             let v32: Vec<f32> = vals.iter().map(|&x| x as f32).collect();
             opt.step_rows_with(
-                maskops::cpu::isa(),
+                maskops::backend::isa(),
                 &mut ws,
                 &mut pf,
                 rows,

@@ -2,12 +2,13 @@
 //! available ISA, f32 and f64, odd lengths, unaligned sub-slices, densities
 //! 0 / 1 / between, NaN/inf poison in masked-out slots.
 
-use maskops::cpu::elementwise::{self as ew, Rhs};
-use maskops::cpu::Isa;
+mod shim;
+use maskops::backend::Isa;
 use maskops::reference::elementwise::{self as reference, RefRhs};
 use maskops::{
     BinaryOp, Error, Float, Mask, MaskPolicy, MaskedArray, MaskedView, Operand, UnaryOp,
 };
+use shim::elementwise::{self as ew, Rhs};
 
 struct Rng(u64);
 impl Rng {

@@ -3,7 +3,7 @@
 //! operands keeping the masked array's mask. Kept values must match NumPy
 //! bit for bit, on every available ISA.
 
-use maskops::cpu::Isa;
+use maskops::backend::Isa;
 use maskops::{BinaryOp, Float, Mask, MaskPolicy, MaskedArray, Operand};
 use serde_json::Value;
 

@@ -13,14 +13,15 @@
 mod cuda_cases;
 
 use cuda_cases::Dev;
-use maskops::cpu::reduce::{self as cr, ArgReduction, Reduction};
-use maskops::cpu::Isa;
+mod shim;
+use maskops::backend::Isa;
 use maskops::cuda::emu::Emulator;
 use maskops::cuda::ops::{self, ElemLoss, Layout, LossReduction, Reduce};
 use maskops::cuda::plan::{Backend, DType};
 use maskops::loss::{self, CrossEntropy};
 use maskops::optim::{Adagrad, Workspace};
 use maskops::{Element, Mask, MaskedView};
+use shim::reduce::{self as cr, ArgReduction, Reduction};
 
 struct Rng(u64);
 impl Rng {
@@ -553,19 +554,19 @@ fn losses_type<T: maskops::Float + Default>(seed: u64, rep: &mut Report) {
                         vec![emu.rd::<T>(&out)[0]]
                     };
                     for isa in isas() {
-                        let i = isa.unwrap_or_else(maskops::cpu::isa);
+                        let i = isa.unwrap_or_else(maskops::backend::isa);
                         let c = match (isa, kind) {
                             (None, ElemLoss::Mse) => loss::mse(&x, &y, &m, cr_),
                             (None, ElemLoss::L1) => loss::l1(&x, &y, &m, cr_),
                             (None, ElemLoss::Huber(dl)) => loss::huber(&x, &y, &m, dl, cr_),
                             (None, ElemLoss::SmoothL1(b)) => loss::smooth_l1(&x, &y, &m, b, cr_),
-                            (_, ElemLoss::Mse) => maskops::cpu::loss::mse_with(i, &x, &y, &m, cr_),
-                            (_, ElemLoss::L1) => maskops::cpu::loss::l1_with(i, &x, &y, &m, cr_),
+                            (_, ElemLoss::Mse) => shim::loss::mse_with(i, &x, &y, &m, cr_),
+                            (_, ElemLoss::L1) => shim::loss::l1_with(i, &x, &y, &m, cr_),
                             (_, ElemLoss::Huber(dl)) => {
-                                maskops::cpu::loss::huber_with(i, &x, &y, &m, dl, cr_)
+                                shim::loss::huber_with(i, &x, &y, &m, dl, cr_)
                             }
                             (_, ElemLoss::SmoothL1(b)) => {
-                                maskops::cpu::loss::smooth_l1_with(i, &x, &y, &m, b, cr_)
+                                shim::loss::smooth_l1_with(i, &x, &y, &m, b, cr_)
                             }
                         }
                         .unwrap();
@@ -684,9 +685,9 @@ fn cross_entropy_f32() {
                         for isa in isas() {
                             let c = match isa {
                                 None => loss::cross_entropy(&x, rows, classes, &t, &opts),
-                                Some(i) => maskops::cpu::loss::cross_entropy_with(
-                                    i, &x, rows, classes, &t, &opts,
-                                ),
+                                Some(i) => {
+                                    shim::loss::cross_entropy_with(i, &x, rows, classes, &t, &opts)
+                                }
                             }
                             .unwrap();
                             let what = format!(

@@ -3,8 +3,9 @@
 //! the argument and the numbers, and — for every failing optimizer step —
 //! parameters, accumulator and step counter left bit-for-bit unchanged.
 
+mod shim;
 use half::{bf16, f16};
-use maskops::cpu::{self, Isa};
+use maskops::backend::Isa;
 use maskops::loss::{self, CrossEntropy, Reduction};
 use maskops::optim::{Adagrad, AdagradElement, AdagradState};
 use maskops::{softmax, Element, Error, Float, Mask, MaskedView, Result};
@@ -381,24 +382,24 @@ fn elementwise_losses<T: Float>() -> Vec<(&'static str, LossFn<T>)> {
     for isa in Isa::all_available() {
         v.push((
             "mse_with",
-            Box::new(move |x, y, m| cpu::loss::mse_with(isa, x, y, m, Reduction::Sum)),
+            Box::new(move |x, y, m| shim::loss::mse_with(isa, x, y, m, Reduction::Sum)),
         ));
         v.push((
             "l1_with",
-            Box::new(move |x, y, m| cpu::loss::l1_with(isa, x, y, m, Reduction::Mean)),
+            Box::new(move |x, y, m| shim::loss::l1_with(isa, x, y, m, Reduction::Mean)),
         ));
         v.push((
             "huber_with",
-            Box::new(move |x, y, m| cpu::loss::huber_with(isa, x, y, m, 2.0, Reduction::Mean)),
+            Box::new(move |x, y, m| shim::loss::huber_with(isa, x, y, m, 2.0, Reduction::Mean)),
         ));
         v.push((
             "smooth_l1_with",
-            Box::new(move |x, y, m| cpu::loss::smooth_l1_with(isa, x, y, m, 0.0, Reduction::None)),
+            Box::new(move |x, y, m| shim::loss::smooth_l1_with(isa, x, y, m, 0.0, Reduction::None)),
         ));
         v.push((
             "bce_with",
             Box::new(move |x, y, m| {
-                cpu::loss::bce_with_logits_with(isa, x, y, m, None, Reduction::Sum)
+                shim::loss::bce_with_logits_with(isa, x, y, m, None, Reduction::Sum)
             }),
         ));
     }
@@ -443,7 +444,7 @@ fn hyper_errors<T: Float + std::fmt::Debug>() {
         assert_param(loss::huber(&x, &x, &m, d, Reduction::Mean), "delta", d, pos);
         for isa in Isa::all_available() {
             assert_param(
-                cpu::loss::huber_with(isa, &x, &x, &m, d, Reduction::Sum),
+                shim::loss::huber_with(isa, &x, &x, &m, d, Reduction::Sum),
                 "delta",
                 d,
                 pos,
@@ -466,7 +467,7 @@ fn hyper_errors<T: Float + std::fmt::Debug>() {
         );
         for isa in Isa::all_available() {
             assert_param(
-                cpu::loss::smooth_l1_with(isa, &x, &x, &m, b, Reduction::None),
+                shim::loss::smooth_l1_with(isa, &x, &x, &m, b, Reduction::None),
                 "beta",
                 b,
                 nonneg,
@@ -517,7 +518,7 @@ fn bce_pos_weight_errors<T: Float + std::fmt::Debug>() {
         );
         for isa in Isa::all_available() {
             assert_len(
-                cpu::loss::bce_with_logits_with(isa, &x, &y, &m, Some(&pw[..p]), Reduction::None),
+                shim::loss::bce_with_logits_with(isa, &x, &y, &m, Some(&pw[..p]), Reduction::None),
                 "pos_weight",
                 6,
                 p,
@@ -571,7 +572,7 @@ fn ce_all<T: Float>(
 ) -> Vec<Result<loss::Loss<T>>> {
     let mut v = vec![loss::cross_entropy(logits, rows, classes, targets, opts)];
     for isa in Isa::all_available() {
-        v.push(cpu::loss::cross_entropy_with(
+        v.push(shim::loss::cross_entropy_with(
             isa, logits, rows, classes, targets, opts,
         ));
     }

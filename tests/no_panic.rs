@@ -8,8 +8,9 @@
 //! asks for a huge output; degenerate shapes such as `0 x usize::MAX` are
 //! generated only where the shape check must reject them.
 
+mod shim;
 use half::{bf16, f16};
-use maskops::cpu::{self, Isa};
+use maskops::backend::Isa;
 use maskops::loss::{self, CrossEntropy, Loss, Reduction};
 use maskops::optim::{Adagrad, AdagradElement, AdagradState};
 use maskops::{softmax, Element, Error, Float, Mask, MaskBuilder, MaskedVec, MaskedView, Result};
@@ -488,28 +489,28 @@ fn elementwise<T: Float>(h: f64, pw: Option<Vec<T>>) -> Vec<(&'static str, bool,
         v.push((
             "mse_with",
             true,
-            Box::new(move |x, y, m, r| cpu::loss::mse_with(isa, x, y, m, r)),
+            Box::new(move |x, y, m, r| shim::loss::mse_with(isa, x, y, m, r)),
         ));
         v.push((
             "l1_with",
             true,
-            Box::new(move |x, y, m, r| cpu::loss::l1_with(isa, x, y, m, r)),
+            Box::new(move |x, y, m, r| shim::loss::l1_with(isa, x, y, m, r)),
         ));
         v.push((
             "huber_with",
             delta_ok,
-            Box::new(move |x, y, m, r| cpu::loss::huber_with(isa, x, y, m, h, r)),
+            Box::new(move |x, y, m, r| shim::loss::huber_with(isa, x, y, m, h, r)),
         ));
         v.push((
             "smooth_l1_with",
             beta_ok,
-            Box::new(move |x, y, m, r| cpu::loss::smooth_l1_with(isa, x, y, m, h, r)),
+            Box::new(move |x, y, m, r| shim::loss::smooth_l1_with(isa, x, y, m, h, r)),
         ));
         v.push((
             "bce_with_logits_with",
             true,
             Box::new(move |x, y, m, r| {
-                cpu::loss::bce_with_logits_with(isa, x, y, m, pw3.as_deref(), r)
+                shim::loss::bce_with_logits_with(isa, x, y, m, pw3.as_deref(), r)
             }),
         ));
     }
@@ -590,7 +591,7 @@ fn ce_of<T: Float>(
         results.push((
             "cross_entropy_with",
             no_panic("cross_entropy_with", || {
-                cpu::loss::cross_entropy_with(isa, &logits, rows, classes, targets, &opts)
+                shim::loss::cross_entropy_with(isa, &logits, rows, classes, targets, &opts)
             })?,
         ));
     }

@@ -4,14 +4,14 @@
 
 use half::{bf16, f16};
 use maskops::canonical::canonical_fold;
-use maskops::cpu::reduce::engine::{max_op, min_op, Acc, SimdElem};
-use maskops::cpu::reduce::{
+mod shim;
+use maskops::backend::Isa;
+use maskops::{Element, Mask, MaskedVec, MaskedView};
+use proptest::prelude::*;
+use shim::reduce::{
     arg_dim_with, arg_with, reduce_dim_with, reduce_with, softmax_backward_with, softmax_with,
     ArgReduction, Reduction,
 };
-use maskops::cpu::Isa;
-use maskops::{Element, Mask, MaskedVec, MaskedView};
-use proptest::prelude::*;
 
 const REDUCTIONS: [Reduction; 14] = [
     Reduction::Sum,
@@ -127,6 +127,114 @@ fn pools() -> [rayon::ThreadPool; 2] {
             .build()
             .unwrap()
     })
+}
+
+/// The accumulator of each element type, as the crate defines it: `f32`
+/// for `f32`, `f16` and `bf16` (rounded back once at the end), `f64` for
+/// `f64`.
+trait Acc: Copy + PartialOrd {
+    const ZERO: Self;
+    const ONE: Self;
+    const INF: Self;
+    const NEG_INF: Self;
+    fn add(self, o: Self) -> Self;
+    fn mul(self, o: Self) -> Self;
+    fn div(self, o: Self) -> Self;
+    fn sqrt(self) -> Self;
+    fn from_count(n: usize) -> Self;
+    fn is_nan(self) -> bool;
+}
+
+macro_rules! acc {
+    ($t:ty) => {
+        impl Acc for $t {
+            const ZERO: Self = 0.0;
+            const ONE: Self = 1.0;
+            const INF: Self = <$t>::INFINITY;
+            const NEG_INF: Self = <$t>::NEG_INFINITY;
+            fn add(self, o: Self) -> Self {
+                self + o
+            }
+            fn mul(self, o: Self) -> Self {
+                self * o
+            }
+            fn div(self, o: Self) -> Self {
+                self / o
+            }
+            fn sqrt(self) -> Self {
+                <$t>::sqrt(self)
+            }
+            fn from_count(n: usize) -> Self {
+                n as $t
+            }
+            fn is_nan(self) -> bool {
+                <$t>::is_nan(self)
+            }
+        }
+    };
+}
+acc!(f32);
+acc!(f64);
+
+/// An element type with its accumulator.
+trait SimdElem: Element {
+    type Acc: Acc;
+    fn to_acc(self) -> Self::Acc;
+    fn from_acc(a: Self::Acc) -> Self;
+}
+impl SimdElem for f32 {
+    type Acc = f32;
+    fn to_acc(self) -> f32 {
+        self
+    }
+    fn from_acc(a: f32) -> f32 {
+        a
+    }
+}
+impl SimdElem for f64 {
+    type Acc = f64;
+    fn to_acc(self) -> f64 {
+        self
+    }
+    fn from_acc(a: f64) -> f64 {
+        a
+    }
+}
+impl SimdElem for f16 {
+    type Acc = f32;
+    fn to_acc(self) -> f32 {
+        self.to_f32()
+    }
+    fn from_acc(a: f32) -> f16 {
+        f16::from_f32(a)
+    }
+}
+impl SimdElem for bf16 {
+    type Acc = f32;
+    fn to_acc(self) -> f32 {
+        self.to_f32()
+    }
+    fn from_acc(a: f32) -> bf16 {
+        bf16::from_f32(a)
+    }
+}
+
+/// The canonical max: NaN-propagating, first operand kept on ties.
+fn max_op<A: Acc>(a: A, b: A) -> A {
+    if b > a || (b.is_nan() && !a.is_nan()) {
+        b
+    } else {
+        a
+    }
+}
+
+/// The canonical min: NaN-propagating, first operand kept on ties.
+fn min_op<A: Acc>(a: A, b: A) -> A {
+    if b < a || (b.is_nan() && !a.is_nan()) {
+        b
+    } else {
+        a
+    }
 }
 
 /// Canonical expectations for the folds with a plain definition.
@@ -598,8 +706,23 @@ fn prod_vs_reference<T: SimdElem>(c: &Case) {
     }
 }
 
+/// Cases per property: `PROPTEST_CASES` if set; else `full` in an
+/// optimized build (CI runs this file with `--release`) and a quarter of it
+/// (at least 2) in the default unoptimized `cargo test`, where the kernels
+/// run many times slower. The properties are the same either way.
+fn cases(full: u32) -> u32 {
+    match std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        Some(n) => n,
+        None if cfg!(debug_assertions) => (full / 4).max(2),
+        None => full,
+    }
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(24), ..ProptestConfig::default() })]
 
     #[test]
     fn whole_f32(c in case(1, 9000)) { check_whole::<f32>(&c); }
@@ -632,13 +755,13 @@ proptest! {
 /// The parallel paths (rayon over blocks, rows, column tiles) give the same
 /// bits as one thread and as the portable room.
 fn check_parallel<T: SimdElem>(c: &Case) {
-    maskops::cpu::reduce::set_par_min_len(1);
+    shim::reduce::set_par_min_len(1);
     check_whole::<T>(c);
     check_dims::<T>(c);
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(6), ..ProptestConfig::default() })]
 
     #[test]
     fn parallel_f32(c in case(1, 30000)) { check_parallel::<f32>(&c); }

@@ -7,10 +7,10 @@
 
 use super::Isa;
 use crate::cpu::arch::portable::adagrad as portable;
-pub use crate::cpu::arch::portable::adagrad::{update, GroupedRows, Hp};
+pub use crate::cpu::arch::portable::adagrad::{GroupedRows, Hp};
 
 macro_rules! dispatch {
-    ($t:ty, $dense:ident, $masked:ident, $row:ident, $rows:ident) => {
+    ($t:ty, $dense:ident, $masked:ident, $rows:ident) => {
         /// Dense update of `p`, `s` by `g` (all the same length).
         pub fn $dense(isa: Isa, p: &mut [$t], s: &mut [$t], g: &[$t], h: &Hp<$t>) {
             assert!(
@@ -47,45 +47,6 @@ macro_rules! dispatch {
                     super::arch::x86_64::avx2::adagrad::$masked(p, s, g, words, h)
                 },
                 _ => portable::masked(p, s, g, words, h),
-            }
-        }
-
-        /// One row (`p.len()` columns) of a row-sparse gradient: the sum, in
-        /// the order given, of the `values` rows `items[k] & pos_mask`.
-        pub fn $row(
-            isa: Isa,
-            p: &mut [$t],
-            s: &mut [$t],
-            values: &[$t],
-            items: &[u64],
-            pos_mask: u64,
-            h: &Hp<$t>,
-        ) {
-            let cols = p.len();
-            assert!(
-                s.len() == cols && !items.is_empty(),
-                "adagrad row: bad arguments"
-            );
-            if cols == 0 {
-                return;
-            }
-            let rows = values.len() / cols;
-            assert!(
-                items.iter().all(|&it| ((it & pos_mask) as usize) < rows),
-                "adagrad row: position out of range"
-            );
-            match isa.clamp_available() {
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: AVX-512 F/DQ checked; every position asserted in range.
-                Isa::Avx512 => unsafe {
-                    super::arch::x86_64::avx512::adagrad::$row(p, s, values, items, pos_mask, h)
-                },
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: AVX2 checked; every position asserted in range.
-                Isa::Avx2 => unsafe {
-                    super::arch::x86_64::avx2::adagrad::$row(p, s, values, items, pos_mask, h)
-                },
-                _ => portable::row(p, s, values, items, pos_mask, h),
             }
         }
 
@@ -131,8 +92,8 @@ macro_rules! dispatch {
     };
 }
 
-dispatch!(f32, dense_f32, masked_f32, row_f32, rows_f32);
-dispatch!(f64, dense_f64, masked_f64, row_f64, rows_f64);
+dispatch!(f32, dense_f32, masked_f32, rows_f32);
+dispatch!(f64, dense_f64, masked_f64, rows_f64);
 
 /// Hints the CPU to fetch the cache line holding `ptr` (no-op off x86-64).
 #[inline(always)]

@@ -13,7 +13,8 @@
 //!
 //! Results are bit-identical across ISAs and thread counts: each element is
 //! computed by one fixed sequence of IEEE operations (no FMA), defined by the
-//! scalar [`unary_scalar`] / [`binary_scalar`]. `exp`/`log` on `f32` use
+//! scalar forms of the portable room (`binary_scalar` and the per-op
+//! scalar functions). `exp`/`log` on `f32` use
 //! [`crate::math::exp_f32`] / [`crate::math::ln_f32`], transcribed exactly in
 //! SIMD; on `f64` every path calls `std`'s `exp`/`ln` lane by lane, as it does
 //! for `pow` with an exponent outside PyTorch's special set
@@ -26,7 +27,6 @@
 
 use crate::array::{BinaryOp, UnaryOp};
 use crate::cpu::arch::portable::elementwise as portable;
-pub use crate::cpu::arch::portable::elementwise::{binary_scalar, unary_scalar};
 use crate::cpu::Isa;
 use crate::element::Float;
 use crate::error::{check_len, check_shape, Result};
@@ -536,42 +536,6 @@ pub(crate) fn binary_inplace_with_imp<T: Float>(
     // is a shared borrow, so it cannot alias the exclusive `a`.
     unsafe { binary_run(isa, op, p, rhs, rows, cols, mask.words(), p) };
     Ok(())
-}
-
-/// [`unary_with`] on [`crate::cpu::isa`].
-pub fn unary<T: Float>(op: UnaryOp<T>, src: &[T], mask: &Mask, dst: &mut [T]) -> Result<()> {
-    unary_with(crate::cpu::isa(), op, src, mask, dst)
-}
-
-/// [`unary_inplace_with`] on [`crate::cpu::isa`].
-pub fn unary_inplace<T: Float>(op: UnaryOp<T>, x: &mut [T], mask: &Mask) -> Result<()> {
-    unary_inplace_with(crate::cpu::isa(), op, x, mask)
-}
-
-/// [`binary_with`] on [`crate::cpu::isa`].
-#[allow(clippy::too_many_arguments)]
-pub fn binary<T: Float>(
-    op: BinaryOp,
-    a: &[T],
-    rhs: Rhs<'_, T>,
-    rows: usize,
-    cols: usize,
-    mask: &Mask,
-    dst: &mut [T],
-) -> Result<()> {
-    binary_with(crate::cpu::isa(), op, a, rhs, rows, cols, mask, dst)
-}
-
-/// [`binary_inplace_with`] on [`crate::cpu::isa`].
-pub fn binary_inplace<T: Float>(
-    op: BinaryOp,
-    a: &mut [T],
-    rhs: Rhs<'_, T>,
-    rows: usize,
-    cols: usize,
-    mask: &Mask,
-) -> Result<()> {
-    binary_inplace_with(crate::cpu::isa(), op, a, rhs, rows, cols, mask)
 }
 
 /// `out[i] = if mask.get(i) { values[i] } else { fill }` (MaskedTensor's

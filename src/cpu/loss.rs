@@ -512,6 +512,10 @@ fn check_grad_len(n: usize, grad: usize) -> Result<()> {
     crate::error::check_len("grad", n, grad)
 }
 
+fn check_out_len(n: usize, out: usize) -> Result<()> {
+    crate::error::check_len("out", n, out)
+}
+
 macro_rules! elementwise_entry {
     ($(#[$doc:meta])* $name:ident, $name_into:ident, $imp:ident, $k:ident, $public:literal, ($($p:ident : $pt:ty),*), $check:expr, $op:expr) => {
         $(#[$doc])*
@@ -823,7 +827,7 @@ pub(crate) fn cross_entropy_into_with_imp<T: Float>(
 /// bit pattern) in `[-87.34, 0]`, the range the losses use, and over every
 /// 62281st bit pattern of the normal-result range `[-87.34, 88.72]`.
 pub fn exp_with(isa: Isa, x: &[f32], out: &mut [f32]) -> Result<()> {
-    check_grad_len(x.len(), out.len())?;
+    check_out_len(x.len(), out.len())?;
     match isa.clamp_available() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the CPU has AVX-512 (clamp_available).
@@ -844,7 +848,7 @@ pub fn exp_with(isa: Isa, x: &[f32], out: &mut [f32]) -> Result<()> {
 /// sum of up to 8192 terms, BCE's `ln(1 + e)`) and every 62281st positive
 /// finite `f32`.
 pub fn ln_with(isa: Isa, x: &[f32], out: &mut [f32]) -> Result<()> {
-    check_grad_len(x.len(), out.len())?;
+    check_out_len(x.len(), out.len())?;
     match isa.clamp_available() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the CPU has AVX-512 (clamp_available).

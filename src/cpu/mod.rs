@@ -160,11 +160,6 @@ fn detect() -> Isa {
     }
 }
 
-/// Number of rayon threads the kernels may use (rayon's pool size).
-pub fn threads() -> usize {
-    rayon::current_num_threads()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -32,15 +32,8 @@
 //! `dx = y * (g - sum(g * y))`, log-softmax `dx = g - exp(y) * sum(g)`, the
 //! sums canonical over the kept elements.
 //!
-//! ```
-//! use maskops::cpu::reduce::{reduce, Reduction};
-//! use maskops::{Mask, MaskedView};
-//! let x = [1.0f32, f32::NAN, 3.0, 4.0];
-//! let m = Mask::from_bools(&[true, false, true, true]);
-//! let v = MaskedView::new(&x, &m).unwrap();
-//! assert_eq!(reduce(&v, Reduction::Sum), Some(8.0));
-//! assert_eq!(reduce(&v, Reduction::Amax), Some(4.0));
-//! ```
+//! The public face of this module is [`crate::MaskedView`]'s reductions
+//! and softmax ([`crate::softmax`] for the `_into` and backward forms).
 
 pub mod engine;
 

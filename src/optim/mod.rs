@@ -48,7 +48,7 @@
 //!
 //! # Speed and determinism
 //!
-//! * Dense and masked steps run the SIMD kernels of `crate::cpu::adagrad`
+//! * Dense and masked steps run the SIMD kernels of the CPU backend
 //!   (AVX-512, AVX2, portable; `f32` and `f64`, half types through the
 //!   portable path), in parallel over 64-aligned chunks with rayon when the
 //!   step is large (see [`Workspace::parallel_min`]).

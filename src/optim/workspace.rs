@@ -29,13 +29,13 @@
 ///
 /// ```
 /// use maskops::optim::{Adagrad, Workspace};
-/// use maskops::cpu;
+/// use maskops::backend;
 /// let opt = Adagrad::default();
 /// let mut ws = Workspace::new();
 /// let mut table = vec![0.0f32; 10 * 4];
 /// let mut state = opt.state(table.len());
 /// for _ in 0..3 {
-///     opt.step_rows_with(cpu::isa(), &mut ws, &mut table, 10, 4, &[7, 2, 7], &[1.0; 12], &mut state)
+///     opt.step_rows_with(backend::isa(), &mut ws, &mut table, 10, 4, &[7, 2, 7], &[1.0; 12], &mut state)
 ///         .unwrap();
 /// }
 /// assert_eq!(state.step, 3);

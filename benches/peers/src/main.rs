@@ -5,7 +5,6 @@
 
 use arrow_array::{Array, Float32Array};
 use arrow_buffer::{BooleanBuffer, Buffer, NullBuffer, ScalarBuffer};
-use maskops::cpu::reduce::{reduce, Reduction};
 use maskops::{Mask, MaskedView};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -45,7 +44,7 @@ fn main() {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
     println!(
         "maskops ({:?}) vs arrow-rs nullable aggregates, f32, one thread, min wall time per call",
-        maskops::cpu::isa()
+        maskops::backend::isa()
     );
     println!(
         "{:<5} {:>6} {:>5} {:>12} {:>12} {:>8}",
@@ -69,23 +68,23 @@ fn main() {
                 let (tm, ta, same) = pool.install(|| match op {
                     "sum" => {
                         let a = arrow_arith::aggregate::sum(&arr).unwrap();
-                        let b = reduce(&v, Reduction::Sum).unwrap();
+                        let b = v.sum().unwrap();
                         let rel = ((a - b) / b).abs();
                         (
-                            time(|| reduce(black_box(&v), Reduction::Sum)),
+                            time(|| black_box(&v).sum()),
                             time(|| arrow_arith::aggregate::sum(black_box(&arr))),
                             rel < 1e-3,
                         )
                     }
                     "min" => (
-                        time(|| reduce(black_box(&v), Reduction::Amin)),
+                        time(|| black_box(&v).amin()),
                         time(|| arrow_arith::aggregate::min(black_box(&arr))),
-                        arrow_arith::aggregate::min(&arr) == reduce(&v, Reduction::Amin),
+                        arrow_arith::aggregate::min(&arr) == v.amin(),
                     ),
                     _ => (
-                        time(|| reduce(black_box(&v), Reduction::Amax)),
+                        time(|| black_box(&v).amax()),
                         time(|| arrow_arith::aggregate::max(black_box(&arr))),
-                        arrow_arith::aggregate::max(&arr) == reduce(&v, Reduction::Amax),
+                        arrow_arith::aggregate::max(&arr) == v.amax(),
                     ),
                 });
                 assert!(same, "{op}: maskops and arrow disagree");

@@ -62,6 +62,7 @@ pub trait Acc: Copy + Send + Sync + PartialOrd + Debug + Default + 'static {
     /// From `f64` (rounded).
     fn from_f64(v: f64) -> Self;
     /// To `f64` (exact).
+    #[allow(dead_code)] // part of the accumulator's definition; no kernel needs it today
     fn to_f64(self) -> f64;
 }
 
@@ -214,6 +215,7 @@ pub trait Lanes: Copy {
     /// Lane-wise `*`.
     unsafe fn mul(self, o: Self) -> Self;
     /// Lane-wise `/`.
+    #[allow(dead_code)] // implemented by every room; no fold divides today
     unsafe fn div(self, o: Self) -> Self;
     /// Lane-wise `|x|`.
     unsafe fn abs(self) -> Self;
@@ -335,9 +337,12 @@ pub fn min_op<A: Acc>(a: A, b: A) -> A {
 pub trait Kind: Copy + Send + Sync + 'static {
     /// Lane start value (the canonical identity).
     fn identity<A: Acc>() -> A;
-    /// Raw input for masked-out lanes.
+    /// Raw input for masked-out lanes (the scalar definition that
+    /// [`Kind::neutral_v`] follows).
+    #[allow(dead_code)] // the specification of the vector form; not called
     fn neutral<A: Acc>(c: A) -> A;
-    /// Element map.
+    /// Element map (the scalar definition that [`Kind::val_v`] follows).
+    #[allow(dead_code)] // the specification of the vector form; not called
     fn val<A: Acc>(x: A, c: A) -> A;
     /// Combining operation.
     fn op<A: Acc>(a: A, b: A) -> A;

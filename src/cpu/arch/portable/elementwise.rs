@@ -148,22 +148,6 @@ pub fn clamp_scalar<T: Float>(x: T, lo: T, hi: T) -> T {
     }
 }
 
-/// The scalar definition of a unary op (every SIMD path equals it bit for bit).
-#[inline(always)]
-pub fn unary_scalar<T: Float>(op: UnaryOp<T>, x: T) -> T {
-    match op {
-        UnaryOp::Neg => -x,
-        UnaryOp::Abs => x.abs(),
-        UnaryOp::Sqrt => x.sqrt(),
-        UnaryOp::Exp => exp_scalar(x),
-        UnaryOp::Log => ln_scalar(x),
-        UnaryOp::Pow(p) => pow_scalar(x, p),
-        UnaryOp::AddScalar(s) => x + s,
-        UnaryOp::MulScalar(s) => x * s,
-        UnaryOp::Clamp(lo, hi) => clamp_scalar(x, lo, hi),
-    }
-}
-
 /// The scalar definition of a binary op. `maximum`/`minimum` propagate NaN
 /// (PyTorch's `torch.maximum`): a NaN operand gives `a + b`; otherwise
 /// `if a > b { a } else { b }` (`minimum`: `a < b`), which is x86's

@@ -1,10 +1,10 @@
 //! Report rows of the reduce family: masked reductions and softmax (issue 3).
 
-use crate::{header, unmasked_read, Ctx};
-use half::{bf16, f16};
-use maskops::cpu::reduce::{
+use crate::shim::reduce::{
     arg, reduce, reduce_dim, softmax, softmax_backward, softmax_into, ArgReduction, Reduction,
 };
+use crate::{header, unmasked_read, Ctx};
+use half::{bf16, f16};
 use maskops::{Element, Mask, MaskedView};
 use rayon::prelude::*;
 
@@ -238,9 +238,9 @@ pub fn run(ctx: &Ctx) {
         let x = data(n, 19);
         let m = Mask::random(n, 0.1, 2);
         let v = MaskedView::new(&x, &m).unwrap();
-        maskops::cpu::reduce::set_par_min_len(1);
+        crate::shim::reduce::set_par_min_len(1);
         let t2 = p2.install(|| ctx.time_with(true, || reduce(&v, Reduction::Sum)));
-        maskops::cpu::reduce::set_par_min_len(maskops::cpu::reduce::PAR_MIN_LEN);
+        crate::shim::reduce::set_par_min_len(crate::shim::reduce::PAR_MIN_LEN);
         let t1 = p1.install(|| ctx.time_with(true, || reduce(&v, Reduction::Sum)));
         println!(
             "  N = 2^{log2n:<2}  1 thread {:>8.1} us  2 threads {:>8.1} us  ({:.2}x)",
@@ -251,7 +251,7 @@ pub fn run(ctx: &Ctx) {
     }
     println!(
         "  (the kernels split at N >= {} = PAR_MIN_LEN)",
-        maskops::cpu::reduce::PAR_MIN_LEN
+        crate::shim::reduce::PAR_MIN_LEN
     );
     let _ = <f32 as Element>::NAME;
 }

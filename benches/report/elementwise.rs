@@ -104,6 +104,6 @@ pub fn run(ctx: &Ctx) {
         fmt_t(t2),
         N as f64 * 8.125 / t2 / 1e9,
         t1 / t2,
-        maskops::cpu::elementwise::parallel_min_len()
+        maskops::backend::threshold(maskops::backend::Threshold::Elementwise)
     );
 }

@@ -1,4 +1,4 @@
-//! maskops performance report: `cargo run --release --example report`.
+//! maskops performance report: `cargo run --release --bin report`.
 //!
 //! Prints, per kernel family, elements per ns, GB/s and the ratio to the
 //! machine's bandwidth (an unmasked vectorized read of the same buffer,
@@ -10,6 +10,8 @@
 //! with a `run(&Ctx)` function. `MASKOPS_REPORT=reduce,loss` runs a subset.
 
 mod reduce;
+#[path = "../../tests/shim/mod.rs"]
+mod shim;
 // Other families add their module here (one line each).
 mod adagrad;
 mod bw; // helpers shared by loss, adagrad, elementwise
@@ -206,7 +208,7 @@ fn main() {
     };
     println!(
         "maskops performance report: isa = {:?}, rayon threads = {}, {} ms per measurement",
-        maskops::cpu::isa(),
+        maskops::backend::isa(),
         rayon::current_num_threads(),
         budget_ms
     );
