@@ -11,8 +11,8 @@
 //! - [`Reduction::Mean`] divides by the number of kept elements (the
 //!   scFormer "masked MSE": sum over the mask / mask count); a mean over
 //!   nothing is 0 with a zero gradient (PyTorch gives NaN);
-//! - to compute a loss on the *masked-out* entries (the masking demo's "loss
-//!   on what was hidden"), pass `&mask.not()`.
+//! - to compute a loss on the *masked-out* entries (the gene-expression
+//!   masking workflow's "loss on what was hidden"), pass `&mask.not()`.
 //!
 //! ## Speed and determinism
 //!

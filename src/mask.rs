@@ -372,7 +372,8 @@ impl Mask {
     }
 
     /// Bitwise NOT: keeps exactly what was masked out. Use it to compute a
-    /// loss on the *hidden* entries (the masking demo's `~mask`).
+    /// loss on the *hidden* entries (the gene-expression masking workflow's
+    /// `~mask`), or to convert a PyTorch padding mask (`true` = padded).
     pub fn not(&self) -> Mask {
         let mut words: Vec<u64> = self.words.iter().map(|w| !w).collect();
         clear_tail(&mut words, self.len);
@@ -423,7 +424,7 @@ fn clear_tail(words: &mut [u64], len: usize) {
 }
 
 /// Builds a `rows x cols` mask by AND-composing a row mask, a column mask
-/// and a random element mask, as in the gene-expression masking demo
+/// and a random element mask, as in the gene-expression masking workflow
 /// (cells = rows, genes = columns).
 ///
 /// Each probability is the chance that a whole row, a whole column or one
