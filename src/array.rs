@@ -23,7 +23,7 @@
 //! the array with a fill value.
 //!
 //! Results are bit-identical on every ISA and thread count (see
-//! [`crate::cpu::elementwise`]): `f32` `exp`/`log` use
+//! [`crate::backend`]): `f32` `exp`/`log` use
 //! [`crate::math::exp_f32`]/[`crate::math::ln_f32`], `f64` uses `std`.
 //!
 //! # The Adagrad of PyTorch's MaskedTensor tutorial, written with masked ops

@@ -20,7 +20,7 @@
 //! block by block (elementwise losses) or row by row (cross-entropy), with
 //! no temporary the size of the input. The kernels are hand-written for
 //! AVX-512 and AVX2 (`f32`; `f64` uses the portable kernels compiled for
-//! each ISA) with a portable fallback, chosen by [`crate::cpu::isa`], and
+//! each ISA) with a portable fallback, chosen by [`crate::backend::isa`], and
 //! large inputs are split over rayon's pool. Every sum follows the
 //! [`crate::canonical`] order, so a result has the same bits on every ISA
 //! and every thread count. `f32` cross-entropy and BCE use the crate's
