@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# CUDA checks without a GPU (DESIGN.md "Verifying CUDA without a GPU"):
+# CUDA checks without a GPU (docs/design.md, "How CUDA is checked without a GPU"):
 #   1. NVRTC (from the PyPI wheel) compiles every kernels/*.cu to PTX during
 #      `cargo build --features cuda` (build.rs);
 #   2. ptxas (from the PyPI wheel) assembles every PTX for each of

@@ -1,6 +1,7 @@
-//! The seeds' workflow end to end on synthetic data made in-process:
-//! a cells x genes expression matrix, a mask composed from whole cells,
-//! whole genes and random entries (the masking demo), a small low-rank
+//! The gene-expression masking workflow end to end on synthetic data made
+//! in-process: a cells x genes expression matrix, a mask composed from whole
+//! cells, whole genes and random entries (row, column and random masks
+//! ANDed, `MaskBuilder`), a small low-rank
 //! linear model that reconstructs the *hidden* entries from the visible
 //! ones, trained with masked MSE on `!mask` and Adagrad, and the masked
 //! per-gene statistics at the end.

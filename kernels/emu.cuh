@@ -1,5 +1,6 @@
 // Host emulation of the CUDA execution model, for running kernels/*.cu on a
-// CPU (feature `cuda-emulator`; DESIGN.md "Verifying CUDA without a GPU").
+// CPU (feature `cuda-emulator`; docs/design.md "How CUDA is checked without a
+// GPU").
 //
 // Included by common.cuh only when the file is NOT compiled by NVRTC/nvcc.
 // Model:

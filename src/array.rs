@@ -26,7 +26,7 @@
 //! [`crate::backend`]): `f32` `exp`/`log` use
 //! [`crate::math::exp_f32`]/[`crate::math::ln_f32`], `f64` uses `std`.
 //!
-//! # The seed's masked Adagrad, written with masked ops
+//! # The Adagrad of PyTorch's MaskedTensor tutorial, written with masked ops
 //!
 //! ```
 //! use maskops::{BinaryOp, Mask, MaskedArray};
@@ -62,14 +62,14 @@
 //! assert_eq!(state_sum[0], 0.5);
 //! ```
 //!
-//! The seed updates with `p + (-clr) * (g / std)`; PyTorch's dense Adagrad
-//! and [`optim::Adagrad::step_masked`](crate::optim::Adagrad::step_masked)
+//! The tutorial updates with `p + (-clr) * (g / std)`; PyTorch's dense
+//! Adagrad and [`optim::Adagrad::step_masked`](crate::optim::Adagrad::step_masked)
 //! use `addcdiv`'s order, `p - (clr * g) / std`, which can differ in the last
 //! bit. Written in that order — `g.mul_scalar(clr).div(&std)` then
 //! `update_dense(BinaryOp::Sub, &mut param)` — the masked ops equal
 //! `step_masked` bit for bit (`tests/array_adagrad.rs`, with weight decay,
-//! `maximize`, `lr_decay`, over several steps; the seed's order stays within
-//! one ulp).
+//! `maximize`, `lr_decay`, over several steps; the tutorial's order stays
+//! within one ulp).
 
 use crate::cpu::elementwise::{self as ew, Rhs};
 use crate::cpu::Isa;
@@ -193,7 +193,7 @@ impl<'a, T, const N: usize> From<&'a [T; N]> for Operand<'a, T> {
 ///
 /// ```
 /// use maskops::{Mask, MaskedArray, MaskPolicy, BinaryOp};
-/// // the seed's first example: data = arange(5), mask = [T, T, F, T, F]
+/// // the MaskedTensor tutorial's first example: data = arange(5), mask = [T, T, F, T, F]
 /// let m0 = MaskedArray::new(vec![0.0f32, 1.0, 2.0, 3.0, 4.0],
 ///                           Mask::from_bools(&[true, true, false, true, false])).unwrap();
 /// let m1 = MaskedArray::new(m0.values().to_vec(), m0.mask().not()).unwrap();
@@ -649,7 +649,7 @@ impl<T: Float> MaskedArray<T> {
     /// assert_eq!(state_sum, vec![9.5, 0.5, 25.5]);
     /// ```
     ///
-    /// With `BinaryOp::Add` this is the seed's `dense + self.to_tensor(0)`
+    /// With `BinaryOp::Add` this is MaskedTensor's `dense + self.to_tensor(0)`
     /// without the temporary (identical except that an untouched `-0.0`
     /// stays `-0.0`).
     pub fn update_dense_with(&self, isa: Isa, op: BinaryOp, dense: &mut [T]) -> Result<()> {

@@ -1,4 +1,5 @@
-//! The canonical summation order (DESIGN.md, "Numerics: one canonical order").
+//! The canonical summation order (`docs/design.md`, "Numerics: one
+//! canonical order").
 //!
 //! Every fast path (portable, AVX2, AVX-512, NEON, CUDA, any thread count)
 //! evaluates sums — and products, and any other associative-in-theory fold —

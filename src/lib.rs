@@ -1,13 +1,43 @@
 //! # maskops
 //!
 //! Kernels driven by bit-packed masks, for Rust training and optimizer code:
-//! masked reductions and softmax ([`MaskedView`]), masked losses with their
-//! gradients ([`loss`]), and a masked / sparse Adagrad ([`optim`]).
+//! masked reductions and softmax, masked losses with their gradients, masked
+//! elementwise arithmetic and a masked / sparse Adagrad. Every result is
+//! exact in one sense: sums follow one canonical order, so each fast path
+//! (AVX-512, AVX2, portable, any thread count, the CUDA kernels) returns the
+//! same bits; and nothing under a cleared mask bit (NaN, infinity, garbage)
+//! ever reaches a result.
 //!
-//! Conventions (DESIGN.md):
+//! ## Families
+//!
+//! | what | where |
+//! |---|---|
+//! | masks: constructors (`ones`, `from_bools`, `from_words`, `from_labels`, `not_nan`, `padding`, `random`), `!`, `&`, `\|` | [`Mask`], [`MaskBuilder`] (row, column and random masks ANDed), [`mask`] |
+//! | masked reductions (`sum mean prod amin amax argmin argmax var std norm logsumexp`, whole or per row / column) and softmax | [`MaskedView`], [`MaskedVec`], [`softmax`] (backward) |
+//! | masked elementwise arithmetic with MaskedTensor's semantics | [`MaskedArray`], [`MaskPolicy`] |
+//! | losses with their gradients (`mse l1 huber smooth_l1 bce_with_logits cross_entropy ecs pearson`) | [`loss`] |
+//! | Adagrad on dense, masked, sparse COO (`sprs::TriMat`, `CsVec`) and row-sparse gradients; row-wise Adagrad | [`optim`] |
+//! | the naive `f64` oracle of every op | [`reference`](mod@reference) |
+//! | the canonical summation order; deterministic `exp` / `ln` | [`canonical`], [`math`] |
+//! | which CPU instruction set runs, and from which size work is split over threads | [`backend`] |
+//!
+//! For an embedding table, train with
+//! [`Adagrad::step_rows`](optim::Adagrad::step_rows) (the looked-up row ids
+//! and one gradient row per lookup): it is the fastest sparse form and needs
+//! no `sprs` matrix. [`Adagrad::step_sparse`](optim::Adagrad::step_sparse)
+//! takes any COO gradient.
+//!
+//! ## Conventions
+//!
+//! The design document, `docs/design.md` in the repository, gives them in
+//! full, with the public API contract and how the CUDA kernels are checked
+//! without a GPU. In short:
+//!
 //! - A [`Mask`] is 1 bit per element in `u64` words, LSB-first, **bit = 1
-//!   keeps** (Arrow's validity bitmap on little-endian). To compute on the
-//!   masked-*out* entries (a loss on what was hidden), pass `mask.not()`.
+//!   keeps** (Arrow's validity bitmap on little-endian). PyTorch's padding
+//!   masks (`src_key_padding_mask`) use `true` for *padded*: convert with
+//!   `!mask`. To compute on the masked-*out* entries (a loss on what was
+//!   hidden), pass `!mask` too.
 //! - Matrices are row-major `[rows, cols]`; `dim = 1` reduces over columns
 //!   (one result per row), `dim = 0` over rows, as in PyTorch.
 //! - Nothing kept gives `None` or a cleared output bit, never NaN; masked-out
@@ -24,6 +54,36 @@
 //! assert_eq!(v.mean(), Some(3.0));
 //! assert_eq!(v.amax(), Some(5.0));
 //! ```
+//!
+//! ## CPU backend
+//!
+//! The instruction set (AVX-512, AVX2 or portable) is detected once; the
+//! environment variable `MASKOPS_ISA=portable|avx2|avx512` lowers it for the
+//! process, and [`backend::with_isa`] forces one for a closure. Large inputs
+//! are split over rayon's global pool from the sizes in
+//! [`backend::Threshold`]. None of this changes a result.
+//!
+//! ## Cargo features
+//!
+//! Neither is on by default; the default build needs no CUDA and no C++
+//! compiler.
+//!
+//! - **`cuda`**: the kernels on NVIDIA GPUs through cudarc and NVRTC — the
+//!   `cuda` module (`Gpu`, device buffers, masks uploaded once as `u64`
+//!   words, reductions, softmax, losses and Adagrad on the device). Nothing
+//!   CUDA is needed to build: the driver and NVRTC are loaded at run time,
+//!   and without them `Gpu::new` returns [`Error::CudaUnavailable`].
+//! - **`cuda-emulator`**: runs the same `.cu` kernels on the host, under an
+//!   emulation of the CUDA execution model, with the launch plans the device
+//!   path computes — for testing the kernels without a GPU. Needs a C++20
+//!   compiler; brings the `cuda` module's launch plans and
+//!   `cuda::emu::Emulator`.
+//!
+//! ## Re-exports
+//!
+//! [`sprs`] and [`half`] are re-exported, so a caller builds gradients and
+//! half-precision data with the versions this crate was built against.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 pub mod backend;
@@ -42,24 +102,34 @@ pub use error::{Error, Result};
 pub use mask::{Mask, MaskBuilder};
 pub use view::{MaskedVec, MaskedView};
 
+/// The `sprs` crate this crate's sparse gradients use
+/// ([`optim::Adagrad::step_sparse`] takes a `sprs::TriMat`), re-exported so
+/// callers need not match its version.
+pub use sprs;
+
+/// The `half` crate of the [`f16`](half::f16) and [`bf16`](half::bf16)
+/// element types, re-exported so callers need not match its version.
+pub use half;
+
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
-// --- reductions & softmax (reduce helper) ---
+// --- softmax backward (the forward is on MaskedView) ---
 pub mod softmax;
 
-// --- losses (loss helper) ---
+// --- losses ---
 pub mod loss;
 
-// --- optimizer (adagrad helper) ---
+// --- optimizers ---
 pub mod optim;
 
-// --- masked arithmetic (array helper) ---
+// --- masked arithmetic ---
 pub mod array;
 pub use array::{BinaryOp, MaskPolicy, MaskedArray, Operand, UnaryOp};
 
-// --- cuda (cuda helper) ---
+// --- CUDA: device backend (feature `cuda`) and host emulator (feature `cuda-emulator`) ---
 #[cfg(any(feature = "cuda", feature = "cuda-emulator"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "cuda", feature = "cuda-emulator"))))]
 pub mod cuda;

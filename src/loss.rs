@@ -11,8 +11,8 @@
 //! - [`Reduction::Mean`] divides by the number of kept elements (the
 //!   scFormer "masked MSE": sum over the mask / mask count); a mean over
 //!   nothing is 0 with a zero gradient (PyTorch gives NaN);
-//! - to compute a loss on the *masked-out* entries (the masking demo's "loss
-//!   on what was hidden"), pass `&mask.not()`.
+//! - to compute a loss on the *masked-out* entries (the gene-expression
+//!   masking workflow's "loss on what was hidden"), pass `&mask.not()`.
 //!
 //! ## Speed and determinism
 //!
@@ -20,7 +20,7 @@
 //! block by block (elementwise losses) or row by row (cross-entropy), with
 //! no temporary the size of the input. The kernels are hand-written for
 //! AVX-512 and AVX2 (`f32`; `f64` uses the portable kernels compiled for
-//! each ISA) with a portable fallback, chosen by [`crate::backend`], and
+//! each ISA) with a portable fallback, chosen by [`crate::backend::isa`], and
 //! large inputs are split over rayon's pool. Every sum follows the
 //! [`crate::canonical`] order, so a result has the same bits on every ISA
 //! and every thread count. `f32` cross-entropy and BCE use the crate's
@@ -76,9 +76,40 @@ pub struct Loss<T> {
     pub grad: Vec<T>,
 }
 
+impl<T: Copy> Loss<T> {
+    /// The value of a reduced loss: `Some(value[0])` when `value` holds one
+    /// element ([`Reduction::Sum`] or [`Reduction::Mean`], or
+    /// [`Reduction::None`] over a single element or row), else `None`.
+    ///
+    /// ```
+    /// use maskops::loss::{self, Reduction};
+    /// use maskops::Mask;
+    /// let (x, y) = ([1.0f32, 2.0, 4.0], [0.0f32, 2.0, 0.0]);
+    /// let m = Mask::from_bools(&[true, true, false]);
+    /// let mean = loss::mse(&x, &y, &m, Reduction::Mean)?;
+    /// assert_eq!(mean.scalar(), Some(0.5)); // (1 + 0) / 2
+    /// let per_element = loss::mse(&x, &y, &m, Reduction::None)?;
+    /// assert_eq!(per_element.value, vec![1.0, 0.0, 0.0]);
+    /// assert_eq!(per_element.scalar(), None);
+    /// # Ok::<(), maskops::Error>(())
+    /// ```
+    pub fn scalar(&self) -> Option<T> {
+        match self.value.as_slice() {
+            [v] => Some(*v),
+            _ => None,
+        }
+    }
+}
+
 /// Options of [`cross_entropy`]. `Default` gives PyTorch's defaults
-/// (`ignore_index = -100`, no weight, no label smoothing, mean); the struct
-/// may grow fields, so write `..Default::default()`.
+/// (`ignore_index = -100`, no weight, no label smoothing, mean).
+///
+/// Write the fields you set and `..Default::default()` for the rest, as in
+/// `CrossEntropy { ignore_index: -1, ..Default::default() }`. A field added
+/// in a later version always comes with a default that keeps today's
+/// behaviour, so code written this way keeps compiling and computing the
+/// same thing. (The struct is not `#[non_exhaustive]`, which would forbid
+/// exactly this form outside the crate.)
 #[derive(Debug, Clone, PartialEq)]
 pub struct CrossEntropy<T> {
     /// Rows whose target equals this are ignored (value 0, zero gradient,

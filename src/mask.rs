@@ -19,6 +19,25 @@ use bitvec::prelude::{BitSlice, Lsb0};
 /// assert!(m.get(0) && !m.get(1));
 /// assert_eq!(m.words(), &[0b101]);
 /// ```
+///
+/// Masks compose with `!`, `&` and `|`, on owned or borrowed masks (an owned
+/// left operand is reused, no allocation). The operators panic when the
+/// lengths differ; [`Mask::and`] and [`Mask::or`] return `Err` instead.
+///
+/// ```
+/// use maskops::Mask;
+/// let padding = Mask::padding(&[3, 2], 4).unwrap(); // 2 x 4, real tokens kept
+/// let mlm = Mask::random(8, 0.5, 1); // positions left visible
+/// // the positions the model must predict: real tokens that were hidden
+/// let predict = &padding & &!&mlm;
+/// assert_eq!(predict, padding.and(&mlm.not()).unwrap());
+/// // a PyTorch `src_key_padding_mask` (true = padded) is the negation
+/// let torch_padding = !&padding;
+/// assert_eq!((&torch_padding | &padding).count_ones(), 8);
+/// let mut m = padding.clone();
+/// m &= &mlm;
+/// assert_eq!(m, padding & &mlm);
+/// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Mask {
     words: Vec<u64>,
@@ -361,18 +380,39 @@ impl Mask {
         Ok(Mask { words, len })
     }
 
-    /// Bitwise AND (an element is kept if both keep it).
+    /// Bitwise AND (an element is kept if both keep it). The operator form
+    /// `&a & &b` gives the same mask but panics on a length mismatch; this
+    /// returns [`Error::Length`] instead.
+    ///
+    /// ```
+    /// use maskops::{Error, Mask};
+    /// let a = Mask::from_bools(&[true, true, false]);
+    /// let b = Mask::from_bools(&[true, false, false]);
+    /// assert_eq!(a.and(&b).unwrap(), &a & &b);
+    /// assert!(matches!(a.and(&Mask::ones(4)), Err(Error::Length { expected: 3, actual: 4, .. })));
+    /// ```
+    ///
+    /// ```should_panic
+    /// use maskops::Mask;
+    /// // mask length mismatch in `&`: the left mask has 3 bits, the right one 4
+    /// let _ = &Mask::ones(3) & &Mask::ones(4);
+    /// ```
     pub fn and(&self, other: &Mask) -> Result<Mask> {
         self.zip(other, |a, b| a & b)
     }
 
-    /// Bitwise OR (an element is kept if either keeps it).
+    /// Bitwise OR (an element is kept if either keeps it). The operator form
+    /// `&a | &b` gives the same mask but panics on a length mismatch; this
+    /// returns [`Error::Length`] instead.
     pub fn or(&self, other: &Mask) -> Result<Mask> {
         self.zip(other, |a, b| a | b)
     }
 
     /// Bitwise NOT: keeps exactly what was masked out. Use it to compute a
-    /// loss on the *hidden* entries (the masking demo's `~mask`).
+    /// loss on the *hidden* entries (the gene-expression masking workflow's
+    /// `~mask`), or to convert a PyTorch padding mask (`true` = padded).
+    /// The operator `!&mask` is the same; `!mask` on an owned mask flips its
+    /// bits in place.
     pub fn not(&self) -> Mask {
         let mut words: Vec<u64> = self.words.iter().map(|w| !w).collect();
         clear_tail(&mut words, self.len);
@@ -413,6 +453,160 @@ impl Mask {
     }
 }
 
+// ---------------------------------------------------------------- operators
+
+/// Panics with the operator's message unless both masks have `len` bits.
+#[track_caller]
+fn assert_same_len(op: &str, method: &str, a: &Mask, b: &Mask) {
+    assert!(
+        a.len == b.len,
+        "mask length mismatch in `{op}`: the left mask has {} bits, the right one {} \
+         (use `Mask::{method}`, which returns `Err` instead of panicking)",
+        a.len,
+        b.len
+    );
+}
+
+impl Mask {
+    /// `self = f(self, other)` word by word; the tail stays clear because
+    /// `f` maps (0, 0) to 0.
+    #[track_caller]
+    fn zip_assign(&mut self, other: &Mask, op: &str, method: &str, f: impl Fn(u64, u64) -> u64) {
+        assert_same_len(op, method, self, other);
+        for (a, &b) in self.words.iter_mut().zip(&other.words) {
+            *a = f(*a, b);
+        }
+    }
+
+    /// Flips every bit in place, keeping the tail clear.
+    fn invert(&mut self) {
+        for w in &mut self.words {
+            *w = !*w;
+        }
+        clear_tail(&mut self.words, self.len);
+    }
+}
+
+/// `!mask`: the same as [`Mask::not`], keeping exactly what was masked out.
+/// Converts a PyTorch padding mask (`true` = padded) to a keep mask.
+///
+/// ```
+/// use maskops::Mask;
+/// let keep = Mask::padding(&[2, 3], 3).unwrap(); // row 0 has one padded slot
+/// let padded = !&keep;
+/// assert_eq!(padded, Mask::from_bools(&[false, false, true, false, false, false]));
+/// assert_eq!(!padded, keep); // by value: reuses the words
+/// ```
+impl std::ops::Not for &Mask {
+    type Output = Mask;
+    fn not(self) -> Mask {
+        Mask::not(self)
+    }
+}
+
+/// `!mask` by value: flips the bits in place (no allocation). See
+/// [`Mask::not`].
+impl std::ops::Not for Mask {
+    type Output = Mask;
+    fn not(mut self) -> Mask {
+        self.invert();
+        self
+    }
+}
+
+macro_rules! mask_binary_op {
+    ($Op:ident, $op:ident, $OpAssign:ident, $op_assign:ident, $sym:literal, $method:literal, $f:expr, $doc:literal) => {
+        #[doc = concat!("`a ", $sym, " b`: ", $doc)]
+        ///
+        /// # Panics
+        ///
+        #[doc = concat!(
+            "If the two masks have different lengths (as `ndarray` does for a shape ",
+            "mismatch). [`Mask::", $method, "`] returns `Err(Error::Length)` instead."
+        )]
+        ///
+        /// Every combination of owned and borrowed operands is implemented;
+        /// an owned left operand is updated in place (no allocation).
+        impl std::ops::$Op<&Mask> for &Mask {
+            type Output = Mask;
+            #[track_caller]
+            fn $op(self, rhs: &Mask) -> Mask {
+                let mut out = self.clone();
+                out.zip_assign(rhs, $sym, $method, $f);
+                out
+            }
+        }
+
+        #[doc = concat!("`a ", $sym, " &b` with an owned left operand, updated in place; see `&Mask ", $sym, " &Mask`.")]
+        impl std::ops::$Op<&Mask> for Mask {
+            type Output = Mask;
+            #[track_caller]
+            fn $op(mut self, rhs: &Mask) -> Mask {
+                self.zip_assign(rhs, $sym, $method, $f);
+                self
+            }
+        }
+
+        #[doc = concat!("`a ", $sym, " b` with both operands owned; the left one is updated in place.")]
+        impl std::ops::$Op<Mask> for Mask {
+            type Output = Mask;
+            #[track_caller]
+            fn $op(mut self, rhs: Mask) -> Mask {
+                self.zip_assign(&rhs, $sym, $method, $f);
+                self
+            }
+        }
+
+        #[doc = concat!("`&a ", $sym, " b` with an owned right operand, updated in place (the operation commutes).")]
+        impl std::ops::$Op<Mask> for &Mask {
+            type Output = Mask;
+            #[track_caller]
+            fn $op(self, mut rhs: Mask) -> Mask {
+                assert_same_len($sym, $method, self, &rhs);
+                rhs.zip_assign(self, $sym, $method, $f);
+                rhs
+            }
+        }
+
+        #[doc = concat!("`a ", $sym, "= &b` in place. Panics on a length mismatch, like `a ", $sym, " b`.")]
+        impl std::ops::$OpAssign<&Mask> for Mask {
+            #[track_caller]
+            fn $op_assign(&mut self, rhs: &Mask) {
+                self.zip_assign(rhs, concat!($sym, "="), $method, $f);
+            }
+        }
+
+        #[doc = concat!("`a ", $sym, "= b` in place. Panics on a length mismatch, like `a ", $sym, " b`.")]
+        impl std::ops::$OpAssign<Mask> for Mask {
+            #[track_caller]
+            fn $op_assign(&mut self, rhs: Mask) {
+                self.zip_assign(&rhs, concat!($sym, "="), $method, $f);
+            }
+        }
+    };
+}
+
+mask_binary_op!(
+    BitAnd,
+    bitand,
+    BitAndAssign,
+    bitand_assign,
+    "&",
+    "and",
+    |a, b| a & b,
+    "keeps an element if both masks keep it (the same as [`Mask::and`])."
+);
+mask_binary_op!(
+    BitOr,
+    bitor,
+    BitOrAssign,
+    bitor_assign,
+    "|",
+    "or",
+    |a, b| a | b,
+    "keeps an element if either mask keeps it (the same as [`Mask::or`])."
+);
+
 /// Clears bits at or past `len` in the last word.
 fn clear_tail(words: &mut [u64], len: usize) {
     if !len.is_multiple_of(64) {
@@ -423,7 +617,7 @@ fn clear_tail(words: &mut [u64], len: usize) {
 }
 
 /// Builds a `rows x cols` mask by AND-composing a row mask, a column mask
-/// and a random element mask, as in the gene-expression masking demo
+/// and a random element mask, as in the gene-expression masking workflow
 /// (cells = rows, genes = columns).
 ///
 /// Each probability is the chance that a whole row, a whole column or one

@@ -163,7 +163,7 @@ impl<'a, T: Element> MaskedView<'a, T> {
     }
 }
 
-/// Masked reductions (PyTorch `torch.masked` semantics, DESIGN.md's rules):
+/// Masked reductions (PyTorch `torch.masked` semantics, docs/design.md's rules):
 /// a reduction with nothing kept gives `None`; per-dim versions give a cleared
 /// output bit (value 0) for a row/column with nothing kept. A NaN among the
 /// kept elements propagates; masked-out values are never read.

@@ -4,7 +4,7 @@
 //! every `*_with(isa, ..)` entry this machine has), on random shapes with
 //! poison NaN/inf in the masked-out slots and densities 0, 0.5 and 1.
 //!
-//! DESIGN.md promises the same bits on every path: every comparison is `==`
+//! `docs/design.md` promises the same bits on every path: every comparison is `==`
 //! on the bits (NaN equals NaN), except where a bound is stated next to the
 //! check (see the module docs of each section).
 #![cfg(feature = "cuda-emulator")]

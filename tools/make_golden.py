@@ -23,7 +23,7 @@ Encoding (read by tests/golden.rs):
 
 Expected values are computed in float64 by PyTorch from the (rounded) inputs,
 on the kept elements only, following torch.masked / torch.nn.functional /
-torch.optim.Adagrad semantics, with maskops's rules on top (DESIGN.md):
+torch.optim.Adagrad semantics, with maskops's rules on top (docs/design.md):
   * a reduction with nothing kept -> null (whole) / a cleared output bit (per dim),
     var/std with count <= correction as well; values under cleared bits are 0;
   * softmax over a fully masked row -> that row's output bits cleared, values 0;

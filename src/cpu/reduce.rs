@@ -13,7 +13,7 @@
 //! or column tiles x row blocks (`dim = 0`); partials are folded in the fixed
 //! canonical tree afterwards.
 //!
-//! Semantics (PyTorch's `torch.masked` with DESIGN.md's rules): nothing kept
+//! Semantics (PyTorch's `torch.masked` with docs/design.md's rules): nothing kept
 //! gives `None` (whole array) or a cleared output bit (per dim).
 //! `mean = sum / count`; `var`/`std` are two-pass (canonical mean, then the
 //! canonical sum of squared deviations) divided by `count - correction`,

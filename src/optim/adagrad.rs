@@ -16,6 +16,13 @@ use crate::view::MaskedView;
 /// `maximize = false`. Every hyper-parameter must be finite and `>= 0`,
 /// which each step checks before touching anything.
 ///
+/// Build it with `..Default::default()` for the fields you leave at
+/// PyTorch's values, as below. A field added in a later version always comes
+/// with a default that keeps today's behaviour, so code written this way
+/// keeps compiling and computing the same thing. (The struct is not
+/// `#[non_exhaustive]`, which would forbid exactly this form outside the
+/// crate.)
+///
 /// ```
 /// use maskops::optim::Adagrad;
 /// let opt = Adagrad { lr: 0.1, lr_decay: 1e-3, ..Default::default() };

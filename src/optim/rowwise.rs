@@ -29,6 +29,9 @@ use crate::error::{check_len, Result};
 /// ([`crate::canonical`]) in the state type, so results are reproducible
 /// bit for bit; this optimizer runs one portable path (no ISA choice).
 ///
+/// Build it with `..Default::default()`, as below: a field added in a later
+/// version always comes with a default that keeps today's behaviour.
+///
 /// ```
 /// use maskops::optim::RowwiseAdagrad;
 /// let opt = RowwiseAdagrad { lr: 0.1, ..Default::default() };

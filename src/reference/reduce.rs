@@ -8,7 +8,8 @@
 //! sequence of [`sequences`] through [`map_dim`]. A fast path can replace the
 //! kernel and keep the drivers.
 //!
-//! Semantics (PyTorch's `torch.masked` / `torch` ops, with DESIGN.md's rules):
+//! Semantics (PyTorch's `torch.masked` / `torch` ops, with the rules of
+//! `docs/design.md`):
 //! - nothing kept: `None` (whole view) or a cleared output bit with value 0
 //!   (per dim); `var`/`std` also when `count <= correction`;
 //! - a NaN among the **kept** elements propagates (`amin`/`amax` give NaN,

@@ -5,9 +5,10 @@
 //! (`dim = 1`) or columns (`dim = 0`) given by [`sequences`]; a 1-D view has
 //! only `dim = 0`, the whole view.
 //!
-//! Semantics (`torch.masked.softmax` with DESIGN.md's rules): the softmax is
-//! taken over the kept elements of each sequence only; the output mask is the
-//! input mask (a fully masked row/column stays fully cleared), and every value
+//! Semantics (`torch.masked.softmax` with the rules of `docs/design.md`):
+//! the softmax is taken over the kept elements of each sequence only; the
+//! output mask is the input mask (a fully masked row/column stays fully
+//! cleared), and every value
 //! under a cleared bit is 0. Masked-out inputs (NaN, ±inf, garbage) are never
 //! read. As in PyTorch, a sequence whose kept values are all `-inf` (or that
 //! holds a kept `+inf` or NaN) gives NaN at its kept positions.

@@ -395,7 +395,7 @@ impl Lanes for Z64 {
     }
     #[inline(always)]
     unsafe fn exp(self) -> Self {
-        // f64 uses std `exp` lane by lane (DESIGN.md: the f64 CPU paths may).
+        // f64 uses std `exp` lane by lane (docs/design.md: the f64 CPU paths may).
         let mut a = [0.0f64; 32];
         self.store_acc(a.as_mut_ptr());
         for v in a.iter_mut() {
