@@ -32,7 +32,7 @@ export LD_LIBRARY_PATH="$NVRTC_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 echo "cuda-check: $("$PTXAS" --version | tail -1)"
 
 # 1. NVRTC through build.rs; find the OUT_DIR of maskops' build script.
-OUT_DIR="$(cargo build --features cuda --message-format=json 2>/dev/null | "$VENV/bin/python" -c '
+OUT_DIR="$(cargo build -p maskops --features cuda --message-format=json 2>/dev/null | "$VENV/bin/python" -c '
 import json, sys
 out = ""
 for line in sys.stdin:
@@ -44,7 +44,7 @@ for line in sys.stdin:
         out = m.get("out_dir", "")
 print(out)')"
 if [ -z "$OUT_DIR" ]; then
-    cargo build --features cuda   # show the error
+    cargo build -p maskops --features cuda   # show the error
     echo "cuda-check: cargo build --features cuda failed" >&2
     exit 1
 fi
@@ -89,5 +89,5 @@ done
 tests=()
 for t in tests/cuda_*.rs; do tests+=(--test "$(basename "$t" .rs)"); done
 # --nocapture: without a GPU the device tests print that (and why) they skipped.
-cargo test --features "cuda cuda-emulator" "${tests[@]}" -- --nocapture
+cargo test -p maskops --features "cuda cuda-emulator" "${tests[@]}" -- --nocapture
 echo "cuda-check: ok"
