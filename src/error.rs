@@ -85,6 +85,19 @@ pub enum Error {
         /// The index of the first set bit at or past `len`.
         bit: usize,
     },
+    /// A saved optimizer state that cannot be loaded (another format
+    /// version, optimizer, element type or length, or cut short).
+    State {
+        /// What does not match, with the numbers.
+        reason: String,
+    },
+    /// A form of input this operation does not take.
+    Unsupported {
+        /// What was passed, e.g. `"Gradient::Coo"`.
+        what: &'static str,
+        /// What refused it, and what it takes.
+        by: &'static str,
+    },
     /// The CUDA driver or NVRTC is not available on this machine.
     CudaUnavailable(String),
     /// A CUDA driver / NVRTC call failed.
@@ -152,6 +165,8 @@ impl fmt::Display for Error {
                 f,
                 "`words` has bit {bit} set, past the mask length {len}"
             ),
+            Error::State { reason } => write!(f, "cannot load the optimizer state: {reason}"),
+            Error::Unsupported { what, by } => write!(f, "{what} is not supported by {by}"),
             Error::CudaUnavailable(why) => write!(f, "CUDA is unavailable: {why}"),
             Error::Cuda(why) => write!(f, "CUDA error: {why}"),
         }
