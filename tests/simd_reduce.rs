@@ -708,7 +708,7 @@ fn prod_vs_reference<T: SimdElem>(c: &Case) {
 
 /// Cases per property: `PROPTEST_CASES` if set; else `full` in an
 /// optimized build (CI runs this file with `--release`) and a quarter of it
-/// (at least 2) in the default unoptimized `cargo test`, where the kernels
+/// (at least 1) in the default unoptimized `cargo test`, where the kernels
 /// run many times slower. The properties are the same either way.
 fn cases(full: u32) -> u32 {
     match std::env::var("PROPTEST_CASES")
@@ -716,7 +716,7 @@ fn cases(full: u32) -> u32 {
         .and_then(|s| s.parse().ok())
     {
         Some(n) => n,
-        None if cfg!(debug_assertions) => (full / 4).max(2),
+        None if cfg!(debug_assertions) => (full / 4).max(1),
         None => full,
     }
 }
