@@ -1,0 +1,143 @@
+//! Saved inputs of every defect the fuzzer (`tests/fuzz.rs`) or an outside
+//! fuzz run has found, replayed on every ISA on every `cargo test`.
+//!
+//! Each test names the defect, the input that showed it and what is
+//! expected now. New findings go here with the seed and case index that
+//! produced them (`MASKOPS_FUZZ_SEED=<seed> MASKOPS_FUZZ_CASE=<i> cargo test
+//! --release --test fuzz -- --nocapture` replays one case).
+
+use maskops::backend::{self, Isa};
+use maskops::loss::{self, Loss, Reduction};
+use maskops::reference::loss as rl;
+use maskops::{Float, Mask};
+
+fn bits<T: Float>(v: &[T]) -> Vec<u64> {
+    v.iter().map(|x| x.to_f64().to_bits()).collect()
+}
+
+/// `got` equals `want` (the reference, computed in `f64` and rounded once to
+/// `T`) within `ulps` units in the last place of `T`, element by element,
+/// NaN against NaN only.
+fn assert_close<T: Float>(got: &[T], want: &[T], ulps: f64, what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths");
+    let eps = if T::NAME == "f64" {
+        f64::EPSILON
+    } else {
+        f32::EPSILON as f64
+    };
+    let denorm = if T::NAME == "f64" {
+        f64::from_bits(1)
+    } else {
+        f32::from_bits(1) as f64
+    };
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let (g, w) = (g.to_f64(), w.to_f64());
+        assert!(!g.is_nan(), "{what}[{i}]: NaN, reference {w}");
+        if w.is_infinite() {
+            assert_eq!(g, w, "{what}[{i}]");
+            continue;
+        }
+        assert!(
+            (g - w).abs() <= ulps * eps * w.abs() + 2.0 * denorm,
+            "{what}[{i}]: {g} vs reference {w}"
+        );
+    }
+}
+
+/// Issue 16, defect 1: `smooth_l1` with a tiny (subnormal) `beta` and
+/// exactly equal kept pairs gave NaN on every ISA: the kernels multiplied
+/// `0 * (0.5 / beta)` with `0.5 / beta` overflowed to inf. Reproduced with
+/// 257 `f32` elements, every fifth pair equal, `beta = 1e-39`,
+/// `Reduction::Sum` (the reference gives 384.63); `f64` the same with
+/// `beta = 5e-324`. Expected: the reference's value and gradient.
+#[test]
+fn smooth_l1_tiny_beta_equal_pairs() {
+    fn run<T: Float>(beta: f64) {
+        let n = 257;
+        let x: Vec<T> = (0..n)
+            .map(|i| T::from_f64(((i * 37) % 101) as f64 / 7.0 - 5.0))
+            .collect();
+        let y: Vec<T> = (0..n)
+            .map(|i| {
+                if i % 5 == 0 {
+                    x[i]
+                } else {
+                    T::from_f64(((i * 53) % 89) as f64 / 11.0 - 3.0)
+                }
+            })
+            .collect();
+        // a few kept differences below beta too (subnormal), and a masked-out NaN
+        let mut x = x;
+        let tiny = T::from_f64(beta * 0.375);
+        x[3] = tiny;
+        let mut y = y;
+        y[3] = T::ZERO;
+        x[4] = T::from_f64(f64::NAN);
+        let m = Mask::from_fn(n, |i| i != 4);
+        for red in [Reduction::None, Reduction::Sum, Reduction::Mean] {
+            let want = rl::smooth_l1(&x, &y, &m, beta, red).unwrap();
+            for isa in Isa::all_available() {
+                let got: Loss<T> =
+                    backend::with_isa(isa, || loss::smooth_l1(&x, &y, &m, beta, red)).unwrap();
+                let what = format!("{} beta={beta:e} {red:?} {isa:?}", T::NAME);
+                // value: one canonical sum of 256 terms
+                assert_close(&got.value, &want.value, 300.0, &format!("{what} value"));
+                assert_close(&got.grad, &want.grad, 2.0, &format!("{what} grad"));
+                let mut g = vec![T::ZERO; n];
+                let v =
+                    backend::with_isa(isa, || loss::smooth_l1_into(&x, &y, &m, beta, red, &mut g))
+                        .unwrap();
+                assert_eq!(bits(&v), bits(&got.value), "{what}: _into value");
+                assert_eq!(bits(&g), bits(&got.grad), "{what}: _into grad");
+            }
+        }
+    }
+    run::<f32>(1e-39);
+    run::<f32>(f32::from_bits(1) as f64); // the smallest f32 subnormal
+    run::<f32>(1e-50); // below f32's range: rounds to 0 in f32
+    run::<f32>(2e-39); // 0.5 / beta finite, 1 / beta not
+    run::<f64>(5e-324);
+    run::<f64>(1e-310);
+}
+
+/// The same family, found by `tests/fuzz.rs`: a huge `beta` (`beta^2`
+/// overflows `T`) made the quadratic branch `(d * d) * (0.5 / beta)`
+/// overflow to inf on finite data where the reference,
+/// `0.5 * d * d / beta` in `f64`, is finite (`f32`, `beta = 1e30`,
+/// `d = 1e20` gives 5e9); and `beta` above `f32::MAX` gave
+/// `inf - inf = NaN` for an infinite difference where the reference gives
+/// inf.
+#[test]
+fn smooth_l1_huge_beta() {
+    fn run<T: Float>(beta: f64, d: f64) {
+        let x: Vec<T> = [d, -d, 1.0, 0.0, 3.0].map(T::from_f64).to_vec();
+        let y: Vec<T> = [0.0, 0.0, 1.0, 0.5, -2.0].map(T::from_f64).to_vec();
+        let m = Mask::ones(x.len());
+        for red in [Reduction::None, Reduction::Sum, Reduction::Mean] {
+            let want = rl::smooth_l1(&x, &y, &m, beta, red).unwrap();
+            for isa in Isa::all_available() {
+                let got: Loss<T> =
+                    backend::with_isa(isa, || loss::smooth_l1(&x, &y, &m, beta, red)).unwrap();
+                let what = format!("{} beta={beta:e} d={d:e} {red:?} {isa:?}", T::NAME);
+                assert_close(&got.value, &want.value, 8.0, &format!("{what} value"));
+                assert_close(&got.grad, &want.grad, 2.0, &format!("{what} grad"));
+            }
+        }
+    }
+    run::<f32>(1e30, 1e20);
+    run::<f32>(1e39, 3e38);
+    run::<f32>(1e300, 1e38);
+    run::<f64>(1e300, 1e150);
+    // an infinite kept difference with beta above f32::MAX: inf, not NaN
+    let x = [f32::INFINITY, 1.0];
+    let y = [0.0f32, 0.0];
+    let m = Mask::ones(2);
+    let want = rl::smooth_l1(&x, &y, &m, 1e300, Reduction::None).unwrap();
+    assert_eq!(want.value[0], f32::INFINITY);
+    for isa in Isa::all_available() {
+        let got =
+            backend::with_isa(isa, || loss::smooth_l1(&x, &y, &m, 1e300, Reduction::None)).unwrap();
+        assert_eq!(bits(&got.value), bits(&want.value), "{isa:?}");
+        assert_eq!(bits(&got.grad), bits(&want.grad), "{isa:?}");
+    }
+}
