@@ -9,7 +9,8 @@
 use maskops::backend::{self, Isa};
 use maskops::loss::{self, Loss, Reduction};
 use maskops::reference::loss as rl;
-use maskops::{Float, Mask};
+use maskops::{Error, Float, Mask};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 fn bits<T: Float>(v: &[T]) -> Vec<u64> {
     v.iter().map(|x| x.to_f64().to_bits()).collect()
@@ -140,4 +141,34 @@ fn smooth_l1_huge_beta() {
         assert_eq!(bits(&got.value), bits(&want.value), "{isa:?}");
         assert_eq!(bits(&got.grad), bits(&want.grad), "{isa:?}");
     }
+}
+
+/// Issue 16, defect 2: `ecs` with `rows * rows` overflowing (`rows = 2^63`,
+/// `cols = 0`, empty data: `rows * cols` is valid) panicked with "attempt to
+/// multiply with overflow" in a debug build and "capacity overflow" in
+/// release. Expected: `Err` naming `rows`, in the fast path and the
+/// reference alike. Also `rows` whose `rows x rows` matrix cannot be
+/// addressed (`rows^2` elements of 8 bytes above `isize::MAX`).
+#[test]
+fn ecs_rows_squared_overflow() {
+    for rows in [1usize << 63, usize::MAX, 1 << 32, (1 << 31) + 1] {
+        for isa in Isa::all_available() {
+            let got = catch_unwind(AssertUnwindSafe(|| {
+                backend::with_isa(isa, || loss::ecs(&[] as &[f32], rows, 0, 0.5))
+            }))
+            .unwrap_or_else(|_| panic!("ecs rows={rows} {isa:?} panicked"));
+            match got {
+                Err(Error::Param { name: "rows", .. }) => {}
+                other => panic!("ecs rows={rows} {isa:?}: {other:?}"),
+            }
+            let got64 = backend::with_isa(isa, || loss::ecs(&[] as &[f64], rows, 0, 0.5));
+            assert!(matches!(got64, Err(Error::Param { name: "rows", .. })));
+        }
+        let r = catch_unwind(|| rl::ecs(&[] as &[f32], rows, 0, 0.5))
+            .unwrap_or_else(|_| panic!("reference ecs rows={rows} panicked"));
+        assert!(matches!(r, Err(Error::Param { name: "rows", .. })), "{r:?}");
+    }
+    // a small valid one still works
+    let l = loss::ecs(&[1.0f32, 0.0, 0.0, 1.0], 2, 2, 0.5).unwrap();
+    assert!(l.value[0].is_finite());
 }
