@@ -172,3 +172,130 @@ fn ecs_rows_squared_overflow() {
     let l = loss::ecs(&[1.0f32, 0.0, 0.0, 1.0], 2, 2, 0.5).unwrap();
     assert!(l.value[0].is_finite());
 }
+
+/// Found by `tests/fuzz.rs` (seed 1, case 379 at the time): the reference
+/// `huber` / `smooth_l1` checked the hyper-parameter before the lengths,
+/// the public functions the lengths first, so two bad arguments gave two
+/// different errors. Expected: the same error (the public order).
+#[test]
+fn reference_validates_in_the_public_order() {
+    let (x, y) = ([1.0f32, 2.0], [0.0f32; 3]);
+    let m = Mask::ones(2);
+    for isa in Isa::all_available() {
+        let fast = backend::with_isa(isa, || loss::huber(&x, &y, &m, 0.0, Reduction::Sum));
+        let want = rl::huber(&x, &y, &m, 0.0, Reduction::Sum);
+        assert!(
+            matches!(want, Err(Error::Length { arg: "target", .. })),
+            "{want:?}"
+        );
+        assert_eq!(fast, want, "{isa:?}");
+        let fast = backend::with_isa(isa, || {
+            loss::smooth_l1(&x, &y, &m, f64::NAN, Reduction::Sum)
+        });
+        let want = rl::smooth_l1(&x, &y, &m, f64::NAN, Reduction::Sum);
+        assert!(
+            matches!(want, Err(Error::Length { arg: "target", .. })),
+            "{want:?}"
+        );
+        assert_eq!(format!("{fast:?}"), format!("{want:?}"), "{isa:?}");
+    }
+}
+
+/// Found by `tests/fuzz.rs` (its huge-shapes family): the reference
+/// cross-entropy summed the class weights over `0..classes` before looking
+/// at any row, so a valid empty input of `0 x 2^63` logits ran for ages
+/// (the fast path returns at once). Expected: an immediate empty result.
+#[test]
+fn reference_cross_entropy_no_rows_huge_classes() {
+    let opts = loss::CrossEntropy::<f32>::default();
+    let t = std::time::Instant::now();
+    let want = rl::cross_entropy(&[] as &[f32], 0, 1 << 63, &[], &opts).unwrap();
+    assert!(t.elapsed().as_secs_f64() < 1.0, "took {:?}", t.elapsed());
+    assert_eq!(want.value, vec![0.0]);
+    assert!(want.grad.is_empty());
+    for isa in Isa::all_available() {
+        let fast = backend::with_isa(isa, || {
+            loss::cross_entropy(&[] as &[f32], 0, 1 << 63, &[], &opts)
+        });
+        assert_eq!(fast.unwrap(), want, "{isa:?}");
+    }
+}
+
+/// Found by `tests/fuzz.rs` (its huge-shapes family): the reference
+/// row-wise Adagrad with a dense gradient collected `0..rows` before
+/// checking the state's length, so `rows = 2^63`, `cols = 0` (a valid empty
+/// table) with a short state panicked with "capacity overflow" where the
+/// fast path returns `Err(Length)`. Expected: the same `Err`, nothing changed.
+#[test]
+fn reference_rowwise_dense_huge_rows() {
+    use maskops::optim::{AdagradState, RowwiseAdagrad};
+    let opt = RowwiseAdagrad::default();
+    let mut p: Vec<f32> = vec![];
+    let mut s = AdagradState::<f32> {
+        sum: vec![],
+        step: 5,
+    };
+    let want = catch_unwind(AssertUnwindSafe(|| {
+        maskops::reference::adagrad::rowwise_step_dense(&opt, &mut p, 1 << 63, 0, &[], &mut s)
+    }))
+    .expect("the reference panicked");
+    assert!(
+        matches!(
+            want,
+            Err(Error::Length {
+                arg: "state.sum",
+                ..
+            })
+        ),
+        "{want:?}"
+    );
+    assert_eq!(s.step, 5);
+    let fast = opt.step_dense(&mut p, 1 << 63, 0, &[], &mut s);
+    assert_eq!(fast, want);
+    assert_eq!(s.step, 5);
+}
+
+/// Found by `tests/fuzz.rs` (seed 1, case 37 at the time): a norm order
+/// that rounds to 0 or to infinity in the `f32` accumulator (`f32`, `f16`,
+/// `bf16` data) changed the norm: `p = 1e-300` became `p = 0` in `f32`, so
+/// a kept zero counted `0^0 = 1` (norm 1 where the reference gives 0), and
+/// `p = 1e300` became `inf` with `1 / p = 0`, so every norm was `s^0 = 1`
+/// (where the reference gives 0, 1 or inf). Expected: the reference's value.
+#[test]
+fn norm_orders_outside_f32() {
+    fn run<T: maskops::Element>() {
+        let rows: [&[f64]; 6] = [
+            &[0.0],
+            &[0.0, 0.0, 0.0],
+            &[0.5],
+            &[0.0, 3.0],
+            &[0.5, 0.25, 2.0],
+            &[1.0, 0.5],
+        ];
+        for p in [1e-300, -1e-300, 1e300, -1e300, 1e-45, 1e39] {
+            for r in rows {
+                let x: Vec<T> = r.iter().map(|&v| T::from_f64(v)).collect();
+                let m = Mask::ones(x.len());
+                let v = maskops::MaskedView::new(&x, &m).unwrap();
+                let want = maskops::reference::reduce::norm(&v, p).unwrap().to_f64();
+                for isa in Isa::all_available() {
+                    let got = backend::with_isa(isa, || v.norm(p)).unwrap().to_f64();
+                    let ok = (got.is_nan() && want.is_nan())
+                        || got == want
+                        || (got - want).abs() <= 1e-6 * want.abs();
+                    assert!(
+                        ok,
+                        "{} p={p:e} {r:?} {isa:?}: {got} vs reference {want}",
+                        T::NAME
+                    );
+                    let d = backend::with_isa(isa, || v.norm_dim(0, p)).unwrap();
+                    assert_eq!(d.get(0).unwrap().to_f64().to_bits(), got.to_bits());
+                }
+            }
+        }
+    }
+    run::<f32>();
+    run::<half::f16>();
+    run::<half::bf16>();
+    run::<f64>();
+}
