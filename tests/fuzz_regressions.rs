@@ -299,3 +299,27 @@ fn norm_orders_outside_f32() {
     run::<half::bf16>();
     run::<f64>();
 }
+
+/// Found by `tests/fuzz.rs` (seed 2, case 2141 and seed 3, case 568 at the
+/// time): Huber with a `delta` that rounds to 0 (`2.2e-308`) or to infinity
+/// (`1e39`) in `f32` gave NaN for a kept infinite difference
+/// (`(inf - 0) * 0`, `(inf - inf) * inf`) where the reference gives inf.
+/// Expected: the reference's value and gradient (the same family as
+/// `smooth_l1_tiny_beta_equal_pairs`).
+#[test]
+fn huber_delta_outside_f32() {
+    let x = [f32::INFINITY, 1.0, -3.0, f32::NEG_INFINITY, 0.0];
+    let y = [0.0f32, 0.5, 1e30, 2.0, 0.0];
+    let m = Mask::ones(x.len());
+    for delta in [2.2250738585072014e-308, 1e-50, 1e39, 1e300] {
+        for red in [Reduction::None, Reduction::Sum, Reduction::Mean] {
+            let want = rl::huber(&x, &y, &m, delta, red).unwrap();
+            for isa in Isa::all_available() {
+                let got = backend::with_isa(isa, || loss::huber(&x, &y, &m, delta, red)).unwrap();
+                let what = format!("delta={delta:e} {red:?} {isa:?}");
+                assert_close(&got.value, &want.value, 8.0, &format!("{what} value"));
+                assert_close(&got.grad, &want.grad, 2.0, &format!("{what} grad"));
+            }
+        }
+    }
+}
