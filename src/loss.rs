@@ -210,9 +210,20 @@ pub(crate) fn check_ce<T: Float>(
     Ok(())
 }
 
-/// ECS: shape and a finite threshold.
+/// ECS: shape, a `rows x rows` similarity matrix that can be addressed (with
+/// `cols = 0` a huge `rows` passes the shape check; its `rows * rows` must
+/// neither overflow nor exceed `isize::MAX` bytes of `f64`) and a finite
+/// threshold.
 pub(crate) fn check_ecs(len: usize, rows: usize, cols: usize, threshold: f64) -> Result<()> {
     check_shape("embedding", rows, cols, len)?;
+    let max = isize::MAX as usize / std::mem::size_of::<f64>();
+    if rows.checked_mul(rows).is_none_or(|n| n > max) {
+        return Err(Error::Param {
+            name: "rows",
+            value: rows as f64,
+            expected: "such that the rows x rows similarity matrix fits in memory (rows^2 * 8 bytes <= isize::MAX)",
+        });
+    }
     crate::error::check_finite("threshold", threshold)
 }
 

@@ -139,6 +139,14 @@ pub(crate) mod kind {
     pub const SMOOTH: u8 = 3;
     /// Binary cross-entropy with logits.
     pub const BCE: u8 = 4;
+    /// Smooth L1 with a `beta` outside the range of [`SMOOTH`]'s constants
+    /// (`0.5 / beta`, `scale / beta` or `beta^2` overflows the float type):
+    /// the reference's formula per element, in `f64`. Portable room only.
+    pub const SMOOTH_WIDE: u8 = 5;
+    /// Huber with a `delta` that rounds to 0 or to infinity in the float
+    /// type (`inf * 0` or `inf - inf` for an infinite difference): the
+    /// reference's formula per element, in `f64`. Portable room only.
+    pub const HUBER_WIDE: u8 = 6;
 }
 
 /// Constants of the elementwise kernels, rounded once from `f64` (their
@@ -155,6 +163,8 @@ pub(crate) struct ElemParams<F> {
     pub b: F,
     /// Huber: `delta * scale`; smooth L1: `0.5 / beta`.
     pub c: F,
+    /// [`kind::SMOOTH_WIDE`]: `beta`; [`kind::HUBER_WIDE`]: `delta` (in `f64`).
+    pub wide: f64,
     /// Write the outputs with non-temporal (streaming) stores where aligned:
     /// set for inputs far larger than the caches, where it saves the
     /// read-for-ownership of every gradient line. Changes no bits.
@@ -359,6 +369,7 @@ fn elem_impl<F: Kernels>(
         a: F::ZERO,
         b: F::ZERO,
         c: F::ZERO,
+        wide: 0.0,
         stream: x.len() >= stream_min_elems(),
     };
     let total = match op {
@@ -372,14 +383,37 @@ fn elem_impl<F: Kernels>(
             p.a = f(delta);
             p.b = f(0.5 * delta);
             p.c = f(delta * scale);
-            run_blocks::<F, { kind::HUBER }>(isa, &p, x, y, pw, mask, grad, vals)
+            p.wide = delta;
+            if p.a > F::ZERO && p.a.is_finite() {
+                run_blocks::<F, { kind::HUBER }>(isa, &p, x, y, pw, mask, grad, vals)
+            } else {
+                // delta outside the type's range: the reference's formula
+                run_blocks::<F, { kind::HUBER_WIDE }>(Isa::Portable, &p, x, y, pw, mask, grad, vals)
+            }
         }
         Op::Smooth(beta) => {
             p.s2 = f(scale / beta);
             p.a = f(beta);
             p.b = f(0.5 * beta);
             p.c = f(0.5 / beta);
-            run_blocks::<F, { kind::SMOOTH }>(isa, &p, x, y, pw, mask, grad, vals)
+            p.wide = beta;
+            if p.s2.is_finite() && p.c.is_finite() && (p.a * p.a).is_finite() {
+                run_blocks::<F, { kind::SMOOTH }>(isa, &p, x, y, pw, mask, grad, vals)
+            } else {
+                // A tiny beta (`0 * inf` for a kept zero difference) or a huge
+                // one (`d * d` overflows where `0.5 d^2 / beta` does not):
+                // the reference's formula, the same on every ISA.
+                run_blocks::<F, { kind::SMOOTH_WIDE }>(
+                    Isa::Portable,
+                    &p,
+                    x,
+                    y,
+                    pw,
+                    mask,
+                    grad,
+                    vals,
+                )
+            }
         }
         Op::Bce => run_blocks::<F, { kind::BCE }>(isa, &p, x, y, pw, mask, grad, vals),
     };

@@ -544,8 +544,8 @@ fn reduce_seqs<T: Elem>(
                     }
                 })
             } else {
-                let pa = T::Acc::from_f64(p);
-                let inv = T::Acc::from_f64(1.0 / p);
+                let pa = acc_order::<T::Acc>(p);
+                let inv = acc_order::<T::Acc>(1.0 / p);
                 s.fold_map(words, |x| x.abs().powf(pa))
                     .into_iter()
                     .map(|v| v.powf(inv))
@@ -567,6 +567,22 @@ fn reduce_seqs<T: Elem>(
                 .collect();
             keep(v, 0)
         }
+    }
+}
+
+/// A norm order (or its inverse) rounded to the accumulator type without
+/// changing its class: a nonzero order that rounds to 0 in `f32` (then
+/// `0^0 = 1` would count the kept zeros) becomes the smallest subnormal of
+/// its sign, a finite one that rounds to infinity the largest finite `f32`
+/// (`f64` orders are exact).
+fn acc_order<A: Acc>(v: f64) -> A {
+    let a = A::from_f64(v);
+    if v != 0.0 && a.to_f64() == 0.0 {
+        A::from_f64(v.signum() * f32::from_bits(1) as f64)
+    } else if v.is_finite() && !a.is_finite() {
+        A::from_f64(v.signum() * f32::MAX as f64)
+    } else {
+        a
     }
 }
 

@@ -282,8 +282,10 @@ pub fn rowwise_step_dense<P: AdagradElement>(
     grad: &[P],
     state: &mut AdagradState<P::State>,
 ) -> Result<()> {
-    let all: Vec<usize> = (0..rows).collect();
     validate::check_param_shape(rows, cols, param.len())?;
     crate::error::check_len("grad", param.len(), grad.len())?;
+    // (the state's length first: with `cols = 0`, `rows` may be huge)
+    crate::error::check_len("state.sum", rows, state.sum.len())?;
+    let all: Vec<usize> = (0..rows).collect();
     rowwise_step_rows(opt, param, rows, cols, &all, grad, state)
 }

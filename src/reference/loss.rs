@@ -125,6 +125,8 @@ pub fn huber<T: Float>(
     delta: f64,
     reduction: Reduction,
 ) -> Result<Loss<T>> {
+    // lengths first, then the hyper-parameter: the public function's order
+    check_elementwise(input.len(), target.len(), mask)?;
     check_positive("delta", delta)?;
     elementwise(input, target, mask, reduction, |x, y, _| {
         let d = x - y;
@@ -146,6 +148,7 @@ pub fn smooth_l1<T: Float>(
     beta: f64,
     reduction: Reduction,
 ) -> Result<Loss<T>> {
+    check_elementwise(input.len(), target.len(), mask)?;
     crate::loss::check_beta(beta)?;
     elementwise(input, target, mask, reduction, |x, y, _| {
         let d = x - y;
@@ -193,7 +196,11 @@ pub fn cross_entropy<T: Float>(
     check_ce(logits.len(), rows, classes, targets, opts)?;
     let eps = opts.label_smoothing;
     let w = |c: usize| opts.weight.as_ref().map_or(1.0, |w| w[c].to_f64());
-    let w_all: f64 = (0..classes).map(w).sum();
+    // (not a loop over `0..classes`: with no rows, `classes` may be huge)
+    let w_all: f64 = match &opts.weight {
+        Some(wt) => wt.iter().map(|v| v.to_f64()).sum(),
+        None => classes as f64,
+    };
     let cf = classes as f64;
     let mut vals = vec![0.0f64; rows];
     let mut grads = vec![0.0f64; rows * classes];

@@ -56,6 +56,28 @@ pub(crate) fn elem_op<F: Lf, const K: u8>(p: &ElemParams<F>, x: F, y: F, pw: F) 
                 (a - p.b, sgn(d) * p.s)
             }
         }
+        kind::HUBER_WIDE => {
+            // `reference::loss::huber` on one element, in f64
+            let (d, delta) = (x.to_f64() - y.to_f64(), p.wide);
+            let a = d.abs();
+            let (v, g) = if a < delta {
+                (0.5 * d * d, d)
+            } else {
+                (delta * (a - 0.5 * delta), delta * sgn(d))
+            };
+            (F::from_f64(v), F::from_f64(g * p.s.to_f64()))
+        }
+        kind::SMOOTH_WIDE => {
+            // `reference::loss::smooth_l1` on one element, in f64
+            let (d, beta) = (x.to_f64() - y.to_f64(), p.wide);
+            let a = d.abs();
+            let (v, g) = if a < beta {
+                (0.5 * d * d / beta, d / beta)
+            } else {
+                (a - 0.5 * beta, sgn(d))
+            };
+            (F::from_f64(v), F::from_f64(g * p.s.to_f64()))
+        }
         _ => {
             // BCE with logits; ln(1 + e) by Goldberg's trick (accurate for
             // tiny e): ln(u) * e / (u - 1) with u = 1 + e, or e when u == 1
