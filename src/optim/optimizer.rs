@@ -429,18 +429,6 @@ impl<P: AdagradElement> RowwiseOptimizer<P> {
     pub fn state(&self) -> &AdagradState<P::State> {
         &self.state
     }
-
-    fn as_adagrad(&self) -> Adagrad {
-        let c = &self.config;
-        Adagrad {
-            lr: c.lr,
-            lr_decay: c.lr_decay,
-            weight_decay: c.weight_decay,
-            initial_accumulator_value: c.initial_accumulator_value,
-            eps: c.eps,
-            maximize: c.maximize,
-        }
-    }
 }
 
 impl<P: AdagradElement> Optimizer<P> for RowwiseOptimizer<P> {
@@ -492,7 +480,7 @@ impl<P: AdagradElement> Optimizer<P> for RowwiseOptimizer<P> {
     }
 
     fn save_state(&self) -> Vec<u8> {
-        write_state::<P>(KIND_ROWWISE, &self.as_adagrad(), &self.state)
+        write_state::<P>(KIND_ROWWISE, &self.config.as_adagrad(), &self.state)
     }
 
     fn load_state(&mut self, bytes: &[u8]) -> Result<()> {

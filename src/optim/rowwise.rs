@@ -73,7 +73,7 @@ impl Default for RowwiseAdagrad {
 }
 
 impl RowwiseAdagrad {
-    fn as_adagrad(&self) -> Adagrad {
+    pub(crate) fn as_adagrad(&self) -> Adagrad {
         Adagrad {
             lr: self.lr,
             lr_decay: self.lr_decay,
