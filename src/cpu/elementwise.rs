@@ -31,8 +31,8 @@ use crate::cpu::Isa;
 use crate::element::Float;
 use crate::error::{check_len, check_shape, Result};
 use crate::mask::Mask;
+use crate::par;
 use portable::{is_f32, RawRhs};
-use rayon::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Default of [`parallel_min_len`]: below this many elements a kernel runs
@@ -288,15 +288,15 @@ unsafe fn binary_raw<T: Float>(
 
 /// Runs `f(start, count)` over `0..units` units of `unit_len` elements,
 /// on rayon's pool when the total reaches `min`.
-fn par_units(units: usize, unit_len: usize, min: usize, f: impl Fn(usize, usize) + Sync) {
+fn par_units(units: usize, unit_len: usize, min: usize, f: &(dyn Fn(usize, usize) + Sync)) {
     let total = units.saturating_mul(unit_len);
-    if total < min || units < 2 || rayon::current_num_threads() < 2 {
+    if total < min || units < 2 || par::threads() < 2 {
         f(0, units);
         return;
     }
     let per = (PAR_CHUNK / unit_len.max(1)).max(1);
     let tasks = units.div_ceil(per);
-    (0..tasks).into_par_iter().for_each(|t| {
+    par::for_each(tasks, &|t| {
         let s = t * per;
         f(s, per.min(units - s));
     });
@@ -318,7 +318,7 @@ pub(crate) fn unary_with_imp<T: Float>(
     let s = SendPtr(src.as_ptr() as *mut T);
     let d = SendPtr(dst.as_mut_ptr());
     let words = mask.words();
-    par_units(src.len(), 1, unary_min(&op), |start, count| {
+    par_units(src.len(), 1, unary_min(&op), &|start, count| {
         // SAFETY: `src` and `dst` are distinct borrows (so disjoint) of
         // `src.len()` elements; each call covers `start .. start + count`,
         // disjoint between tasks; the mask has `src.len()` bits.
@@ -348,7 +348,7 @@ pub(crate) fn unary_inplace_with_imp<T: Float>(
     let isa = isa.clamp_available();
     let p = SendPtr(x.as_mut_ptr());
     let words = mask.words();
-    par_units(x.len(), 1, unary_min(&op), |start, count| {
+    par_units(x.len(), 1, unary_min(&op), &|start, count| {
         // SAFETY: source and destination are the same range of `x`
         // (allowed by the contract); tasks cover disjoint ranges.
         unsafe {
@@ -399,7 +399,7 @@ unsafe fn binary_run<T: Float>(
                 Rhs::Scalar(s) => Some(s),
                 _ => None,
             };
-            par_units(rows * cols, 1, parallel_min_len(), |start, count| {
+            par_units(rows * cols, 1, parallel_min_len(), &|start, count| {
                 let b = match scalar {
                     Some(s) => RawRhs::Scalar(s),
                     // SAFETY: `b` has rows * cols elements (checked).
@@ -426,7 +426,7 @@ unsafe fn binary_run<T: Float>(
             // `group` rows and the kernel runs over whole groups. Each
             // element still gets op(a, the same operand value): same bits.
             let group = PATTERN / cols;
-            par_units(rows, cols, parallel_min_len(), |r0, nr| {
+            par_units(rows, cols, parallel_min_len(), &|r0, nr| {
                 let mut pat = [T::ZERO; PATTERN];
                 if let Rhs::Row(v) = rhs {
                     for (k, p) in pat[..group * cols].iter_mut().enumerate() {
@@ -461,7 +461,7 @@ unsafe fn binary_run<T: Float>(
             });
         }
         Rhs::Row(_) | Rhs::Col(_) => {
-            par_units(rows, cols, parallel_min_len(), |r0, nr| {
+            par_units(rows, cols, parallel_min_len(), &|r0, nr| {
                 for r in r0..r0 + nr {
                     let b = match rhs {
                         Rhs::Row(v) => RawRhs::Ptr(v.as_ptr()),
@@ -549,11 +549,11 @@ pub(crate) fn select_imp<T: Float>(
     check_len("mask", values.len(), mask.len())?;
     check_len("out", values.len(), out.len())?;
     let words = mask.words();
-    if values.len() >= parallel_min_len() && rayon::current_num_threads() > 1 {
-        out.par_chunks_mut(PAR_CHUNK)
-            .zip(values.par_chunks(PAR_CHUNK))
-            .enumerate()
-            .for_each(|(c, (o, v))| portable::select(v, words, c * PAR_CHUNK, fill, o));
+    if values.len() >= parallel_min_len() && par::threads() > 1 {
+        par::chunks(out, PAR_CHUNK, &|c, o| {
+            let s = c * PAR_CHUNK;
+            portable::select(&values[s..s + o.len()], words, s, fill, o)
+        });
     } else {
         portable::select(values, words, 0, fill, out);
     }

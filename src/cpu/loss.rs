@@ -20,7 +20,7 @@
 
 use std::any::TypeId;
 
-use rayon::prelude::*;
+use crate::par;
 
 use crate::canonical::{canonical_fold, fold_partials, BLOCK};
 use crate::cpu::arch::portable::loss as portable;
@@ -455,34 +455,21 @@ fn run_blocks<F: Kernels, const K: u8>(
     let mut partials = vec![F::ZERO; n.div_ceil(BLOCK)];
     // BCE costs about 8 times an MSE element (exp, ln, two divisions)
     let cost = if K == kind::BCE { 8 } else { 1 };
-    let par = n.saturating_mul(cost) >= par_min_elems() && rayon::current_num_threads() > 1;
-    match (vals, par) {
-        (Some(v), true) => grad
-            .par_chunks_mut(BLOCK)
-            .zip(v.par_chunks_mut(BLOCK))
-            .zip(partials.par_iter_mut())
-            .enumerate()
-            .for_each(|(b, ((g, v), out))| *out = block(b, g, Some(v))),
-        (None, true) => grad
-            .par_chunks_mut(BLOCK)
-            .zip(partials.par_iter_mut())
-            .enumerate()
-            .for_each(|(b, (g, out))| *out = block(b, g, None)),
-        (Some(v), false) => {
-            for (b, ((g, v), out)) in grad
-                .chunks_mut(BLOCK)
-                .zip(v.chunks_mut(BLOCK))
-                .zip(partials.iter_mut())
-                .enumerate()
-            {
-                *out = block(b, g, Some(v));
-            }
-        }
-        (None, false) => {
-            for (b, (g, out)) in grad.chunks_mut(BLOCK).zip(partials.iter_mut()).enumerate() {
-                *out = block(b, g, None);
-            }
-        }
+    let par = n.saturating_mul(cost) >= par_min_elems() && par::threads() > 1;
+    match vals {
+        Some(v) => par::chunks3_if(
+            par,
+            grad,
+            BLOCK,
+            v,
+            BLOCK,
+            &mut partials,
+            1,
+            &|b, g, v, o| o[0] = block(b, g, Some(v)),
+        ),
+        None => par::chunks2_if(par, grad, BLOCK, &mut partials, 1, &|b, g, o| {
+            o[0] = block(b, g, None)
+        }),
     }
     fold_partials(&partials, F::ZERO, |a, b| a + b)
 }
@@ -752,15 +739,14 @@ fn ce_impl<F: Kernels>(
         loss
     };
     // a kept logit costs about 4 MSE elements (max, exp, gradient passes)
-    if rows.saturating_mul(classes).saturating_mul(4) >= par_min_elems()
-        && rayon::current_num_threads() > 1
-    {
+    if rows.saturating_mul(classes).saturating_mul(4) >= par_min_elems() && par::threads() > 1 {
+        // tasks of `min_rows` rows (each row's result is its own)
         let min_rows = (4096 / classes).max(1);
-        grad.par_chunks_mut(classes)
-            .zip(rowv.par_iter_mut())
-            .enumerate()
-            .with_min_len(min_rows)
-            .for_each(|(r, (g, v))| *v = row(r, g));
+        par::chunks2(grad, classes * min_rows, rowv, min_rows, &|t, g, v| {
+            for (i, (g, v)) in g.chunks_mut(classes).zip(v.iter_mut()).enumerate() {
+                *v = row(t * min_rows + i, g);
+            }
+        });
     } else {
         for (r, (g, v)) in grad.chunks_mut(classes).zip(rowv.iter_mut()).enumerate() {
             *v = row(r, g);
@@ -902,7 +888,7 @@ fn ecs_impl<F: Lf>(isa: Isa, e: &[F], rows: usize, cols: usize, thr: f64, grad: 
     let n2 = (rows * rows) as f64;
     let eps = F::from_f64(1e-12);
     let work = rows.saturating_mul(rows).saturating_mul(cols.max(1));
-    let par = work >= par_min_elems() && rayon::current_num_threads() > 1;
+    let par = work >= par_min_elems() && par::threads() > 1;
     // norms and the normalized embedding
     let norms: Vec<F> = (0..rows)
         .map(|i| {
@@ -930,16 +916,7 @@ fn ecs_impl<F: Lf>(isa: Isa, e: &[F], rows: usize, cols: usize, thr: f64, grad: 
         Isa::Avx2 => unsafe { avx2::ecs_row(&u, cols, i, thr_f, inv_n2, v, g) },
         _ => portable::ecs_row(&u, cols, i, thr_f, inv_n2, v, g),
     };
-    if par {
-        vals.par_chunks_mut(rows)
-            .zip(gc.par_chunks_mut(rows))
-            .enumerate()
-            .for_each(|(i, (v, g))| fwd(i, v, g));
-    } else {
-        for (i, (v, g)) in vals.chunks_mut(rows).zip(gc.chunks_mut(rows)).enumerate() {
-            fwd(i, v, g);
-        }
-    }
+    par::chunks2_if(par, &mut vals, rows, &mut gc, rows, &fwd);
     if cols > 0 {
         let bwd = |i: usize, out: &mut [F]| {
             let gci = &gc[i * rows..(i + 1) * rows];
@@ -953,15 +930,7 @@ fn ecs_impl<F: Lf>(isa: Isa, e: &[F], rows: usize, cols: usize, thr: f64, grad: 
                 _ => portable::ecs_grad_row(&u, cols, i, gci, norms[i], out),
             }
         };
-        if par {
-            grad.par_chunks_mut(cols)
-                .enumerate()
-                .for_each(|(i, out)| bwd(i, out));
-        } else {
-            for (i, out) in grad.chunks_mut(cols).enumerate() {
-                bwd(i, out);
-            }
-        }
+        par::chunks_if(par, grad, cols, &bwd);
     }
     let total = canonical_fold(rows * rows, F::ZERO, |_| true, |k| vals[k], |a, b| a + b);
     F::from_f64(total.to_f64() / n2)
@@ -1042,16 +1011,10 @@ pub(crate) fn pearson_with_imp<T: Float>(
                     *flag = true;
                 }
             };
-            if rows * cols >= par_min_elems() && rayon::current_num_threads() > 1 {
-                v.par_iter_mut()
-                    .zip(ok.par_iter_mut())
-                    .enumerate()
-                    .for_each(|(r, (o, f))| row(r, o, f));
-            } else {
-                for (r, (o, f)) in v.iter_mut().zip(ok.iter_mut()).enumerate() {
-                    row(r, o, f);
-                }
-            }
+            let par = rows * cols >= par_min_elems() && par::threads() > 1;
+            par::chunks2_if(par, v, 1, &mut ok, 1, &|r, o, f| {
+                row(r, &mut o[0], &mut f[0])
+            });
         }};
     }
     if same::<T, f32>() {

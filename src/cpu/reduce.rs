@@ -42,9 +42,9 @@ use crate::cpu::{arch, Isa};
 use crate::element::Element;
 use crate::error::{check_len, Result};
 use crate::mask::Mask;
+use crate::par;
 use crate::view::{MaskedVec, MaskedView};
 use engine::{fold_partials_in, Acc, Kind, SimdElem};
-use rayon::prelude::*;
 use std::any::TypeId;
 
 /// A reduction to one value per sequence (whole array, row or column).
@@ -115,7 +115,7 @@ const TASK_BLOCKS: usize = 8;
 /// streams (and prefetches) of the two cores ran 1.2x one thread; 1 MiB
 /// tasks ran 2.1x. The bits do not depend on it (partials are per block).
 fn task_blocks(nb: usize) -> usize {
-    (nb / (4 * rayon::current_num_threads().max(1))).clamp(TASK_BLOCKS, 64)
+    (nb / (4 * par::threads().max(1))).clamp(TASK_BLOCKS, 64)
 }
 /// Elements per rayon task for row-wise and map kernels.
 const TASK_ELEMS: usize = 1 << 15;
@@ -169,10 +169,10 @@ fn fold_seq<T: Elem, K: Kind>(
     par: bool,
 ) -> T::Acc {
     let n = x.len();
-    if par && n >= par_min_len() && rayon::current_num_threads() > 1 {
+    if par && n >= par_min_len() && par::threads() > 1 {
         let mut parts = vec![T::Acc::ZERO; n.div_ceil(BLOCK)];
         let tb = task_blocks(parts.len());
-        parts.par_chunks_mut(tb).enumerate().for_each(|(t, out)| {
+        par::chunks(&mut parts, tb, &|t, out| {
             let s = t * tb * BLOCK;
             let e = n.min(s + out.len() * BLOCK);
             room!(
@@ -239,17 +239,13 @@ impl<T: Elem> Seqs<'_, T> {
                     return out;
                 }
                 let per = (TASK_ELEMS / cols).max(1);
-                let job = |(t, o): (usize, &mut [T::Acc])| {
+                let par = rows * cols >= par_min_len() && rows > 1;
+                par::chunks_if(par, &mut out, per, &|t, o| {
                     let r0 = t * per;
                     let xs = &x[r0 * cols..(r0 + o.len()) * cols];
                     let cs = c.map(|c| &c[r0..r0 + o.len()]);
                     room!(isa, rows_fold::<T, K>(xs, words, r0 * cols, cols, cs, o));
-                };
-                if rows * cols >= par_min_len() && rows > 1 {
-                    out.par_chunks_mut(per).enumerate().for_each(job);
-                } else {
-                    out.chunks_mut(per).enumerate().for_each(job);
-                }
+                });
                 out
             }
             Seqs::Cols(x, rows, cols) => cols_fold::<T, K>(isa, x, words, rows, cols, c),
@@ -402,11 +398,7 @@ fn cols_fold<T: Elem, K: Kind>(
         );
         out
     };
-    let parts: Vec<Vec<T::Acc>> = if par && items > 1 {
-        (0..items).into_par_iter().map(job).collect()
-    } else {
-        (0..items).map(job).collect()
-    };
+    let parts: Vec<Vec<T::Acc>> = par::map_if(par && items > 1, items, &job);
     combine_col_parts::<T::Acc>(&parts, rows, cols, tile, K::identity(), K::op)
 }
 
@@ -417,7 +409,7 @@ fn cols_fold<T: Elem, K: Kind>(
 /// every column's fold is the same at any width.
 fn dim0_tile_width<A>(rows: usize, cols: usize, par: bool) -> usize {
     let max = engine::tile_max::<A>();
-    let threads = rayon::current_num_threads();
+    let threads = par::threads();
     if !par || threads <= 1 {
         return max;
     }
@@ -756,12 +748,9 @@ fn seq_arg<T: Elem>(
             ),
         }
     };
-    if par && n >= par_min_len() && rayon::current_num_threads() > 1 {
+    if par && n >= par_min_len() && par::threads() > 1 {
         let tb = task_blocks(parts.len());
-        parts
-            .par_chunks_mut(tb)
-            .enumerate()
-            .for_each(|(t, out)| fill(t * tb * BLOCK, out));
+        par::chunks(&mut parts, tb, &|t, out| fill(t * tb * BLOCK, out));
     } else {
         fill(0, &mut parts);
     }
@@ -802,11 +791,7 @@ fn arg_seqs<T: Elem>(
                     false,
                 )
             };
-            if rows * cols >= par_min_len() && rows > 1 {
-                (0..rows).into_par_iter().map(f).collect()
-            } else {
-                (0..rows).map(f).collect()
-            }
+            par::map_if(rows * cols >= par_min_len() && rows > 1, rows, &f)
         }
         Seqs::Cols(x, rows, cols) => {
             let best = match op {
@@ -963,18 +948,14 @@ fn softmax_imp<T: Elem>(isa: Isa, v: &MaskedView<'_, T>, dim: usize, log: bool, 
     let per = (TASK_ELEMS / cols).max(1) * cols;
     let par = x.len() >= par_min_len() && rows > 1;
     if along_rows {
-        let job = |(t, yc): (usize, &mut [T])| {
+        let job = |t: usize, yc: &mut [T]| {
             let s = t * per;
             room!(
                 isa,
                 softmax_rows::<T>(&x[s..s + yc.len()], yc, words, s, cols, log)
             );
         };
-        if par {
-            y.par_chunks_mut(per).enumerate().for_each(job);
-        } else {
-            y.chunks_mut(per).enumerate().for_each(job);
-        }
+        par::chunks_if(par, y, per, &job);
     } else {
         let m = cols_fold::<T, engine::Max>(isa, x, words, rows, cols, None);
         let mc: Vec<T::Acc> = m
@@ -987,7 +968,7 @@ fn softmax_imp<T: Elem>(isa: Isa, v: &MaskedView<'_, T>, dim: usize, log: bool, 
             .zip(&s)
             .map(|(&m, &s)| engine::softmax_consts(m, s, log))
             .unzip();
-        let job = |(t, yc): (usize, &mut [T])| {
+        let job = |t: usize, yc: &mut [T]| {
             let s0 = t * per;
             room!(
                 isa,
@@ -1003,11 +984,7 @@ fn softmax_imp<T: Elem>(isa: Isa, v: &MaskedView<'_, T>, dim: usize, log: bool, 
                 )
             );
         };
-        if par {
-            y.par_chunks_mut(per).enumerate().for_each(job);
-        } else {
-            y.chunks_mut(per).enumerate().for_each(job);
-        }
+        par::chunks_if(par, y, per, &job);
     }
 }
 
@@ -1089,7 +1066,7 @@ fn softmax_bwd_imp<T: Elem>(
     let per = (TASK_ELEMS / cols).max(1) * cols;
     let par = y.len() >= par_min_len() && rows > 1;
     if along_rows {
-        let job = |(t, dc): (usize, &mut [T])| {
+        let job = |t: usize, dc: &mut [T]| {
             let s = t * per;
             let e = s + dc.len();
             room!(
@@ -1097,11 +1074,7 @@ fn softmax_bwd_imp<T: Elem>(
                 softmax_bwd_rows::<T>(&grad[s..e], &y[s..e], dc, words, s, cols, log)
             );
         };
-        if par {
-            dx.par_chunks_mut(per).enumerate().for_each(job);
-        } else {
-            dx.chunks_mut(per).enumerate().for_each(job);
-        }
+        par::chunks_if(par, &mut dx, per, &job);
     } else {
         let k = if log {
             cols_fold::<T, engine::Sum>(isa, grad, words, rows, cols, None)
@@ -1123,14 +1096,10 @@ fn softmax_bwd_imp<T: Elem>(
                 o
             };
             let items = tiles * rblocks;
-            let parts: Vec<Vec<T::Acc>> = if par && items > 1 {
-                (0..items).into_par_iter().map(job).collect()
-            } else {
-                (0..items).map(job).collect()
-            };
+            let parts: Vec<Vec<T::Acc>> = par::map_if(par && items > 1, items, &job);
             combine_col_parts(&parts, rows, cols, tile, T::Acc::ZERO, |a, b| a.add(b))
         };
-        let job = |(t, dc): (usize, &mut [T])| {
+        let job = |t: usize, dc: &mut [T]| {
             let s = t * per;
             let e = s + dc.len();
             room!(
@@ -1138,11 +1107,7 @@ fn softmax_bwd_imp<T: Elem>(
                 softmax_bwd_cols_map::<T>(&grad[s..e], &y[s..e], dc, words, s, cols, &k, log)
             );
         };
-        if par {
-            dx.par_chunks_mut(per).enumerate().for_each(job);
-        } else {
-            dx.chunks_mut(per).enumerate().for_each(job);
-        }
+        par::chunks_if(par, &mut dx, per, &job);
     }
     MaskedVec {
         values: dx,

@@ -8,7 +8,7 @@ use crate::cpu::adagrad::{prefetch, GroupedRows, Hp};
 use crate::cpu::arch::portable::adagrad::update_at;
 use crate::cpu::Isa;
 use crate::element::Element;
-use rayon::prelude::*;
+use crate::par;
 use std::cell::RefCell;
 
 thread_local! {
@@ -70,7 +70,7 @@ pub(crate) fn hp<P: AdagradElement>(h: &Hyper) -> Hp<P::State> {
 }
 
 fn parallel(work: usize, min: usize) -> bool {
-    work >= 2 * min && rayon::current_num_threads() > 1
+    work >= 2 * min && par::threads() > 1
 }
 
 fn chunk(min: usize) -> usize {
@@ -88,10 +88,9 @@ pub(crate) fn dense<P: AdagradElement>(
 ) {
     if parallel(p.len(), min) {
         let ch = chunk(min);
-        p.par_chunks_mut(ch)
-            .zip(s.par_chunks_mut(ch))
-            .zip(g.par_chunks(ch))
-            .for_each(|((p, s), g)| P::k_dense(isa, p, s, g, h));
+        par::chunks2(p, ch, s, ch, &|t, p, s| {
+            P::k_dense(isa, p, s, &g[t * ch..t * ch + p.len()], h)
+        });
     } else {
         P::k_dense(isa, p, s, g, h);
     }
@@ -109,11 +108,10 @@ pub(crate) fn masked<P: AdagradElement>(
 ) {
     if parallel(p.len(), min) {
         let ch = chunk(min);
-        p.par_chunks_mut(ch)
-            .zip(s.par_chunks_mut(ch))
-            .zip(g.par_chunks(ch))
-            .zip(words.par_chunks(ch / 64))
-            .for_each(|(((p, s), g), w)| P::k_masked(isa, p, s, g, w, h));
+        par::chunks2(p, ch, s, ch, &|t, p, s| {
+            let (g, w) = (&g[t * ch..t * ch + p.len()], &words[t * (ch / 64)..]);
+            P::k_masked(isa, p, s, g, &w[..p.len().div_ceil(64).min(w.len())], h)
+        });
     } else {
         P::k_masked(isa, p, s, g, words, h);
     }
@@ -138,7 +136,7 @@ fn split_runs<P, S, F>(
     S: Send,
     F: Fn(&mut [P], &mut [S], usize, usize, usize) + Sync,
 {
-    if hi - lo < 2 * min_items || rayon::current_num_threads() == 1 {
+    if hi - lo < 2 * min_items || par::threads() == 1 {
         return f(param, sum, base, lo, hi);
     }
     let mut mid = lo + (hi - lo) / 2;
@@ -156,9 +154,9 @@ fn split_runs<P, S, F>(
     let at = (split - base) * stride;
     let (pl, pr) = param.split_at_mut(at);
     let (sl, sr) = sum.split_at_mut(at);
-    rayon::join(
-        || split_runs(s, lo, mid, pl, sl, base, stride, min_items, f),
-        || split_runs(s, mid, hi, pr, sr, split, stride, min_items, f),
+    par::join(
+        &mut || split_runs(s, lo, mid, pl, sl, base, stride, min_items, f),
+        &mut || split_runs(s, mid, hi, pr, sr, split, stride, min_items, f),
     );
 }
 
@@ -306,7 +304,7 @@ fn split_buckets<P, S, F>(
     F: Fn(&mut [P], &mut [S], usize, usize, usize) + Sync,
 {
     let (lo, hi) = (g.starts[b_lo], g.starts[b_hi]);
-    if hi - lo < 2 * min_items || b_hi - b_lo < 2 || rayon::current_num_threads() == 1 {
+    if hi - lo < 2 * min_items || b_hi - b_lo < 2 || par::threads() == 1 {
         return f(param, sum, base, b_lo, b_hi);
     }
     let mid_item = lo + (hi - lo) / 2;
@@ -317,9 +315,9 @@ fn split_buckets<P, S, F>(
     let at = (split - base).min(param.len());
     let (pl, pr) = param.split_at_mut(at);
     let (sl, sr) = sum.split_at_mut(at);
-    rayon::join(
-        || split_buckets(g, b_lo, mid, pl, sl, base, min_items, f),
-        || split_buckets(g, mid, b_hi, pr, sr, split, min_items, f),
+    par::join(
+        &mut || split_buckets(g, b_lo, mid, pl, sl, base, min_items, f),
+        &mut || split_buckets(g, mid, b_hi, pr, sr, split, min_items, f),
     );
 }
 
