@@ -543,3 +543,87 @@ pub fn cross_entropy_into<T: Float>(
         grad,
     )
 }
+
+/// The targets with every row that `row_mask` drops replaced by
+/// `ignore_index` (borrowed unchanged when nothing is dropped or when the
+/// lengths are wrong, which the checks of the unmasked call then report).
+fn masked_targets<'a>(
+    targets: &'a [i64],
+    rows: usize,
+    row_mask: &Mask,
+    ignore_index: i64,
+) -> Result<std::borrow::Cow<'a, [i64]>> {
+    use std::borrow::Cow;
+    if targets.len() != rows {
+        return Ok(Cow::Borrowed(targets));
+    }
+    check_len("row_mask", rows, row_mask.len())?;
+    if row_mask.count_ones() == rows {
+        return Ok(Cow::Borrowed(targets));
+    }
+    Ok(Cow::Owned(
+        targets
+            .iter()
+            .enumerate()
+            .map(|(r, &t)| if row_mask.get(r) { t } else { ignore_index })
+            .collect(),
+    ))
+}
+
+/// [`cross_entropy`] with a row mask (padding): a row whose bit in
+/// `row_mask` (length `rows`) is 0 is treated exactly as a row whose target
+/// is `ignore_index` — value 0, zero gradient, not counted by the mean —
+/// whatever its target and logits hold (an out-of-range target or a NaN
+/// logit in a padded row is never read). Rows may also be ignored through
+/// `ignore_index` as usual; the two combine. The result has the same bits as
+/// [`cross_entropy`] with the dropped rows' targets set to `ignore_index`.
+///
+/// ```
+/// use maskops::{loss::{cross_entropy_masked, CrossEntropy}, Mask};
+/// // three positions of a sequence; the last one is padding with junk in it
+/// let logits = [0.0f32, 0.0, 2.0, 0.0, f32::NAN, 7.0];
+/// let targets = [1, 0, 12345];
+/// let row_mask = Mask::from_bools(&[true, true, false]);
+/// let l = cross_entropy_masked(&logits, 3, 2, &targets, &row_mask, &CrossEntropy::default())?;
+/// assert!(l.value[0].is_finite()); // the mean over the two kept rows
+/// assert_eq!(&l.grad[4..], &[0.0, 0.0]);
+/// # Ok::<(), maskops::Error>(())
+/// ```
+pub fn cross_entropy_masked<T: Float>(
+    logits: &[T],
+    rows: usize,
+    classes: usize,
+    targets: &[i64],
+    row_mask: &Mask,
+    opts: &CrossEntropy<T>,
+) -> Result<Loss<T>> {
+    let t = masked_targets(targets, rows, row_mask, opts.ignore_index)?;
+    cross_entropy(logits, rows, classes, &t, opts)
+}
+
+/// [`cross_entropy_masked`] writing the gradient into `grad` (the logits'
+/// length); returns the value (one per row for [`Reduction::None`]).
+///
+/// ```
+/// use maskops::{loss::{cross_entropy_masked_into, CrossEntropy}, Mask};
+/// let mut grad = vec![1.0f32; 4];
+/// let row_mask = Mask::from_bools(&[true, false]);
+/// let v = cross_entropy_masked_into(
+///     &[0.0, 0.0, 1.0, 1.0], 2, 2, &[0, 1], &row_mask, &CrossEntropy::default(), &mut grad,
+/// )?;
+/// assert!((v[0] - 2f32.ln()).abs() < 1e-6);
+/// assert_eq!(grad, vec![-0.5, 0.5, 0.0, 0.0]);
+/// # Ok::<(), maskops::Error>(())
+/// ```
+pub fn cross_entropy_masked_into<T: Float>(
+    logits: &[T],
+    rows: usize,
+    classes: usize,
+    targets: &[i64],
+    row_mask: &Mask,
+    opts: &CrossEntropy<T>,
+    grad: &mut [T],
+) -> Result<Vec<T>> {
+    let t = masked_targets(targets, rows, row_mask, opts.ignore_index)?;
+    cross_entropy_into(logits, rows, classes, &t, opts, grad)
+}
