@@ -1,10 +1,11 @@
 //! `loss::cross_entropy_masked{,_into}`: a row mask (padding) beside
-#![allow(clippy::needless_range_loop)] // rows are indexed in several arrays at once
 //! `ignore_index`. Checked against the reference oracle on the kept rows
 //! alone (compacted), on random shapes with junk (NaN logits, out-of-range
 //! targets) in the dropped rows, every reduction, class weights and label
 //! smoothing; dropped rows get a zero gradient; bad lengths are errors that
 //! leave `grad` untouched.
+
+#![allow(clippy::needless_range_loop)] // rows are indexed in several arrays at once
 
 use maskops::loss::{self, CrossEntropy, Reduction};
 use maskops::{reference, Error, Mask};
