@@ -98,6 +98,16 @@ pub enum Error {
         /// What refused it, and what it takes.
         by: &'static str,
     },
+    /// A mask shape that does not broadcast against an array's shape (a
+    /// mask dimension must equal the array's or be 1).
+    Broadcast {
+        /// The dimension (of the array) where the shapes clash.
+        dim: usize,
+        /// The mask's size there.
+        mask: usize,
+        /// The array's size there.
+        array: usize,
+    },
     /// The CUDA driver or NVRTC is not available on this machine.
     CudaUnavailable(String),
     /// A CUDA driver / NVRTC call failed.
@@ -167,6 +177,10 @@ impl fmt::Display for Error {
             ),
             Error::State { reason } => write!(f, "cannot load the optimizer state: {reason}"),
             Error::Unsupported { what, by } => write!(f, "{what} is not supported by {by}"),
+            Error::Broadcast { dim, mask, array } => write!(
+                f,
+                "`mask_shape` does not broadcast: dimension {dim} is {mask} in the mask and {array} in the array (must be equal or 1)"
+            ),
             Error::CudaUnavailable(why) => write!(f, "CUDA is unavailable: {why}"),
             Error::Cuda(why) => write!(f, "CUDA error: {why}"),
         }

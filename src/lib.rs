@@ -94,6 +94,7 @@ mod entry;
 pub mod error;
 pub mod mask;
 pub mod math;
+pub mod nd;
 mod par;
 pub mod reference;
 pub mod view;

@@ -1,0 +1,518 @@
+//! N-dimensional masked views with broadcast masks.
+//!
+//! [`NdView`] is a row-major array of any rank with a mask of the same
+//! rank whose dimensions are either the array's or `1` (NumPy's
+//! broadcasting; a mask of lower rank is aligned to the right). The typical
+//! use is attention: scores `[B, H, Tq, Tk]` and a key padding mask
+//! `[B, Tk]` given the shape `[B, 1, 1, Tk]`, never expanded to `B*H*Tq*Tk`
+//! bits in memory.
+//!
+//! Reductions along any one dimension and softmax / log-softmax along any
+//! one dimension (and their backward) run the 2-D kernels of
+//! [`MaskedView`] on pieces of the array: runs of whole rows when `dim` is
+//! the last dimension, one `[shape[dim], inner]` matrix per outer index
+//! otherwise. Each piece's mask is expanded from the broadcast mask into a
+//! scratch of at most [`PIECE_ELEMS`] bits (or one piece) just before its
+//! kernel runs. Every output element depends only on its own row or
+//! column, whose canonical order is the same in a piece as in the whole, so
+//! the results have **the same bits as the flattened computation** with the
+//! expanded mask (checked by `tests/nd.rs`).
+//!
+//! ```
+//! use maskops::{nd::NdView, Mask};
+//! // scores [B=2, H=1, Tq=2, Tk=3]; sequence 0 has 2 real keys, sequence 1 all 3
+//! let scores = [0.0f32, 0.0, 9.0, 0.0, 0.0, 9.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0];
+//! let pad = Mask::padding(&[2, 3], 3)?; // [B, Tk]
+//! let v = NdView::broadcast(&scores, &[2, 1, 2, 3], &pad, &[2, 1, 1, 3])?;
+//! let p = v.softmax(3)?;
+//! assert_eq!(&p.values[..3], &[0.5, 0.5, 0.0]); // the padded key gets 0
+//! assert_eq!(v.sum_dim(3)?.values, vec![0.0, 0.0, 3.0, 3.0]);
+//! # Ok::<(), maskops::Error>(())
+//! ```
+
+use crate::element::Element;
+use crate::error::{Error, Result};
+use crate::mask::Mask;
+use crate::par;
+use crate::view::{MaskedVec, MaskedView};
+
+/// The largest piece (in elements) handed to one 2-D kernel call when
+/// reducing along the last dimension: big enough that the kernel splits it
+/// over rayon's pool itself, small enough that its expanded mask (128 KiB)
+/// stays in cache.
+pub const PIECE_ELEMS: usize = 1 << 20;
+
+/// An operation on one 2-D piece, along the piece's `dim`.
+type PieceOp<'f, T, R> = &'f (dyn Fn(&MaskedView<'_, T>, usize) -> Result<MaskedVec<R>> + Sync);
+/// An elementwise map of one 2-D piece (piece, its `dim`, its first
+/// element in the array, its output).
+type PieceMap<'f, T> =
+    &'f (dyn Fn(&MaskedView<'_, T>, usize, usize, &mut [T]) -> Result<()> + Sync);
+
+/// A borrowed row-major array of any rank with a (possibly broadcast) mask.
+/// Masked-out values are never read into arithmetic.
+#[derive(Debug, Clone)]
+pub struct NdView<'a, T> {
+    data: &'a [T],
+    shape: Vec<usize>,
+    mask: &'a Mask,
+    /// The mask's shape, of the array's rank (left-padded with 1s).
+    mask_shape: Vec<usize>,
+}
+
+fn product(dims: &[usize]) -> Result<usize> {
+    dims.iter().try_fold(1usize, |a, &d| {
+        a.checked_mul(d).ok_or(Error::Param {
+            name: "shape",
+            value: f64::INFINITY,
+            expected: "a product of dimensions that fits in usize",
+        })
+    })
+}
+
+impl<'a, T: Element> NdView<'a, T> {
+    /// A view of `data` with shape `shape` and a mask of the same shape
+    /// (`mask.len() == data.len() == product(shape)`).
+    ///
+    /// ```
+    /// use maskops::{nd::NdView, Mask};
+    /// let x = [1.0f64, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0];
+    /// let m = Mask::from_bools(&[true, true, false, true, true, true, true, false]);
+    /// let v = NdView::new(&x, &[2, 2, 2], &m)?;
+    /// assert_eq!(v.sum_dim(1)?.values, vec![1.0, 6.0, 12.0, 6.0]);
+    /// # Ok::<(), maskops::Error>(())
+    /// ```
+    pub fn new(data: &'a [T], shape: &[usize], mask: &'a Mask) -> Result<Self> {
+        Self::broadcast(data, shape, mask, shape)
+    }
+
+    /// A view of `data` with shape `shape` and a mask of shape `mask_shape`,
+    /// broadcast as in NumPy: `mask_shape` is aligned to the right of
+    /// `shape` (missing leading dimensions count as 1) and each of its
+    /// dimensions equals the array's or is 1. `mask.len()` must be the
+    /// product of `mask_shape`, `data.len()` that of `shape`.
+    ///
+    /// ```
+    /// use maskops::{nd::NdView, Mask, Error};
+    /// let x = [0.0f32; 24];
+    /// let pad = Mask::ones(8); // [B=2, T=4]
+    /// assert!(NdView::broadcast(&x, &[2, 3, 4], &pad, &[2, 1, 4]).is_ok());
+    /// // a [3] mask cannot broadcast against a last dimension of 4
+    /// let m3 = Mask::ones(3);
+    /// let e = NdView::broadcast(&x, &[2, 3, 4], &m3, &[3]).unwrap_err();
+    /// assert!(matches!(e, Error::Broadcast { dim: 2, mask: 3, array: 4 }));
+    /// ```
+    pub fn broadcast(
+        data: &'a [T],
+        shape: &[usize],
+        mask: &'a Mask,
+        mask_shape: &[usize],
+    ) -> Result<Self> {
+        let n = product(shape)?;
+        if data.len() != n {
+            return Err(Error::Length {
+                arg: "data",
+                expected: n,
+                actual: data.len(),
+            });
+        }
+        if mask_shape.len() > shape.len() {
+            return Err(Error::Length {
+                arg: "mask_shape",
+                expected: shape.len(),
+                actual: mask_shape.len(),
+            });
+        }
+        let mut ms = vec![1usize; shape.len() - mask_shape.len()];
+        ms.extend_from_slice(mask_shape);
+        for (k, (&m, &s)) in ms.iter().zip(shape).enumerate() {
+            if m != s && m != 1 {
+                return Err(Error::Broadcast {
+                    dim: k,
+                    mask: m,
+                    array: s,
+                });
+            }
+        }
+        let mn = product(&ms)?;
+        if mask.len() != mn {
+            return Err(Error::Length {
+                arg: "mask",
+                expected: mn,
+                actual: mask.len(),
+            });
+        }
+        Ok(NdView {
+            data,
+            shape: shape.to_vec(),
+            mask,
+            mask_shape: ms,
+        })
+    }
+
+    /// The array's shape.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// The mask's shape, of the array's rank (leading 1s added).
+    pub fn mask_shape(&self) -> &[usize] {
+        &self.mask_shape
+    }
+
+    /// The elements.
+    pub fn data(&self) -> &'a [T] {
+        self.data
+    }
+
+    /// The shape of a reduction along `dim`: `shape` without `dim`.
+    pub fn reduced_shape(&self, dim: usize) -> Result<Vec<usize>> {
+        self.check_dim(dim)?;
+        let mut s = self.shape.clone();
+        s.remove(dim);
+        Ok(s)
+    }
+
+    /// The broadcast mask expanded to the array's shape (one bit per
+    /// element). The operations never build it; it is here for callers
+    /// that want it, and for tests.
+    pub fn expanded_mask(&self) -> Mask {
+        Mask::from_words(self.expand(0, self.data.len()), self.data.len())
+            .expect("expand writes no bit past the end")
+    }
+
+    fn check_dim(&self, dim: usize) -> Result<()> {
+        if dim >= self.shape.len() {
+            return Err(Error::Dim {
+                dim,
+                ndim: self.shape.len(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The expanded mask bits of elements `start..start + len` (both on
+    /// row boundaries of the last dimension), LSB-first from `start`.
+    fn expand(&self, start: usize, len: usize) -> Vec<u64> {
+        let mut out = vec![0u64; len.div_ceil(64)];
+        let rank = self.shape.len();
+        if len == 0 {
+            return out;
+        }
+        if rank == 0 {
+            out[0] = self.mask.word_at(0) & 1;
+            return out;
+        }
+        let last = self.shape[rank - 1];
+        let mlast = self.mask_shape[rank - 1];
+        // mask strides (row-major over mask_shape); a broadcast dim has stride 0
+        let mut mstride = vec![0usize; rank];
+        let mut acc = 1usize;
+        for k in (0..rank).rev() {
+            mstride[k] = if self.mask_shape[k] == 1 { 0 } else { acc };
+            acc *= self.mask_shape[k];
+        }
+        let mut pos = 0usize;
+        let mut row = start / last.max(1);
+        while pos < len {
+            // the mask offset of this row's first element
+            let mut rem = row;
+            let mut off = 0usize;
+            for k in (0..rank - 1).rev() {
+                let i = rem % self.shape[k];
+                rem /= self.shape[k];
+                off += i * mstride[k];
+            }
+            let n = last.min(len - pos);
+            if mlast == 1 {
+                if self.mask.get(off) {
+                    set_ones(&mut out, pos, n);
+                }
+            } else {
+                copy_bits(&mut out, pos, self.mask, off, n);
+            }
+            pos += n;
+            row += 1;
+        }
+        out
+    }
+
+    /// Runs `f` on the 2-D pieces for an operation along `dim` and
+    /// concatenates their results: `(values, mask bits)` of `out_per_piece`
+    /// elements each.
+    fn pieces<R: Send + Copy + Default>(
+        &self,
+        dim: usize,
+        f: PieceOp<'_, T, R>,
+    ) -> Result<MaskedVec<R>> {
+        self.check_dim(dim)?;
+        let rank = self.shape.len();
+        let n = self.shape[dim];
+        let inner: usize = self.shape[dim + 1..].iter().product();
+        let outer: usize = self.shape[..dim].iter().product();
+        let total = self.data.len();
+        if dim + 1 == rank || inner == 1 {
+            // rows of `n`: runs of whole rows, reduced along dim 1
+            let rows = outer * inner;
+            let per = (PIECE_ELEMS / n.max(1)).max(1);
+            let mut values = Vec::new();
+            let mut bits: Vec<bool> = Vec::new();
+            let mut r0 = 0;
+            while r0 < rows {
+                let nr = per.min(rows - r0);
+                let m = Mask::from_words(self.expand(r0 * n, nr * n), nr * n)?;
+                let v = MaskedView::matrix(&self.data[r0 * n..(r0 + nr) * n], &m, nr, n)?;
+                let o = f(&v, 1)?;
+                append(&mut values, &mut bits, o);
+                r0 += nr;
+            }
+            return Ok(MaskedVec {
+                values,
+                mask: Mask::from_bools(&bits),
+            });
+        }
+        // one [n, inner] matrix per outer index, reduced along dim 0
+        let piece = n * inner;
+        let job = |o: usize| -> Result<MaskedVec<R>> {
+            let m = Mask::from_words(self.expand(o * piece, piece), piece)?;
+            let v = MaskedView::matrix(&self.data[o * piece..(o + 1) * piece], &m, n, inner)?;
+            f(&v, 0)
+        };
+        let parts = par::map_if(total >= PIECE_ELEMS && piece < PIECE_ELEMS, outer, &job);
+        let mut values = Vec::new();
+        let mut bits = Vec::new();
+        for p in parts {
+            append(&mut values, &mut bits, p?);
+        }
+        Ok(MaskedVec {
+            values,
+            mask: Mask::from_bools(&bits),
+        })
+    }
+
+    /// Masked sum along `dim`; a cleared bit where nothing is kept. The
+    /// values are in row-major order of [`reduced_shape`](Self::reduced_shape).
+    pub fn sum_dim(&self, dim: usize) -> Result<MaskedVec<T>> {
+        self.pieces(dim, &|v, d| v.sum_dim(d))
+    }
+
+    /// Masked mean along `dim`.
+    pub fn mean_dim(&self, dim: usize) -> Result<MaskedVec<T>> {
+        self.pieces(dim, &|v, d| v.mean_dim(d))
+    }
+
+    /// Masked product along `dim`.
+    pub fn prod_dim(&self, dim: usize) -> Result<MaskedVec<T>> {
+        self.pieces(dim, &|v, d| v.prod_dim(d))
+    }
+
+    /// Masked minimum along `dim`.
+    pub fn amin_dim(&self, dim: usize) -> Result<MaskedVec<T>> {
+        self.pieces(dim, &|v, d| v.amin_dim(d))
+    }
+
+    /// Masked maximum along `dim`.
+    pub fn amax_dim(&self, dim: usize) -> Result<MaskedVec<T>> {
+        self.pieces(dim, &|v, d| v.amax_dim(d))
+    }
+
+    /// Index along `dim` of the first kept minimum.
+    pub fn argmin_dim(&self, dim: usize) -> Result<MaskedVec<usize>> {
+        self.pieces(dim, &|v, d| v.argmin_dim(d))
+    }
+
+    /// Index along `dim` of the first kept maximum.
+    pub fn argmax_dim(&self, dim: usize) -> Result<MaskedVec<usize>> {
+        self.pieces(dim, &|v, d| v.argmax_dim(d))
+    }
+
+    /// Masked variance along `dim` with Bessel-style `correction`.
+    pub fn var_dim(&self, dim: usize, correction: usize) -> Result<MaskedVec<T>> {
+        self.pieces(dim, &|v, d| v.var_dim(d, correction))
+    }
+
+    /// Masked standard deviation along `dim`.
+    pub fn std_dim(&self, dim: usize, correction: usize) -> Result<MaskedVec<T>> {
+        self.pieces(dim, &|v, d| v.std_dim(d, correction))
+    }
+
+    /// Masked `p`-norm along `dim`.
+    pub fn norm_dim(&self, dim: usize, p: f64) -> Result<MaskedVec<T>> {
+        self.pieces(dim, &|v, d| v.norm_dim(d, p))
+    }
+
+    /// Masked log-sum-exp along `dim`.
+    pub fn logsumexp_dim(&self, dim: usize) -> Result<MaskedVec<T>> {
+        self.pieces(dim, &|v, d| v.logsumexp_dim(d))
+    }
+
+    /// Masked softmax along `dim` (0 under cleared bits); the output mask is
+    /// the expanded mask. For the hot path see
+    /// [`softmax_into`](Self::softmax_into), which writes values only.
+    pub fn softmax(&self, dim: usize) -> Result<MaskedVec<T>> {
+        let mut values = vec![T::default(); self.data.len()];
+        self.softmax_into(dim, &mut values)?;
+        Ok(MaskedVec {
+            values,
+            mask: self.expanded_mask(),
+        })
+    }
+
+    /// Masked log-softmax along `dim` (0 under cleared bits).
+    pub fn log_softmax(&self, dim: usize) -> Result<MaskedVec<T>> {
+        let mut values = vec![T::default(); self.data.len()];
+        self.log_softmax_into(dim, &mut values)?;
+        Ok(MaskedVec {
+            values,
+            mask: self.expanded_mask(),
+        })
+    }
+
+    /// [`softmax`](Self::softmax) into `out` (the array's length), values
+    /// only: nothing the size of the expanded mask is built.
+    ///
+    /// ```
+    /// use maskops::{nd::NdView, Mask};
+    /// let x = [1.0f32, 1.0, 5.0, 1.0, 1.0, 5.0];
+    /// let keys = Mask::from_bools(&[true, true, false]); // [Tk]
+    /// let mut out = [9.0f32; 6];
+    /// NdView::broadcast(&x, &[2, 3], &keys, &[3])?.softmax_into(1, &mut out)?;
+    /// assert_eq!(out, [0.5, 0.5, 0.0, 0.5, 0.5, 0.0]);
+    /// # Ok::<(), maskops::Error>(())
+    /// ```
+    pub fn softmax_into(&self, dim: usize, out: &mut [T]) -> Result<()> {
+        self.softmax_map(dim, out, false)
+    }
+
+    /// [`log_softmax`](Self::log_softmax) into `out`, values only.
+    pub fn log_softmax_into(&self, dim: usize, out: &mut [T]) -> Result<()> {
+        self.softmax_map(dim, out, true)
+    }
+
+    fn softmax_map(&self, dim: usize, out: &mut [T], log: bool) -> Result<()> {
+        self.check_dim(dim)?;
+        crate::error::check_len("out", self.data.len(), out.len())?;
+        let run = |v: &MaskedView<'_, T>, d: usize, o: &mut [T]| {
+            if log {
+                crate::softmax::log_softmax_into(v, d, o)
+            } else {
+                crate::softmax::softmax_into(v, d, o)
+            }
+        };
+        self.map_pieces(dim, out, &|v, d, _, o| run(v, d, o))
+    }
+
+    /// Backward of [`softmax`](Self::softmax) along `dim`: `self` is the
+    /// softmax *output* (with the same mask), `grad_output` the gradient
+    /// with respect to it; returns the gradient with respect to the input
+    /// (0 under cleared bits).
+    pub fn softmax_backward(&self, grad_output: &[T], dim: usize) -> Result<MaskedVec<T>> {
+        self.softmax_backward_map(grad_output, dim, false)
+    }
+
+    /// Backward of [`log_softmax`](Self::log_softmax) along `dim` (`self` is
+    /// the log-softmax output).
+    pub fn log_softmax_backward(&self, grad_output: &[T], dim: usize) -> Result<MaskedVec<T>> {
+        self.softmax_backward_map(grad_output, dim, true)
+    }
+
+    fn softmax_backward_map(&self, g: &[T], dim: usize, log: bool) -> Result<MaskedVec<T>> {
+        self.check_dim(dim)?;
+        crate::error::check_len("grad_output", self.data.len(), g.len())?;
+        let mut values = vec![T::default(); self.data.len()];
+        self.map_pieces(dim, &mut values, &|v, d, s, o| {
+            let gp = &g[s..s + v.len()];
+            let r = if log {
+                crate::softmax::log_softmax_backward(v, gp, d)?
+            } else {
+                crate::softmax::softmax_backward(v, gp, d)?
+            };
+            o.copy_from_slice(&r.values);
+            Ok(())
+        })?;
+        Ok(MaskedVec {
+            values,
+            mask: self.expanded_mask(),
+        })
+    }
+
+    /// Runs `f(piece, dim of the piece, its first element, out piece)` over the 2-D pieces of
+    /// an elementwise map along `dim`; `out` has the array's length.
+    fn map_pieces(&self, dim: usize, out: &mut [T], f: PieceMap<'_, T>) -> Result<()> {
+        let rank = self.shape.len();
+        let n = self.shape[dim];
+        let inner: usize = self.shape[dim + 1..].iter().product();
+        let total = self.data.len();
+        if total == 0 {
+            return Ok(());
+        }
+        let (piece, d) = if dim + 1 == rank || inner == 1 {
+            // whole rows of `n`, as many as fit in a piece
+            (((PIECE_ELEMS / n.max(1)).max(1)) * n, 1)
+        } else {
+            (n * inner, 0)
+        };
+        let (cols, par) = if d == 1 {
+            (n, false)
+        } else {
+            (inner, total >= PIECE_ELEMS && piece < PIECE_ELEMS)
+        };
+        let job = |t: usize, o: &mut [T]| -> Result<()> {
+            let s = t * piece;
+            let m = Mask::from_words(self.expand(s, o.len()), o.len())?;
+            let v = MaskedView::matrix(&self.data[s..s + o.len()], &m, o.len() / cols, cols)?;
+            f(&v, d, s, o)
+        };
+        let errs = std::sync::Mutex::new(None);
+        par::chunks_if(par, out, piece, &|t, o| {
+            if let Err(e) = job(t, o) {
+                errs.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_or_insert(e);
+            }
+        });
+        match errs.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Appends a piece's values and mask bits.
+fn append<R: Copy>(values: &mut Vec<R>, bits: &mut Vec<bool>, o: MaskedVec<R>) {
+    bits.extend((0..o.values.len()).map(|i| o.mask.get(i)));
+    values.extend_from_slice(&o.values);
+}
+
+/// Sets bits `pos..pos + n` of `out`.
+fn set_ones(out: &mut [u64], pos: usize, n: usize) {
+    let mut i = pos;
+    let end = pos + n;
+    while i < end {
+        let b = i % 64;
+        let k = (64 - b).min(end - i);
+        let m = if k == 64 {
+            u64::MAX
+        } else {
+            ((1u64 << k) - 1) << b
+        };
+        out[i / 64] |= m;
+        i += k;
+    }
+}
+
+/// Copies bits `src_pos..src_pos + n` of `src` to `out` from `pos` (the
+/// destination bits are zero before).
+fn copy_bits(out: &mut [u64], pos: usize, src: &Mask, src_pos: usize, n: usize) {
+    let mut i = 0;
+    while i < n {
+        let b = (pos + i) % 64;
+        let k = (64 - b).min(n - i);
+        let mut w = src.word_at(src_pos + i);
+        if k < 64 {
+            w &= (1u64 << k) - 1;
+        }
+        out[(pos + i) / 64] |= w << b;
+        i += k;
+    }
+}
