@@ -14,8 +14,9 @@
 //! |---|---|
 //! | masks: constructors (`ones`, `from_bools`, `from_words`, `from_labels`, `not_nan`, `padding`, `random`), `!`, `&`, `\|` | [`Mask`], [`MaskBuilder`] (row, column and random masks ANDed), [`mask`] |
 //! | masked reductions (`sum mean prod amin amax argmin argmax var std norm logsumexp`, whole or per row / column) and softmax | [`MaskedView`], [`MaskedVec`], [`softmax`] (backward) |
+//! | the same along any dimension of an N-d array, with a NumPy-broadcast mask (attention scores `[B, H, T, T]` with a `[B, 1, 1, T]` key padding mask) | [`nd::NdView`] |
 //! | masked elementwise arithmetic with MaskedTensor's semantics | [`MaskedArray`], [`MaskPolicy`] |
-//! | losses with their gradients (`mse l1 huber smooth_l1 bce_with_logits cross_entropy ecs pearson`) | [`loss`] |
+//! | losses with their gradients (`mse l1 huber smooth_l1 bce_with_logits cross_entropy ecs pearson`; cross-entropy with a padding row mask) | [`loss`] |
 //! | Adagrad on dense, masked, sparse COO (`sprs::TriMat`, `CsVec`) and row-sparse gradients; row-wise Adagrad | [`optim`] |
 //! | the naive `f64` oracle of every op | [`reference`](mod@reference) |
 //! | the canonical summation order; deterministic `exp` / `ln` | [`canonical`], [`math`] |
