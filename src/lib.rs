@@ -114,6 +114,13 @@ pub use sprs;
 /// element types, re-exported so callers need not match its version.
 pub use half;
 
+/// The ndarray version maskops is built against (feature `ndarray`).
+#[cfg(feature = "ndarray")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ndarray")))]
+pub use ndarray;
+#[cfg(feature = "ndarray")]
+mod interop_ndarray;
+
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
