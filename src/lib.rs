@@ -66,7 +66,7 @@
 //!
 //! ## Cargo features
 //!
-//! Neither is on by default; the default build needs no CUDA and no C++
+//! None is on by default; the default build needs no CUDA and no C++
 //! compiler.
 //!
 //! - **`cuda`**: the kernels on NVIDIA GPUs through cudarc and NVRTC — the
@@ -79,6 +79,11 @@
 //!   path computes — for testing the kernels without a GPU. Needs a C++20
 //!   compiler; brings the `cuda` module's launch plans and
 //!   `cuda::emu::Emulator`.
+//! - **`ndarray`**: masked views of ndarray arrays without a copy
+//!   (`MaskedView::from_array1`, `from_array2`, `nd::NdView::from_array`;
+//!   row-major contiguous arrays, other layouts are refused) and results
+//!   back as arrays (`MaskedVec::to_array`); re-exports `ndarray`. It is the
+//!   ndarray that `sprs` already builds.
 //!
 //! ## Re-exports
 //!
