@@ -103,21 +103,14 @@ impl<T: Copy> MaskedVec<T> {
     /// The values as an array of `shape` (row-major), with `fill` under
     /// every cleared bit. `Err` if `shape` does not hold `len()` elements.
     pub fn to_array(&self, shape: &[usize], fill: T) -> Result<ArrayD<T>> {
-        let n = shape
-            .iter()
-            .try_fold(1usize, |a, &d| a.checked_mul(d))
-            .unwrap_or(usize::MAX);
-        if n != self.values.len() {
-            return Err(Error::Length {
-                arg: "shape",
-                expected: self.values.len(),
-                actual: n,
-            });
-        }
+        // ndarray refuses a shape whose product differs or overflows
         ArrayD::from_shape_vec(IxDyn(shape), self.to_dense(fill)).map_err(|_| Error::Length {
             arg: "shape",
             expected: self.values.len(),
-            actual: n,
+            actual: shape
+                .iter()
+                .try_fold(1usize, |a, &d| a.checked_mul(d))
+                .unwrap_or(usize::MAX),
         })
     }
 }

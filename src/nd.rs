@@ -237,48 +237,72 @@ impl<'a, T: Element> NdView<'a, T> {
         out
     }
 
+    /// How an operation along `dim` splits into 2-D pieces.
+    fn split(&self, dim: usize) -> Split {
+        let n = self.shape[dim];
+        let inner: usize = self.shape[dim + 1..].iter().product();
+        // the outer indices: rows of `n` when `inner == 1`, else matrices
+        let units: usize = self.shape[..dim].iter().product();
+        if inner == 1 {
+            // rows of `n` (the outer indices), as many as fit in a piece,
+            // along the piece's dim 1; the kernel parallelizes a piece
+            Split {
+                unit: n,
+                per: (PIECE_ELEMS / n.max(1)).max(1),
+                units,
+                rows: None,
+                cols: n,
+                dim: 1,
+                par: false,
+            }
+        } else {
+            // one [n, inner] matrix per outer index, along its dim 0; in
+            // parallel over outer indices when the pieces are small
+            Split {
+                unit: n * inner,
+                per: 1,
+                units,
+                rows: Some(n),
+                cols: inner,
+                dim: 0,
+                par: self.data.len() >= PIECE_ELEMS && n * inner < PIECE_ELEMS,
+            }
+        }
+    }
+
+    /// Runs `f` on the piece of units `u0 .. u0 + k` (its mask expanded).
+    fn with_piece<R>(
+        &self,
+        sp: &Split,
+        u0: usize,
+        k: usize,
+        f: impl FnOnce(&MaskedView<'_, T>) -> Result<R>,
+    ) -> Result<R> {
+        let (start, len) = (u0 * sp.unit, k * sp.unit);
+        let m = Mask::from_words(self.expand(start, len), len)?;
+        let rows = sp.rows.unwrap_or(k);
+        f(&MaskedView::matrix(
+            &self.data[start..start + len],
+            &m,
+            rows,
+            sp.cols,
+        )?)
+    }
+
     /// Runs `f` on the 2-D pieces for an operation along `dim` and
-    /// concatenates their results: `(values, mask bits)` of `out_per_piece`
-    /// elements each.
+    /// concatenates their results.
     fn pieces<R: Send + Copy + Default>(
         &self,
         dim: usize,
         f: PieceOp<'_, T, R>,
     ) -> Result<MaskedVec<R>> {
         self.check_dim(dim)?;
-        let rank = self.shape.len();
-        let n = self.shape[dim];
-        let inner: usize = self.shape[dim + 1..].iter().product();
-        let outer: usize = self.shape[..dim].iter().product();
-        let total = self.data.len();
-        if dim + 1 == rank || inner == 1 {
-            // rows of `n`: runs of whole rows, reduced along dim 1
-            let rows = outer * inner;
-            let per = (PIECE_ELEMS / n.max(1)).max(1);
-            let mut values = Vec::new();
-            let mut bits: Vec<bool> = Vec::new();
-            let mut r0 = 0;
-            while r0 < rows {
-                let nr = per.min(rows - r0);
-                let m = Mask::from_words(self.expand(r0 * n, nr * n), nr * n)?;
-                let v = MaskedView::matrix(&self.data[r0 * n..(r0 + nr) * n], &m, nr, n)?;
-                let o = f(&v, 1)?;
-                append(&mut values, &mut bits, o);
-                r0 += nr;
-            }
-            return Ok(MaskedVec {
-                values,
-                mask: Mask::from_bools(&bits),
-            });
-        }
-        // one [n, inner] matrix per outer index, reduced along dim 0
-        let piece = n * inner;
-        let job = |o: usize| -> Result<MaskedVec<R>> {
-            let m = Mask::from_words(self.expand(o * piece, piece), piece)?;
-            let v = MaskedView::matrix(&self.data[o * piece..(o + 1) * piece], &m, n, inner)?;
-            f(&v, 0)
+        let sp = self.split(dim);
+        let job = |p: usize| -> Result<MaskedVec<R>> {
+            let u0 = p * sp.per;
+            self.with_piece(&sp, u0, sp.per.min(sp.units - u0), |v| f(v, sp.dim))
         };
-        let parts = par::map_if(total >= PIECE_ELEMS && piece < PIECE_ELEMS, outer, &job);
+        let parts = par::map_if(sp.par, sp.units.div_ceil(sp.per), &job);
         let mut values = Vec::new();
         let mut bits = Vec::new();
         for p in parts {
@@ -350,18 +374,18 @@ impl<'a, T: Element> NdView<'a, T> {
     /// the expanded mask. For the hot path see
     /// [`softmax_into`](Self::softmax_into), which writes values only.
     pub fn softmax(&self, dim: usize) -> Result<MaskedVec<T>> {
-        let mut values = vec![T::default(); self.data.len()];
-        self.softmax_into(dim, &mut values)?;
-        Ok(MaskedVec {
-            values,
-            mask: self.expanded_mask(),
-        })
+        self.softmax_vec(dim, false)
     }
 
     /// Masked log-softmax along `dim` (0 under cleared bits).
     pub fn log_softmax(&self, dim: usize) -> Result<MaskedVec<T>> {
+        self.softmax_vec(dim, true)
+    }
+
+    /// (Log-)softmax as an owned result with the expanded mask.
+    fn softmax_vec(&self, dim: usize, log: bool) -> Result<MaskedVec<T>> {
         let mut values = vec![T::default(); self.data.len()];
-        self.log_softmax_into(dim, &mut values)?;
+        self.softmax_map(dim, &mut values, log)?;
         Ok(MaskedVec {
             values,
             mask: self.expanded_mask(),
@@ -436,35 +460,22 @@ impl<'a, T: Element> NdView<'a, T> {
         })
     }
 
-    /// Runs `f(piece, dim of the piece, its first element, out piece)` over the 2-D pieces of
-    /// an elementwise map along `dim`; `out` has the array's length.
+    /// Runs `f(piece, dim of the piece, its first element, out piece)` over
+    /// the 2-D pieces of an elementwise map along `dim`; `out` has the
+    /// array's length.
     fn map_pieces(&self, dim: usize, out: &mut [T], f: PieceMap<'_, T>) -> Result<()> {
-        let rank = self.shape.len();
-        let n = self.shape[dim];
-        let inner: usize = self.shape[dim + 1..].iter().product();
-        let total = self.data.len();
-        if total == 0 {
+        let sp = self.split(dim);
+        if self.data.is_empty() {
             return Ok(());
         }
-        let (piece, d) = if dim + 1 == rank || inner == 1 {
-            // whole rows of `n`, as many as fit in a piece
-            (((PIECE_ELEMS / n.max(1)).max(1)) * n, 1)
-        } else {
-            (n * inner, 0)
-        };
-        let (cols, par) = if d == 1 {
-            (n, false)
-        } else {
-            (inner, total >= PIECE_ELEMS && piece < PIECE_ELEMS)
-        };
         let job = |t: usize, o: &mut [T]| -> Result<()> {
-            let s = t * piece;
-            let m = Mask::from_words(self.expand(s, o.len()), o.len())?;
-            let v = MaskedView::matrix(&self.data[s..s + o.len()], &m, o.len() / cols, cols)?;
-            f(&v, d, s, o)
+            let u0 = t * sp.per;
+            self.with_piece(&sp, u0, o.len() / sp.unit, |v| {
+                f(v, sp.dim, u0 * sp.unit, o)
+            })
         };
         let errs = std::sync::Mutex::new(None);
-        par::chunks_if(par, out, piece, &|t, o| {
+        par::chunks_if(sp.par, out, sp.per * sp.unit, &|t, o| {
             if let Err(e) = job(t, o) {
                 errs.lock()
                     .unwrap_or_else(|p| p.into_inner())
@@ -476,6 +487,22 @@ impl<'a, T: Element> NdView<'a, T> {
             None => Ok(()),
         }
     }
+}
+
+/// How an operation along one dimension splits into 2-D pieces: `units`
+/// units of `unit` elements (rows of the reduced dimension, or whole
+/// `[n, inner]` matrices), `per` units to a piece.
+struct Split {
+    unit: usize,
+    per: usize,
+    units: usize,
+    /// The piece's rows: `Some(n)` for a matrix piece; `None` for row
+    /// pieces (as many rows as units).
+    rows: Option<usize>,
+    cols: usize,
+    /// The dimension of the piece the operation runs along.
+    dim: usize,
+    par: bool,
 }
 
 /// Appends a piece's values and mask bits.

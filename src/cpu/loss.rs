@@ -739,19 +739,15 @@ fn ce_impl<F: Kernels>(
         loss
     };
     // a kept logit costs about 4 MSE elements (max, exp, gradient passes)
-    if rows.saturating_mul(classes).saturating_mul(4) >= par_min_elems() && par::threads() > 1 {
-        // tasks of `min_rows` rows (each row's result is its own)
-        let min_rows = (4096 / classes).max(1);
-        par::chunks2(grad, classes * min_rows, rowv, min_rows, &|t, g, v| {
-            for (i, (g, v)) in g.chunks_mut(classes).zip(v.iter_mut()).enumerate() {
-                *v = row(t * min_rows + i, g);
-            }
-        });
-    } else {
-        for (r, (g, v)) in grad.chunks_mut(classes).zip(rowv.iter_mut()).enumerate() {
-            *v = row(r, g);
+    let par =
+        rows.saturating_mul(classes).saturating_mul(4) >= par_min_elems() && par::threads() > 1;
+    // tasks of `min_rows` rows (each row's result is its own)
+    let min_rows = (4096 / classes).max(1);
+    par::chunks2_if(par, grad, classes * min_rows, rowv, min_rows, &|t, g, v| {
+        for (i, (g, v)) in g.chunks_mut(classes).zip(v.iter_mut()).enumerate() {
+            *v = row(t * min_rows + i, g);
         }
-    }
+    });
     let total = canonical_fold(
         rows,
         F::ZERO,
