@@ -191,50 +191,10 @@ impl<'a, T: Element> NdView<'a, T> {
         Ok(())
     }
 
-    /// The expanded mask bits of elements `start..start + len` (both on
-    /// row boundaries of the last dimension), LSB-first from `start`.
+    /// The expanded mask bits of elements `start..start + len` (see
+    /// [`expand`]).
     fn expand(&self, start: usize, len: usize) -> Vec<u64> {
-        let mut out = vec![0u64; len.div_ceil(64)];
-        let rank = self.shape.len();
-        if len == 0 {
-            return out;
-        }
-        if rank == 0 {
-            out[0] = self.mask.word_at(0) & 1;
-            return out;
-        }
-        let last = self.shape[rank - 1];
-        let mlast = self.mask_shape[rank - 1];
-        // mask strides (row-major over mask_shape); a broadcast dim has stride 0
-        let mut mstride = vec![0usize; rank];
-        let mut acc = 1usize;
-        for k in (0..rank).rev() {
-            mstride[k] = if self.mask_shape[k] == 1 { 0 } else { acc };
-            acc *= self.mask_shape[k];
-        }
-        let mut pos = 0usize;
-        let mut row = start / last.max(1);
-        while pos < len {
-            // the mask offset of this row's first element
-            let mut rem = row;
-            let mut off = 0usize;
-            for k in (0..rank - 1).rev() {
-                let i = rem % self.shape[k];
-                rem /= self.shape[k];
-                off += i * mstride[k];
-            }
-            let n = last.min(len - pos);
-            if mlast == 1 {
-                if self.mask.get(off) {
-                    set_ones(&mut out, pos, n);
-                }
-            } else {
-                copy_bits(&mut out, pos, self.mask, off, n);
-            }
-            pos += n;
-            row += 1;
-        }
-        out
+        expand(&self.shape, &self.mask_shape, self.mask, start, len)
     }
 
     /// How an operation along `dim` splits into 2-D pieces.
@@ -503,6 +463,60 @@ struct Split {
     /// The dimension of the piece the operation runs along.
     dim: usize,
     par: bool,
+}
+
+/// The expanded mask bits of elements `start..start + len` (both on
+/// row boundaries of the last dimension) of an array of `shape` under a
+/// mask of `mask_shape` (same rank, broadcast), LSB-first from `start`.
+/// Not generic over the element type, so compiled once, in maskops.
+fn expand(
+    shape: &[usize],
+    mask_shape: &[usize],
+    mask: &Mask,
+    start: usize,
+    len: usize,
+) -> Vec<u64> {
+    let mut out = vec![0u64; len.div_ceil(64)];
+    let rank = shape.len();
+    if len == 0 {
+        return out;
+    }
+    if rank == 0 {
+        out[0] = mask.word_at(0) & 1;
+        return out;
+    }
+    let last = shape[rank - 1];
+    let mlast = mask_shape[rank - 1];
+    // mask strides (row-major over mask_shape); a broadcast dim has stride 0
+    let mut mstride = vec![0usize; rank];
+    let mut acc = 1usize;
+    for k in (0..rank).rev() {
+        mstride[k] = if mask_shape[k] == 1 { 0 } else { acc };
+        acc *= mask_shape[k];
+    }
+    let mut pos = 0usize;
+    let mut row = start / last.max(1);
+    while pos < len {
+        // the mask offset of this row's first element
+        let mut rem = row;
+        let mut off = 0usize;
+        for k in (0..rank - 1).rev() {
+            let i = rem % shape[k];
+            rem /= shape[k];
+            off += i * mstride[k];
+        }
+        let n = last.min(len - pos);
+        if mlast == 1 {
+            if mask.get(off) {
+                set_ones(&mut out, pos, n);
+            }
+        } else {
+            copy_bits(&mut out, pos, mask, off, n);
+        }
+        pos += n;
+        row += 1;
+    }
+    out
 }
 
 /// Appends a piece's values and mask bits.
