@@ -2742,11 +2742,34 @@ where
     let gabs: f64 = c.vals.iter().map(|v| v.to_f64().abs()).fold(0.0, f64::max)
         * (1.0 + c.ri.len() as f64).min(64.0)
         + opt.weight_decay * up(&param0).iter().fold(0.0f64, |a, v| a.max(v.abs()));
+    // The rounding of the coalesced gradient (duplicates summed in the
+    // state's type, weight decay added) moves g by up to dg. The update
+    // clr * g / (sqrt(s0 + g^2) + eps) has a slope in g of at most
+    // 1 / (sqrt(s0 + g_lo^2) + eps) over that interval, g_lo the smallest
+    // |g| in it: where duplicates and weight decay cancel (|g| near 0) the
+    // step is ill-conditioned and the tolerance must say so (fuzz seed
+    // 1796626792 case 112761: |g| 1e-7 after cancelling 0.13, eps 1e-6).
+    let dg = 64.0 * us * gabs;
+    let lo_sum = |i: usize| -> f64 {
+        let (s0, s1) = (state0.sum[i].to_f64().max(0.0), rs.sum[i].to_f64().max(0.0));
+        let added = (s1 - s0 - 4.0 * us * s1).max(0.0);
+        if rowwise {
+            // the row's mean of g^2: each |g_j| <= sqrt(cols * mean)
+            let gmax = (c.cols as f64 * added).sqrt();
+            s0.max(s1 - 4.0 * us * s1 - 2.0 * gmax * dg - dg * dg)
+        } else {
+            let g_lo = (added.sqrt() - dg).max(0.0);
+            s0 + g_lo * g_lo
+        }
+    };
     for i in 0..p.len() {
         let (a, b) = (p[i].to_f64(), rp[i].to_f64());
+        let si = if rowwise { i / c.cols.max(1) } else { i };
+        let cond = clr * dg / (lo_sum(si).max(0.0).sqrt() + opt.eps);
         let tol = 64.0 * us * (param0[i].to_f64().abs() + b.abs() + clr * 4.0 + gabs * us)
             + 2.0 * up_ * b.abs()
             + 2.0 * up_ * clr
+            + 2.0 * cond
             + 1e-30;
         close::<P>(a, b, tol, &|| format!("adagrad {form:?} param[{i}]"));
     }
@@ -3041,6 +3064,14 @@ fn env<T: std::str::FromStr>(name: &str) -> Option<T> {
     )
 }
 
+/// (seed, case) of the failures that were the fuzzer's own fault, fixed in
+/// the fuzzer; each run replays them before its own cases.
+///
+/// * 1796626792, 112761: f32 Adagrad on rows whose duplicates and weight
+///   decay cancel to |g| ~ 1e-7 with eps 1e-6, an ill-conditioned step the
+///   tolerance ignored (it now bounds the slope of the update in g).
+const REPLAYS: &[(u64, u64)] = &[(1_796_626_792, 112_761)];
+
 fn case_seed(seed: u64, i: u64) -> u64 {
     mix(seed ^ mix(i.wrapping_add(0x5851_F42D_4C95_7F2D)))
 }
@@ -3069,9 +3100,20 @@ fn fuzz() {
     let start = Instant::now();
     let mut failures: Vec<String> = Vec::new();
     let mut done = 0u64;
-    let range: Box<dyn Iterator<Item = u64>> = match only {
-        Some(i) => Box::new(i..=i),
-        None => Box::new(0..),
+    // cases that once failed for a fault of the fuzzer itself (a tolerance
+    // too tight), replayed first on every run that is not a replay
+    let replays: &[(u64, u64)] = match only {
+        Some(_) => &[],
+        None => REPLAYS,
+    };
+    let range: Box<dyn Iterator<Item = (u64, u64, bool)>> = match only {
+        Some(i) => Box::new(std::iter::once((seed, i, false))),
+        None => Box::new(
+            replays
+                .iter()
+                .map(|&(s, i)| (s, i, true))
+                .chain((0..).map(move |i| (seed, i, false))),
+        ),
     };
     let mut ctx = Ctx {
         rng: Rng(0),
@@ -3079,8 +3121,8 @@ fn fuzz() {
         max_len,
         pool3,
     };
-    for i in range {
-        if only.is_none() {
+    for (seed, i, replay) in range {
+        if only.is_none() && !replay {
             if cases.is_some_and(|c| i >= c) {
                 break;
             }
