@@ -90,4 +90,16 @@ tests=()
 for t in tests/cuda_*.rs; do tests+=(--test "$(basename "$t" .rs)"); done
 # --nocapture: without a GPU the device tests print that (and why) they skipped.
 cargo test -p maskops --features "cuda cuda-emulator" "${tests[@]}" -- --nocapture
+# 4. Strict mode: on this machine (no GPU) MASKOPS_REQUIRE_GPU=1 must make
+# the device tests fail, not skip.
+if [ -e /dev/nvidia0 ]; then
+    echo "cuda-check: a GPU is present; the strict-mode failure check is for machines without one"
+elif MASKOPS_REQUIRE_GPU=1 cargo test -q -p maskops --features "cuda cuda-emulator" --test cuda_device >/tmp/maskops-strict.log 2>&1; then
+    cat /tmp/maskops-strict.log >&2
+    echo "cuda-check: MASKOPS_REQUIRE_GPU=1 passed without a GPU (the device tests skipped)" >&2
+    exit 1
+else
+    grep -m1 "could not be opened" /tmp/maskops-strict.log || true
+    echo "cuda-check: strict mode fails without a GPU, as it must"
+fi
 echo "cuda-check: ok"

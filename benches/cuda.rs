@@ -27,12 +27,16 @@ fn target(name: &str, bytes: u64) -> Throughput {
 }
 
 fn benches(c: &mut Criterion) {
+    // a missing driver or device skips, unless MASKOPS_REQUIRE_GPU=1; any
+    // other failure to open the device is a failure
+    let strict = std::env::var("MASKOPS_REQUIRE_GPU").is_ok_and(|v| v.trim() == "1");
     let gpu = match Gpu::new(0) {
         Ok(g) => g,
-        Err(e) => {
-            eprintln!("benches/cuda.rs: skipped ({e})");
+        Err(maskops::Error::CudaUnavailable(why)) if !strict => {
+            eprintln!("benches/cuda.rs: skipped ({why})");
             return;
         }
+        Err(e) => panic!("benches/cuda.rs: the CUDA device could not be opened: {e}"),
     };
     let n: usize = 1 << 26; // 64 Mi elements
     let x: Vec<f32> = (0..n).map(|i| ((i % 1000) as f32) * 1e-3 - 0.5).collect();

@@ -1,6 +1,10 @@
 //! The shared cases of `tests/cuda_cases` on a real GPU (feature `cuda`).
-//! Without a driver or a device every test reports that it was skipped and
-//! why, and passes; the emulated tests (`tests/cuda_emu_*.rs`, feature
+//! Without a driver, or without a device, every test reports that it was
+//! skipped and which of the two it was, and passes; any other failure to
+//! open the device (a context error, PTX the driver refuses) fails every
+//! test with the driver's message. With `MASKOPS_REQUIRE_GPU=1` (the GPU
+//! check, `.ci/gpu-check.sh`) nothing is skipped: no driver or no device
+//! fails too. The emulated tests (`tests/cuda_emu_*.rs`, feature
 //! `cuda-emulator`) run the same cases on the CPU.
 #![cfg(feature = "cuda")]
 
@@ -10,17 +14,39 @@ use maskops::cuda::Gpu;
 use maskops::Error;
 use std::sync::OnceLock;
 
+/// `MASKOPS_REQUIRE_GPU=1`: a missing driver or device fails the tests.
+fn strict() -> bool {
+    std::env::var("MASKOPS_REQUIRE_GPU").is_ok_and(|v| v.trim() == "1")
+}
+
+/// Why the device tests skip (None: they run). Panics (fails the test) on
+/// anything but a missing driver or device, and on those too in strict mode.
+fn skip_reason(opened: &std::result::Result<Gpu, Error>) -> Option<String> {
+    match opened {
+        Ok(_) => None,
+        Err(Error::CudaUnavailable(why)) if !strict() => Some(why.clone()),
+        Err(e) => panic!(
+            "the CUDA device could not be opened: {e}{}",
+            if strict() {
+                " (MASKOPS_REQUIRE_GPU=1: no skipping)"
+            } else {
+                ""
+            }
+        ),
+    }
+}
+
 /// The device, opened once for the whole test binary (None: skipped).
 fn gpu() -> Option<&'static Gpu> {
-    static GPU: OnceLock<Option<Gpu>> = OnceLock::new();
-    GPU.get_or_init(|| match Gpu::new(0) {
-        Ok(g) => Some(g),
-        Err(e) => {
-            eprintln!("maskops cuda device tests: SKIPPED ({e})");
+    static GPU: OnceLock<std::result::Result<Gpu, Error>> = OnceLock::new();
+    let opened = GPU.get_or_init(|| Gpu::new(0));
+    match skip_reason(opened) {
+        None => opened.as_ref().ok(),
+        Some(why) => {
+            eprintln!("maskops cuda device tests: SKIPPED ({why})");
             None
         }
-    })
-    .as_ref()
+    }
 }
 
 macro_rules! device_case {
@@ -29,7 +55,7 @@ macro_rules! device_case {
         fn $f() {
             match gpu() {
                 Some(g) => cuda_cases::$m::$f(g),
-                None => eprintln!("{}: skipped, no CUDA device", stringify!($f)),
+                None => eprintln!("{}: skipped (see above why)", stringify!($f)),
             }
         }
     };
@@ -56,6 +82,10 @@ fn no_driver_or_no_device_is_an_error_not_a_panic() {
 #[test]
 fn run_time_nvrtc_reproduces_the_build_time_ptx() {
     if !nvrtc_present() {
+        assert!(
+            !strict(),
+            "libnvrtc is not loadable (MASKOPS_REQUIRE_GPU=1: no skipping)"
+        );
         eprintln!("skipped: libnvrtc not loadable");
         return;
     }

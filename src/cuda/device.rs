@@ -24,6 +24,21 @@ fn cuda_err(what: &str, e: impl std::fmt::Debug) -> Error {
     Error::Cuda(format!("{what}: {e:?}"))
 }
 
+/// The error of opening device `ordinal`: [`Error::CudaUnavailable`] when
+/// the machine has no such device (`CUDA_ERROR_NO_DEVICE`,
+/// `CUDA_ERROR_INVALID_DEVICE`), [`Error::Cuda`] with the driver's message
+/// for anything else (a driver that fails to initialize is a fault, not a
+/// missing GPU).
+fn context_err(ordinal: usize, e: cudarc::driver::DriverError) -> Error {
+    use cudarc::driver::sys::CUresult;
+    match e.0 {
+        CUresult::CUDA_ERROR_NO_DEVICE | CUresult::CUDA_ERROR_INVALID_DEVICE => {
+            Error::CudaUnavailable(format!("no CUDA device {ordinal} on this machine: {e:?}"))
+        }
+        _ => Error::Cuda(format!("CUDA device {ordinal}: creating a context: {e:?}")),
+    }
+}
+
 /// `true` when the NVIDIA driver library (`libcuda`) can be loaded; says
 /// nothing about whether a device is present.
 pub fn driver_present() -> bool {
@@ -221,30 +236,41 @@ impl DeviceAdagrad {
 
 impl Gpu {
     /// Opens device `ordinal`: `Err(Error::CudaUnavailable)` when the driver
-    /// library is missing or no such device exists (never a panic).
+    /// library is missing or no such device exists, `Err(Error::Cuda)` with
+    /// the driver's message for any other failure (a context that cannot be
+    /// created, kernels the driver refuses to load or JIT-compile). Never a
+    /// panic.
     pub fn new(ordinal: usize) -> Result<Gpu> {
         if !driver_present() {
             return Err(Error::CudaUnavailable(
                 "the NVIDIA driver library (libcuda.so) could not be loaded".into(),
             ));
         }
-        let ctx = CudaContext::new(ordinal)
-            .map_err(|e| Error::CudaUnavailable(format!("CUDA device {ordinal}: {e:?}")))?;
+        let ctx = CudaContext::new(ordinal).map_err(|e| context_err(ordinal, e))?;
         let stream = ctx.default_stream();
         let mut modules = Vec::new();
         for (stem, _, prebuilt) in ptx::KERNEL_FILES {
-            let loaded = if prebuilt.is_empty() {
-                None
+            // the PTX build.rs embedded; if the driver refuses it (e.g. a
+            // PTX version newer than the driver), NVRTC at run time, and
+            // if that fails too, both messages
+            let embedded = if prebuilt.is_empty() {
+                Err("build.rs embedded no PTX (no NVRTC at build time)".to_string())
             } else {
                 ctx.load_module(cudarc::nvrtc::Ptx::from_src(*prebuilt))
-                    .ok()
+                    .map_err(|e| format!("the driver refused the embedded {stem}.ptx: {e:?}"))
             };
-            let module = match loaded {
-                Some(m) => m,
-                None => {
-                    let ptx = cudarc::nvrtc::Ptx::from_src(ptx::compile(stem)?);
-                    ctx.load_module(ptx)
-                        .map_err(|e| cuda_err(&format!("loading {stem}.ptx"), e))?
+            let module = match embedded {
+                Ok(m) => m,
+                Err(first) => {
+                    let src = ptx::compile(stem).map_err(|e| {
+                        Error::Cuda(format!("{first}; run-time NVRTC of {stem}.cu: {e}"))
+                    })?;
+                    ctx.load_module(cudarc::nvrtc::Ptx::from_src(src))
+                        .map_err(|e| {
+                            Error::Cuda(format!(
+                                "{first}; and the run-time NVRTC PTX of {stem}.cu: {e:?}"
+                            ))
+                        })?
                 }
             };
             modules.push(module);
