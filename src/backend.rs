@@ -6,7 +6,7 @@
 //! tests that compare the paths, for benchmarks, and for tuning.
 //!
 //! * The ISA is detected once, the best this machine has; the environment
-//!   variable `MASKOPS_ISA=portable|avx2|avx512` lowers it for the whole
+//!   variable `MASKOPS_ISA=portable|neon|avx2|avx512` lowers it for the whole
 //!   process (a request above what the machine has falls back to the best
 //!   one below it). [`with_isa`] forces one for a closure, on the calling
 //!   thread; [`Isa::all_available`] lists what the machine can run.

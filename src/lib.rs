@@ -58,8 +58,9 @@
 //!
 //! ## CPU backend
 //!
-//! The instruction set (AVX-512, AVX2 or portable) is detected once; the
-//! environment variable `MASKOPS_ISA=portable|avx2|avx512` lowers it for the
+//! The instruction set (AVX-512, AVX2, NEON on aarch64, or portable) is
+//! detected once; the environment variable
+//! `MASKOPS_ISA=portable|neon|avx2|avx512` lowers it for the
 //! process, and [`backend::with_isa`] forces one for a closure. Large inputs
 //! are split over rayon's global pool from the sizes in
 //! [`backend::Threshold`]. None of this changes a result.

@@ -32,7 +32,9 @@ use crate::element::Float;
 use crate::error::{check_len, check_shape, Result};
 use crate::mask::Mask;
 use crate::par;
-use portable::{is_f32, RawRhs};
+#[cfg(target_arch = "x86_64")]
+use portable::is_f32;
+use portable::RawRhs;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Default of [`parallel_min_len`]: below this many elements a kernel runs
@@ -114,6 +116,8 @@ fn unary_min<T: Float>(op: &UnaryOp<T>) -> usize {
     }
 }
 
+// the x86 rooms' f32-only kernels take these casts
+#[cfg(target_arch = "x86_64")]
 fn cast_unary<T: Float, U: Float>(op: UnaryOp<T>) -> UnaryOp<U> {
     let c = |x: T| U::from_f64(x.to_f64());
     match op {
@@ -129,6 +133,7 @@ fn cast_unary<T: Float, U: Float>(op: UnaryOp<T>) -> UnaryOp<U> {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
 fn cast_rhs<T: Float, U: Float>(b: RawRhs<T>) -> RawRhs<U> {
     match b {
         RawRhs::Ptr(p) => RawRhs::Ptr(p as *const U),
@@ -201,7 +206,7 @@ unsafe fn unary_raw<T: Float>(
                     off,
                 );
             },
-            Isa::Portable => {}
+            Isa::Portable | Isa::Neon => {}
         }
     }
     let _ = isa;
@@ -278,7 +283,7 @@ unsafe fn binary_raw<T: Float>(
                     off,
                 );
             },
-            Isa::Portable => {}
+            Isa::Portable | Isa::Neon => {}
         }
     }
     let _ = isa;

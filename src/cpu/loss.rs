@@ -167,7 +167,9 @@ pub(crate) struct ElemParams<F> {
     pub wide: f64,
     /// Write the outputs with non-temporal (streaming) stores where aligned:
     /// set for inputs far larger than the caches, where it saves the
-    /// read-for-ownership of every gradient line. Changes no bits.
+    /// read-for-ownership of every gradient line. Changes no bits. Only
+    /// the x86 rooms have streaming stores.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub stream: bool,
 }
 

@@ -1,7 +1,7 @@
 //! CPU backend: ISA detection and the one dispatch place.
 //!
 //! The instruction set is detected once and cached in an atomic (memchr's
-//! pattern). `MASKOPS_ISA=portable|avx2|avx512` forces a lower ISA for the
+//! pattern). `MASKOPS_ISA=portable|neon|avx2|avx512` forces a lower ISA for the
 //! whole process (benchmarks, CI); tests call the `*_with(isa, …)` entry
 //! points of each kernel family to run every ISA the machine has in one
 //! process. A request for an ISA the machine lacks falls back to the best
@@ -22,8 +22,12 @@ use std::sync::atomic::{AtomicU8, Ordering};
 /// An instruction-set level the CPU kernels are written for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Isa {
-    /// Plain Rust written to auto-vectorize; runs everywhere (ARM included).
+    /// Plain Rust written to auto-vectorize; runs everywhere.
     Portable,
+    /// aarch64 Advanced SIMD (part of the base architecture, so every
+    /// aarch64 CPU has it). Reductions and softmax have NEON kernels; the
+    /// other families run the portable kernels under this ISA.
+    Neon,
     /// x86-64 AVX2 + FMA + F16C.
     Avx2,
     /// x86-64 AVX-512 F/BW/VL/DQ.
@@ -32,12 +36,13 @@ pub enum Isa {
 
 impl Isa {
     /// Every ISA, lowest first.
-    pub const ALL: [Isa; 3] = [Isa::Portable, Isa::Avx2, Isa::Avx512];
+    pub const ALL: [Isa; 4] = [Isa::Portable, Isa::Neon, Isa::Avx2, Isa::Avx512];
 
     /// The name used by `MASKOPS_ISA`.
     pub fn name(self) -> &'static str {
         match self {
             Isa::Portable => "portable",
+            Isa::Neon => "neon",
             Isa::Avx2 => "avx2",
             Isa::Avx512 => "avx512",
         }
@@ -47,6 +52,7 @@ impl Isa {
     pub fn parse(s: &str) -> Option<Isa> {
         match s.trim().to_ascii_lowercase().as_str() {
             "portable" | "scalar" | "generic" => Some(Isa::Portable),
+            "neon" => Some(Isa::Neon),
             "avx2" => Some(Isa::Avx2),
             "avx512" | "avx-512" => Some(Isa::Avx512),
             _ => None,
@@ -57,6 +63,7 @@ impl Isa {
     pub fn available(self) -> bool {
         match self {
             Isa::Portable => true,
+            Isa::Neon => cfg!(target_arch = "aarch64"),
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => {
                 std::arch::is_x86_feature_detected!("avx2")
@@ -73,7 +80,7 @@ impl Isa {
                     && Isa::Avx2.available()
             }
             #[cfg(not(target_arch = "x86_64"))]
-            _ => false,
+            Isa::Avx2 | Isa::Avx512 => false,
         }
     }
 
@@ -99,11 +106,13 @@ impl Isa {
             Isa::Portable => 1,
             Isa::Avx2 => 2,
             Isa::Avx512 => 3,
+            Isa::Neon => 4,
         }
     }
 
     fn from_u8(v: u8) -> Isa {
         match v {
+            4 => Isa::Neon,
             3 => Isa::Avx512,
             2 => Isa::Avx2,
             _ => Isa::Portable,
@@ -150,7 +159,11 @@ pub(crate) fn with_forced<R>(isa: Isa, f: impl FnOnce() -> R) -> R {
 }
 
 fn detect() -> Isa {
-    let best = Isa::Avx512.clamp_available();
+    let best = if cfg!(target_arch = "aarch64") {
+        Isa::Neon
+    } else {
+        Isa::Avx512.clamp_available()
+    };
     match std::env::var("MASKOPS_ISA")
         .ok()
         .and_then(|s| Isa::parse(&s))
@@ -167,7 +180,9 @@ mod tests {
     #[test]
     fn parse_and_clamp() {
         assert_eq!(Isa::parse("AVX2"), Some(Isa::Avx2));
-        assert_eq!(Isa::parse("neon"), None);
+        assert_eq!(Isa::parse("neon"), Some(Isa::Neon));
+        assert_eq!(Isa::parse("sse9"), None);
+        assert_eq!(Isa::Neon.available(), cfg!(target_arch = "aarch64"));
         assert!(Isa::Portable.available());
         assert!(isa().available());
         for i in Isa::all_available() {

@@ -130,7 +130,10 @@ pub trait Elem:
 {
 }
 /// Element types the kernels are instantiated for (all four of the crate).
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(target_arch = "aarch64")]
+pub trait Elem: SimdElem + arch::portable::reduce::E + arch::aarch64::neon::reduce::E {}
+/// Element types the kernels are instantiated for (all four of the crate).
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 pub trait Elem: SimdElem + arch::portable::reduce::E {}
 impl Elem for f32 {}
 impl Elem for f64 {}
@@ -152,6 +155,10 @@ macro_rules! room {
             // SAFETY: `isa` was clamped by `Isa::clamp_available`, so this CPU has
             // AVX2, FMA, F16C and POPCNT (checked by `Isa::available`).
             Isa::Avx2 => unsafe { arch::x86_64::avx2::reduce::$f::<$($g),*>($($a),*) },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: `isa` was clamped by `Isa::clamp_available`; NEON is part
+            // of every aarch64 CPU (the base target enables it).
+            Isa::Neon => unsafe { arch::aarch64::neon::reduce::$f::<$($g),*>($($a),*) },
             // SAFETY: the portable room needs no CPU feature.
             _ => unsafe { arch::portable::reduce::$f::<$($g),*>($($a),*) },
         }

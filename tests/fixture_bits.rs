@@ -1,0 +1,181 @@
+//! Result bits saved on one machine, compared on every other: the NEON room
+//! (aarch64, run under qemu in CI) and every x86 room must give the bits
+//! that `tests/fixtures/bits.txt` holds for the same inputs.
+//!
+//! Each line of the fixture is `name hash`: an FNV-1a hash of the result's
+//! bits (NaN counted as one class: payloads may differ between hardware and
+//! software half conversions) for one op on one deterministic input. The
+//! ops are those whose bits the canonical order fixes on every target:
+//! reductions (whole, dim 0, dim 1), softmax, log-softmax and their
+//! backward, for all four element types, except where `f64` goes through
+//! the platform's `exp`/`ln`/`pow` (`logsumexp`, softmax, norms other than
+//! 1, 2 and the infinities), which the design leaves to the C library.
+//!
+//! `MASKOPS_WRITE_FIXTURE=1 cargo test --release --test fixture_bits`
+//! rewrites the file (from the portable room) after a deliberate change of
+//! bits; say why in the commit.
+
+mod shim;
+use half::{bf16, f16};
+use maskops::backend::Isa;
+use maskops::{Element, Mask, MaskedVec, MaskedView};
+use shim::reduce::{reduce_dim_with, reduce_with, softmax_backward_with, softmax_with, Reduction};
+use std::collections::BTreeMap;
+
+const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/bits.txt");
+
+const REDUCTIONS: [(&str, Reduction, bool); 13] = [
+    ("sum", Reduction::Sum, true),
+    ("mean", Reduction::Mean, true),
+    ("prod", Reduction::Prod, true),
+    ("amin", Reduction::Amin, true),
+    ("amax", Reduction::Amax, true),
+    ("var0", Reduction::Var { correction: 0 }, true),
+    ("var1", Reduction::Var { correction: 1 }, true),
+    ("std1", Reduction::Std { correction: 1 }, true),
+    ("norm2", Reduction::Norm { p: 2.0 }, true),
+    ("norm1", Reduction::Norm { p: 1.0 }, true),
+    ("norminf", Reduction::Norm { p: f64::INFINITY }, true),
+    ("norm3", Reduction::Norm { p: 3.0 }, false),
+    ("logsumexp", Reduction::LogSumExp, false),
+];
+
+struct Fnv(u64);
+impl Fnv {
+    fn new() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+    fn put(&mut self, v: u64) {
+        for b in v.to_le_bytes() {
+            self.0 = (self.0 ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn val<T: Element>(&mut self, v: Option<T>) {
+        match v {
+            None => self.put(1),
+            Some(x) if x.is_nan() => self.put(2),
+            Some(x) => self.put(x.to_f64().to_bits()),
+        }
+    }
+    fn vec<T: Element>(&mut self, v: &MaskedVec<T>) {
+        self.put(v.values.len() as u64);
+        for (i, &x) in v.values.iter().enumerate() {
+            self.val(v.mask.get(i).then_some(x));
+        }
+    }
+}
+
+/// A deterministic input: values of mixed sign and magnitude, NaN and inf
+/// under cleared mask bits, every 13th row fully masked, the data starting
+/// one element into its buffer.
+fn input<T: Element>(rows: usize, cols: usize, seed: u64) -> (Vec<T>, Mask) {
+    let n = rows * cols;
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    };
+    let mut keep = Vec::with_capacity(n);
+    let mut data = vec![T::from_f64(0.0)];
+    for i in 0..n {
+        let r = next();
+        let k = r % 5 != 0 && (i / cols.max(1)) % 13 != 12;
+        let mag = [0.01, 1.0, 3.0, 40.0][(r >> 8) as usize % 4];
+        let v = ((r >> 16) % 20001) as f64 / 10000.0 - 1.0;
+        keep.push(k);
+        data.push(T::from_f64(if k {
+            v * mag
+        } else {
+            [f64::NAN, f64::INFINITY, -1e30, 7.0][(r >> 40) as usize % 4]
+        }));
+    }
+    (data, Mask::from_bools(&keep))
+}
+
+fn results<T: Element>(isa: Isa, out: &mut BTreeMap<String, u64>) {
+    let f64_ = T::NAME == "f64";
+    for &(rows, cols, seed) in &[(1usize, 4099usize, 1u64), (37, 301, 2), (300, 65, 3)] {
+        let (buf, m) = input::<T>(rows, cols, seed);
+        let x = &buf[1..];
+        let v = MaskedView::matrix(x, &m, rows, cols).unwrap();
+        let tag = |what: &str| format!("{} {rows}x{cols} {what}", T::NAME);
+        for &(name, op, everywhere) in &REDUCTIONS {
+            if f64_ && !everywhere {
+                continue;
+            }
+            let mut h = Fnv::new();
+            h.val(reduce_with(isa, &MaskedView::new(x, &m).unwrap(), op));
+            out.insert(tag(&format!("{name} whole")), h.0);
+            for dim in 0..2 {
+                let mut h = Fnv::new();
+                h.vec(&reduce_dim_with(isa, &v, dim, op).unwrap());
+                out.insert(tag(&format!("{name} dim{dim}")), h.0);
+            }
+        }
+        if f64_ {
+            continue;
+        }
+        for dim in 0..2 {
+            for log in [false, true] {
+                let s = softmax_with(isa, &v, dim, log).unwrap();
+                let mut h = Fnv::new();
+                h.vec(&s);
+                let name = if log { "log_softmax" } else { "softmax" };
+                out.insert(tag(&format!("{name} dim{dim}")), h.0);
+                let g: Vec<T> = (0..x.len())
+                    .map(|i| T::from_f64(((i * 7919) % 201) as f64 / 100.0 - 1.0))
+                    .collect();
+                let sv = MaskedView::matrix(&s.values, &s.mask, rows, cols).unwrap();
+                let b = softmax_backward_with(isa, &sv, &g, dim, log).unwrap();
+                let mut h = Fnv::new();
+                h.vec(&b);
+                out.insert(tag(&format!("{name} backward dim{dim}")), h.0);
+            }
+        }
+    }
+}
+
+fn all(isa: Isa) -> BTreeMap<String, u64> {
+    let mut m = BTreeMap::new();
+    results::<f32>(isa, &mut m);
+    results::<f64>(isa, &mut m);
+    results::<f16>(isa, &mut m);
+    results::<bf16>(isa, &mut m);
+    m
+}
+
+#[test]
+fn bits_match_the_fixture_on_every_isa() {
+    if std::env::var("MASKOPS_WRITE_FIXTURE").is_ok_and(|v| v == "1") {
+        let text: String = all(Isa::Portable)
+            .iter()
+            .map(|(k, v)| format!("{k} {v:016x}\n"))
+            .collect();
+        std::fs::write(FIXTURE, text).unwrap();
+    }
+    let text = std::fs::read_to_string(FIXTURE).unwrap();
+    let want: BTreeMap<String, u64> = text
+        .lines()
+        .map(|l| {
+            let (k, v) = l.rsplit_once(' ').unwrap();
+            (k.to_string(), u64::from_str_radix(v, 16).unwrap())
+        })
+        .collect();
+    for isa in Isa::all_available() {
+        let got = all(isa);
+        assert_eq!(
+            got.keys().collect::<Vec<_>>(),
+            want.keys().collect::<Vec<_>>(),
+            "{isa:?}: the fixture's ops"
+        );
+        let bad: Vec<&String> = got.keys().filter(|k| got[*k] != want[*k]).collect();
+        assert!(
+            bad.is_empty(),
+            "{isa:?} ({}): {} results differ from tests/fixtures/bits.txt: {bad:?}",
+            std::env::consts::ARCH,
+            bad.len()
+        );
+    }
+}
