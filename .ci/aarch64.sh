@@ -38,7 +38,7 @@ fi
 # The library's own unit tests are left out: they would compile the crate a
 # second time, and they test nothing ISA-specific beyond Isa::parse.
 PROPTEST_CASES=${PROPTEST_CASES:-6} \
-    $cargo test $t --release -p maskops --test simd_reduce --test dim0_large --test nd --test fixture_bits --test golden
+    $cargo test $t --release -p maskops --test simd_reduce --test dim0_large --test nd --test fixture_bits --test golden --test adagrad_fast
 # the fuzzer: every family, every ISA the target has, against the reference
 MASKOPS_FUZZ_SECONDS=${MASKOPS_FUZZ_SECONDS:-30} MASKOPS_FUZZ_SEED=${MASKOPS_FUZZ_SEED:-1} \
     $cargo test $t --release -p maskops --test fuzz -- --nocapture

@@ -9,7 +9,9 @@
 //! reductions (whole, dim 0, dim 1), softmax, log-softmax and their
 //! backward, for all four element types, except where `f64` goes through
 //! the platform's `exp`/`ln`/`pow` (`logsumexp`, softmax, norms other than
-//! 1, 2 and the infinities), which the design leaves to the C library.
+//! 1, 2 and the infinities), which the design leaves to the C library; and
+//! three Adagrad steps (dense, masked, rows with duplicates; `f32` and
+//! `f64`, weight decay and `maximize` on and off).
 //!
 //! `MASKOPS_WRITE_FIXTURE=1 cargo test --release --test fixture_bits`
 //! rewrites the file (from the portable room) after a deliberate change of
@@ -17,7 +19,8 @@
 
 mod shim;
 use half::{bf16, f16};
-use maskops::backend::Isa;
+use maskops::backend::{with_isa, Isa};
+use maskops::optim::{Adagrad, AdagradElement};
 use maskops::{Element, Mask, MaskedVec, MaskedView};
 use shim::reduce::{reduce_dim_with, reduce_with, softmax_backward_with, softmax_with, Reduction};
 use std::collections::BTreeMap;
@@ -137,8 +140,91 @@ fn results<T: Element>(isa: Isa, out: &mut BTreeMap<String, u64>) {
     }
 }
 
+/// One Adagrad step of some form on a parameter and its state.
+type Step<'a, P> =
+    dyn Fn(&mut [P], &mut maskops::optim::AdagradState<<P as AdagradElement>::State>) + 'a;
+
+/// Three steps of each Adagrad form on a 61 x 37 table.
+fn adagrad<P: AdagradElement + Element>(isa: Isa, out: &mut BTreeMap<String, u64>)
+where
+    P::State: Element,
+{
+    let (rows, cols) = (61usize, 37usize);
+    let n = rows * cols;
+    for (wd, maximize) in [(0.0, false), (0.01, true)] {
+        let opt = Adagrad {
+            lr: 0.05,
+            lr_decay: 0.001,
+            weight_decay: wd,
+            maximize,
+            ..Adagrad::default()
+        };
+        let (p0, _) = input::<P>(rows, cols, 7);
+        let (g, m) = input::<P>(rows, cols, 8);
+        let p0: Vec<P> = p0[1..]
+            .iter()
+            .map(|v| {
+                if v.is_nan() || v.to_f64().abs() > 1e3 {
+                    P::from_f64(0.5)
+                } else {
+                    *v
+                }
+            })
+            .collect();
+        let g = &g[1..];
+        let ids: Vec<usize> = (0..90).map(|k| (k * 37 + k / 3) % rows).collect();
+        let gr: Vec<P> = (0..ids.len() * cols)
+            .map(|i| P::from_f64(((i * 7919) % 401) as f64 / 200.0 - 1.0))
+            .collect();
+        let forms: [(&str, &Step<'_, P>); 3] = [
+            ("dense", &|p, s| {
+                let dense: Vec<P> = g
+                    .iter()
+                    .map(|v| {
+                        if v.to_f64().is_finite() {
+                            *v
+                        } else {
+                            P::from_f64(0.25)
+                        }
+                    })
+                    .collect();
+                opt.step_dense(p, &dense, s).unwrap()
+            }),
+            ("masked", &|p, s| {
+                opt.step_masked(p, &MaskedView::new(g, &m).unwrap(), s)
+                    .unwrap()
+            }),
+            ("rows", &|p, s| {
+                opt.step_rows(p, rows, cols, &ids, &gr, s).unwrap()
+            }),
+        ];
+        for (name, step) in forms {
+            let mut p = p0.clone();
+            let mut s = opt.state::<P::State>(n);
+            with_isa(isa, || {
+                for _ in 0..3 {
+                    step(&mut p, &mut s);
+                }
+            });
+            let mut h = Fnv::new();
+            for v in &p {
+                h.val(Some(*v));
+            }
+            for v in &s.sum {
+                h.val(Some(*v));
+            }
+            out.insert(
+                format!("{} adagrad {name} wd {wd} maximize {maximize}", P::NAME),
+                h.0,
+            );
+        }
+    }
+}
+
 fn all(isa: Isa) -> BTreeMap<String, u64> {
     let mut m = BTreeMap::new();
+    adagrad::<f32>(isa, &mut m);
+    adagrad::<f64>(isa, &mut m);
     results::<f32>(isa, &mut m);
     results::<f64>(isa, &mut m);
     results::<f16>(isa, &mut m);

@@ -24,6 +24,9 @@ macro_rules! dispatch {
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: AVX2 checked by `clamp_available`; lengths asserted.
                 Isa::Avx2 => unsafe { super::arch::x86_64::avx2::adagrad::$dense(p, s, g, h) },
+                #[cfg(target_arch = "aarch64")]
+                // SAFETY: NEON is part of every aarch64 CPU; lengths asserted.
+                Isa::Neon => unsafe { super::arch::aarch64::neon::adagrad::$dense(p, s, g, h) },
                 _ => portable::dense(p, s, g, h),
             }
         }
@@ -45,6 +48,11 @@ macro_rules! dispatch {
                 // SAFETY: AVX2 checked; lengths asserted.
                 Isa::Avx2 => unsafe {
                     super::arch::x86_64::avx2::adagrad::$masked(p, s, g, words, h)
+                },
+                #[cfg(target_arch = "aarch64")]
+                // SAFETY: NEON is part of every aarch64 CPU; lengths asserted.
+                Isa::Neon => unsafe {
+                    super::arch::aarch64::neon::adagrad::$masked(p, s, g, words, h)
                 },
                 _ => portable::masked(p, s, g, words, h),
             }
@@ -86,6 +94,9 @@ macro_rules! dispatch {
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: AVX2 checked; arguments asserted above.
                 Isa::Avx2 => unsafe { super::arch::x86_64::avx2::adagrad::$rows(param, sum, g) },
+                #[cfg(target_arch = "aarch64")]
+                // SAFETY: NEON is part of every aarch64 CPU; arguments asserted above.
+                Isa::Neon => unsafe { super::arch::aarch64::neon::adagrad::$rows(param, sum, g) },
                 _ => portable::rows(param, sum, g),
             }
         }

@@ -3,6 +3,7 @@
 
 #[cfg(target_arch = "aarch64")]
 pub mod aarch64;
+pub mod generic;
 pub mod portable;
 #[cfg(target_arch = "x86_64")]
 pub mod x86_64;

@@ -1872,11 +1872,31 @@ pub unsafe fn dim0_dot_block<T: Element, V: LoadT<T>>(
 
 /// Generates a room's entry points: each instantiates the generic bodies
 /// above with the room's lane type `T::V`, under the room's attributes
-/// (`#[target_feature]` on x86-64 rooms).
+/// (`#[target_feature]`). `$v32` holds 32 `f32` lanes (for `f32`, `f16` and
+/// `bf16` elements), `$v64` 32 `f64` lanes; the macro also writes the
+/// room's trait `E` that maps each element type to its lane type.
 macro_rules! room_entries {
-    ($(#[$attr:meta])*) => {
+    ($v32:ty, $v64:ty $(, #[$attr:meta])*) => {
         use $crate::cpu::reduce::engine as eng;
         use eng::Kind;
+
+        /// Element types this room handles, with their lane type.
+        pub trait E: eng::SimdElem {
+            /// The 32-lane type.
+            type V: eng::LoadT<Self, A = Self::Acc>;
+        }
+        impl E for f32 {
+            type V = $v32;
+        }
+        impl E for f64 {
+            type V = $v64;
+        }
+        impl E for half::f16 {
+            type V = $v32;
+        }
+        impl E for half::bf16 {
+            type V = $v32;
+        }
 
         /// Canonical fold of a whole sequence.
         ///

@@ -3,7 +3,7 @@
 //! auto-vectorizes. Masked-out lanes are replaced by the fold's neutral
 //! input with a select before any arithmetic.
 
-use crate::cpu::reduce::engine::{max_op, min_op, Acc, Lanes, LoadT, SimdElem};
+use crate::cpu::reduce::engine::{max_op, min_op, Acc, Lanes, LoadT};
 use half::{bf16, f16};
 
 /// 32 lanes of `A` in an array.
@@ -131,22 +131,4 @@ load_store!(f64, f64, |x: f64| x, |a: f64| a);
 load_store!(f16, f32, |x: f16| x.to_f32(), f16::from_f32);
 load_store!(bf16, f32, |x: bf16| x.to_f32(), bf16::from_f32);
 
-/// Element types this room handles, with their lane type.
-pub trait E: SimdElem {
-    /// The 32-lane type.
-    type V: LoadT<Self, A = Self::Acc>;
-}
-impl E for f32 {
-    type V = P<f32>;
-}
-impl E for f64 {
-    type V = P<f64>;
-}
-impl E for f16 {
-    type V = P<f32>;
-}
-impl E for bf16 {
-    type V = P<f32>;
-}
-
-crate::cpu::reduce::engine::room_entries!();
+crate::cpu::reduce::engine::room_entries!(P<f32>, P<f64>);

@@ -10,7 +10,7 @@
 //! multiply-add (the intrinsics below are separate `fmul`/`fadd`, which
 //! LLVM does not contract), round-ties-even range reduction in `exp`.
 
-use crate::cpu::reduce::engine::{Lanes, LoadT, SimdElem};
+use crate::cpu::reduce::engine::{Lanes, LoadT};
 use crate::math::{EXP_HI, EXP_LO, EXP_P, LN2_HI, LN2_LO, LOG2E};
 use core::arch::aarch64::*;
 use half::{bf16, f16};
@@ -436,24 +436,7 @@ impl LoadT<f64> for Q64 {
     }
 }
 
-/// Element types this room handles, with their lane type.
-pub trait E: SimdElem {
-    /// The 32-lane type.
-    type V: LoadT<Self, A = Self::Acc>;
-}
-impl E for f32 {
-    type V = Q32;
-}
-impl E for f64 {
-    type V = Q64;
-}
-impl E for f16 {
-    type V = Q32;
-}
-impl E for bf16 {
-    type V = Q32;
-}
-
 crate::cpu::reduce::engine::room_entries!(
+    Q32, Q64,
     #[target_feature(enable = "neon")]
 );

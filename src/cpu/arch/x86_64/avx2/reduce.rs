@@ -5,7 +5,7 @@
 //! blended into masked-out lanes before any arithmetic. Halves widen with
 //! F16C (`vcvtph2ps`) or a 16-bit shift (bf16).
 
-use crate::cpu::reduce::engine::{Lanes, LoadT, SimdElem};
+use crate::cpu::reduce::engine::{Lanes, LoadT};
 use crate::math::{EXP_HI, EXP_LO, EXP_P, LN2_HI, LN2_LO, LOG2E};
 use half::{bf16, f16};
 use std::arch::x86_64::*;
@@ -408,24 +408,7 @@ impl LoadT<f64> for Y64 {
     }
 }
 
-/// Element types this room handles, with their lane type.
-pub trait E: SimdElem {
-    /// The 32-lane type.
-    type V: LoadT<Self, A = Self::Acc>;
-}
-impl E for f32 {
-    type V = Y32;
-}
-impl E for f64 {
-    type V = Y64;
-}
-impl E for f16 {
-    type V = Y32;
-}
-impl E for bf16 {
-    type V = Y32;
-}
-
 crate::cpu::reduce::engine::room_entries!(
+    Y32, Y64,
     #[target_feature(enable = "avx2,fma,f16c,popcnt")]
 );

@@ -5,7 +5,7 @@
 //! masked-out lanes, so masked-out memory is never read. Halves widen with
 //! `vcvtph2ps` (f16) or a 16-bit shift (bf16).
 
-use crate::cpu::reduce::engine::{Lanes, LoadT, SimdElem};
+use crate::cpu::reduce::engine::{Lanes, LoadT};
 use crate::math::{EXP_HI, EXP_LO, EXP_P, LN2_HI, LN2_LO, LOG2E};
 use half::{bf16, f16};
 use std::arch::x86_64::*;
@@ -430,25 +430,8 @@ impl LoadT<f64> for Z64 {
     }
 }
 
-/// Element types this room handles, with their lane type.
-pub trait E: SimdElem {
-    /// The 32-lane type.
-    type V: LoadT<Self, A = Self::Acc>;
-}
-impl E for f32 {
-    type V = Z32;
-}
-impl E for f64 {
-    type V = Z64;
-}
-impl E for f16 {
-    type V = Z32;
-}
-impl E for bf16 {
-    type V = Z32;
-}
-
 crate::cpu::reduce::engine::room_entries!(
+    Z32, Z64,
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c,popcnt")]
 );
 

@@ -1,0 +1,72 @@
+//! Kernel bodies written once, generic over a room's lane type (memchr's
+//! `arch/generic`): each ISA room implements the lane trait for its
+//! registers and instantiates the bodies inside its `#[target_feature]`
+//! entry points. The bodies are `#[inline(always)]`, so every lane
+//! operation is compiled with the entry point's features.
+//!
+//! The reduce engine (`crate::cpu::reduce::engine`, 32 canonical lanes) is
+//! the other such body; the families here work one register at a time.
+
+pub mod adagrad;
+
+use crate::element::{Element, Float};
+
+/// One register of `W` lanes of `T`, with the operations the bodies need.
+/// Every arithmetic operation is the IEEE one, lane by lane (no FMA), so a
+/// body gives the bits of its scalar transcription.
+///
+/// # Safety
+/// Every method is `unsafe`: implementations use intrinsics that need the
+/// room's CPU features, and run only inside that room's `#[target_feature]`
+/// entry points. Pointer methods need `W` valid elements (or `k`, for the
+/// partial forms).
+#[allow(clippy::missing_safety_doc)]
+pub trait Vreg: Copy {
+    /// The element.
+    type T: Float;
+    /// A lane mask.
+    type M: Copy;
+    /// Lanes per register (at most 64).
+    const W: usize;
+    /// Every lane `x`.
+    unsafe fn splat(x: Self::T) -> Self;
+    /// `W` elements from `p` (unaligned).
+    unsafe fn load(p: *const Self::T) -> Self;
+    /// `W` elements to `p` (unaligned).
+    unsafe fn store(self, p: *mut Self::T);
+    /// The first `k < W` elements from `p`, the other lanes `+0.0`; reads
+    /// only those `k`.
+    #[inline(always)]
+    unsafe fn load_part(p: *const Self::T, k: usize) -> Self {
+        let mut buf = [Self::T::ZERO; 64];
+        // SAFETY: `k < W <= 64` readable elements at `p`, by the contract.
+        core::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), k);
+        Self::load(buf.as_ptr())
+    }
+    /// The first `k < W` lanes to `p`; writes only those `k`.
+    #[inline(always)]
+    unsafe fn store_part(self, p: *mut Self::T, k: usize) {
+        let mut buf = [Self::T::ZERO; 64];
+        self.store(buf.as_mut_ptr());
+        // SAFETY: `k < W <= 64` writable elements at `p`, by the contract.
+        core::ptr::copy_nonoverlapping(buf.as_ptr(), p, k);
+    }
+    /// Lane-wise `+`.
+    unsafe fn add(self, o: Self) -> Self;
+    /// Lane-wise `-`.
+    unsafe fn sub(self, o: Self) -> Self;
+    /// Lane-wise `*`.
+    unsafe fn mul(self, o: Self) -> Self;
+    /// Lane-wise `/`.
+    unsafe fn div(self, o: Self) -> Self;
+    /// Lane-wise square root (correctly rounded).
+    unsafe fn sqrt(self) -> Self;
+    /// Lane-wise sign flip (Rust's `-x`: the sign bit, NaN payloads kept).
+    unsafe fn neg(self) -> Self;
+    /// The mask of lanes `j` whose bit `j` of `bits` is set.
+    unsafe fn mask(bits: u64) -> Self::M;
+    /// `v` in the lanes of `m`, `+0.0` elsewhere.
+    unsafe fn zero_unless(m: Self::M, v: Self) -> Self;
+    /// `new` in the lanes of `m`, `old` elsewhere.
+    unsafe fn blend(m: Self::M, old: Self, new: Self) -> Self;
+}
