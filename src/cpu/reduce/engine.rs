@@ -223,8 +223,19 @@ pub trait Lanes: Copy {
     unsafe fn max_op(self, o: Self) -> Self;
     /// Lane-wise [`min_op`].
     unsafe fn min_op(self, o: Self) -> Self;
-    /// Lane-wise [`Acc::exp`], bit-identical to the scalar.
-    unsafe fn exp(self) -> Self;
+    /// Lane-wise [`Acc::exp`], bit-identical to the scalar. The default
+    /// goes through memory, lane by lane (the `f64` rooms keep it: `f64`
+    /// uses std `exp`, docs/design.md); `f32` rooms transcribe
+    /// `math::exp_f32` in registers.
+    #[inline(always)]
+    unsafe fn exp(self) -> Self {
+        let mut arr = [Self::A::default(); LANES];
+        self.store_acc(arr.as_mut_ptr());
+        for v in arr.iter_mut() {
+            *v = v.exp();
+        }
+        Self::load_acc(arr.as_ptr())
+    }
     /// Lane `i` from `a` where bit `i` of `bits` is set, else from `b`.
     unsafe fn select(bits: u32, a: Self, b: Self) -> Self;
     /// Lane-wise `if o > self { o } else { self }`: equal to

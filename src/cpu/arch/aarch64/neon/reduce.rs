@@ -44,10 +44,6 @@ const BIT2: [[u64; 2]; 16] = {
     }
     t
 };
-/// Lane `j` of a 4-lane word: bit `j`.
-const NIB: [u32; 4] = [1, 2, 4, 8];
-/// Lane `j` of a 2-lane word: bit `j`.
-const PAIR: [u64; 2] = [1, 2];
 
 /// Lane mask of the 4 `f32` lanes of register `g`: the whole word
 /// broadcast (once: the compiler shares it between the eight registers)
@@ -202,7 +198,8 @@ impl Lanes for Q32 {
     }
     #[inline(always)]
     unsafe fn nan_lanes(self) -> u32 {
-        let bit = vld1q_u32(NIB.as_ptr());
+        // lane j of a 4-lane word is bit j: the lane bits of register 0
+        let bit = vld1q_u32(BIT4[0].as_ptr());
         let mut m = 0u32;
         for (i, v) in self.0.iter().enumerate() {
             let nan = vmvnq_u32(vceqq_f32(*v, *v));
@@ -397,22 +394,12 @@ impl Lanes for Q64 {
     }
     #[inline(always)]
     unsafe fn nan_lanes(self) -> u32 {
-        let bit = vld1q_u64(PAIR.as_ptr());
+        let bit = vld1q_u64(BIT2[0].as_ptr());
         let mut ord = 0u32;
         for (i, v) in self.0.iter().enumerate() {
             ord |= (vaddvq_u64(vandq_u64(vceqq_f64(*v, *v), bit)) as u32) << (2 * i);
         }
         !ord
-    }
-    #[inline(always)]
-    unsafe fn exp(self) -> Self {
-        // f64 uses std `exp` lane by lane (docs/design.md: the f64 CPU paths may).
-        let mut a = [0.0f64; 32];
-        self.store_acc(a.as_mut_ptr());
-        for v in a.iter_mut() {
-            *v = v.exp();
-        }
-        Self::load_acc(a.as_ptr())
     }
     #[inline(always)]
     unsafe fn select(bits: u32, a: Self, b: Self) -> Self {

@@ -374,16 +374,6 @@ impl Lanes for Y64 {
         m
     }
     #[inline(always)]
-    unsafe fn exp(self) -> Self {
-        // f64 uses std `exp` lane by lane (docs/design.md: the f64 CPU paths may).
-        let mut a = [0.0f64; 32];
-        self.store_acc(a.as_mut_ptr());
-        for v in a.iter_mut() {
-            *v = v.exp();
-        }
-        Self::load_acc(a.as_ptr())
-    }
-    #[inline(always)]
     unsafe fn select(bits: u32, a: Self, b: Self) -> Self {
         each!(Y64, 8, |i| _mm256_blendv_pd(
             b.0[i],
