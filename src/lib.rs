@@ -85,6 +85,24 @@
 //!   row-major contiguous arrays, other layouts are refused) and results
 //!   back as arrays (`MaskedVec::to_array`); re-exports `ndarray`. It is the
 //!   ndarray that `sprs` already builds.
+//! - **`arrow`**: a [`Mask`] from an Arrow validity bitmap (arrow-buffer's
+//!   `BooleanBuffer` or `NullBuffer`, valid = kept) and back, sharing the
+//!   bits without a copy when they start on a 64-bit word (the common case
+//!   of an unsliced array); re-exports `arrow_buffer`.
+//!
+//!   ```
+//!   # #[cfg(feature = "arrow")] {
+//!   use maskops::arrow_buffer::NullBuffer;
+//!   use maskops::{Mask, MaskedView};
+//!   // a Float32Array's values and its validity (slot 1 is null)
+//!   let values = vec![1.0f32, f32::NAN, 3.0, 4.0];
+//!   let nulls = NullBuffer::from(vec![true, false, true, true]);
+//!   let mask = Mask::from_null_buffer(&nulls);
+//!   assert_eq!(MaskedView::new(&values, &mask).unwrap().sum(), Some(8.0));
+//!   // back to Arrow: the mask's words become the validity buffer, no copy
+//!   assert_eq!(NullBuffer::from(mask).null_count(), 1);
+//!   # }
+//!   ```
 //!
 //! ## Re-exports
 //!
@@ -126,6 +144,12 @@ pub use half;
 pub use ndarray;
 #[cfg(feature = "ndarray")]
 mod interop_ndarray;
+/// The arrow-buffer version maskops is built against (feature `arrow`).
+#[cfg(feature = "arrow")]
+#[cfg_attr(docsrs, doc(cfg(feature = "arrow")))]
+pub use arrow_buffer;
+#[cfg(feature = "arrow")]
+mod interop_arrow;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

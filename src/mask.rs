@@ -40,8 +40,64 @@ use bitvec::prelude::{BitSlice, Lsb0};
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Mask {
-    words: Vec<u64>,
+    words: Words,
     len: usize,
+}
+
+/// A mask's words: its own, or (feature `arrow`) an Arrow buffer shared
+/// without a copy. Writing to a shared mask copies its words first.
+#[derive(Clone)]
+enum Words {
+    Owned(Vec<u64>),
+    #[cfg(feature = "arrow")]
+    Arrow(arrow_buffer::ScalarBuffer<u64>),
+}
+
+impl Words {
+    #[inline]
+    fn as_slice(&self) -> &[u64] {
+        match self {
+            Words::Owned(v) => v,
+            #[cfg(feature = "arrow")]
+            Words::Arrow(b) => b,
+        }
+    }
+
+    /// The words as a `Vec`, copied out of a shared buffer first.
+    #[inline]
+    fn make_mut(&mut self) -> &mut Vec<u64> {
+        #[cfg(feature = "arrow")]
+        if let Words::Arrow(b) = self {
+            *self = Words::Owned(b.to_vec());
+        }
+        match self {
+            Words::Owned(v) => v,
+            #[cfg(feature = "arrow")]
+            Words::Arrow(_) => unreachable!("copied into an owned Vec above"),
+        }
+    }
+
+    fn into_vec(self) -> Vec<u64> {
+        match self {
+            Words::Owned(v) => v,
+            #[cfg(feature = "arrow")]
+            Words::Arrow(b) => b.to_vec(),
+        }
+    }
+}
+
+impl PartialEq for Words {
+    fn eq(&self, other: &Words) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for Words {}
+
+impl std::hash::Hash for Words {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_slice().hash(state)
+    }
 }
 
 impl std::fmt::Debug for Mask {
@@ -116,13 +172,16 @@ impl Mask {
     pub fn ones(len: usize) -> Mask {
         let mut words = vec![u64::MAX; words_for(len)];
         clear_tail(&mut words, len);
-        Mask { words, len }
+        Mask {
+            words: Words::Owned(words),
+            len,
+        }
     }
 
     /// A mask of `len` bits, all masked out.
     pub fn zeros(len: usize) -> Mask {
         Mask {
-            words: vec![0; words_for(len)],
+            words: Words::Owned(vec![0; words_for(len)]),
             len,
         }
     }
@@ -144,7 +203,10 @@ impl Mask {
             }
             *word = acc;
         }
-        Mask { words, len }
+        Mask {
+            words: Words::Owned(words),
+            len,
+        }
     }
 
     /// A mask from raw LSB-first words (an Arrow validity bitmap on
@@ -158,18 +220,33 @@ impl Mask {
     /// assert!(matches!(Mask::from_words(vec![0b10000], 4), Err(Error::TailBits { bit: 4, .. })));
     /// ```
     pub fn from_words(words: Vec<u64>, len: usize) -> Result<Mask> {
-        check_len("words", words_for(len), words.len())?;
-        if !len.is_multiple_of(64) {
-            let last = words[words.len() - 1];
-            let tail = last >> (len % 64);
-            if tail != 0 {
-                return Err(Error::TailBits {
-                    len,
-                    bit: len + tail.trailing_zeros() as usize,
-                });
-            }
+        check_words(&words, len)?;
+        Ok(Mask {
+            words: Words::Owned(words),
+            len,
+        })
+    }
+
+    /// A mask over a shared Arrow buffer of `words_for(len)` words (checked
+    /// as [`Mask::from_words`] checks).
+    #[cfg(feature = "arrow")]
+    pub(crate) fn from_shared(words: arrow_buffer::ScalarBuffer<u64>, len: usize) -> Result<Mask> {
+        check_words(&words, len)?;
+        Ok(Mask {
+            words: Words::Arrow(words),
+            len,
+        })
+    }
+
+    /// The words: `Ok` if owned, `Err` with the buffer if shared.
+    #[cfg(feature = "arrow")]
+    pub(crate) fn into_storage(
+        self,
+    ) -> std::result::Result<Vec<u64>, arrow_buffer::ScalarBuffer<u64>> {
+        match self.words {
+            Words::Owned(v) => Ok(v),
+            Words::Arrow(b) => Err(b),
         }
-        Ok(Mask { words, len })
     }
 
     /// Keeps `labels[i] != ignore_index` (the cross-entropy `-1` trick).
@@ -263,7 +340,7 @@ impl Mask {
 
     /// Number of kept elements (popcount).
     pub fn count_ones(&self) -> usize {
-        self.words.iter().map(|w| w.count_ones() as usize).sum()
+        self.words().iter().map(|w| w.count_ones() as usize).sum()
     }
 
     /// Bit `i`. Panics if `i >= len` (like slice indexing).
@@ -274,7 +351,7 @@ impl Mask {
             "mask index {i} out of range for length {}",
             self.len
         );
-        (self.words[i / 64] >> (i % 64)) & 1 == 1
+        (self.words()[i / 64] >> (i % 64)) & 1 == 1
     }
 
     /// Sets bit `i`. Panics if `i >= len` (like slice indexing).
@@ -286,10 +363,11 @@ impl Mask {
             self.len
         );
         let bit = 1u64 << (i % 64);
+        let words = self.words.make_mut();
         if keep {
-            self.words[i / 64] |= bit;
+            words[i / 64] |= bit;
         } else {
-            self.words[i / 64] &= !bit;
+            words[i / 64] &= !bit;
         }
     }
 
@@ -300,6 +378,7 @@ impl Mask {
             "range {start}..{end} out of mask length {}",
             self.len
         );
+        let words = self.words.make_mut();
         let mut i = start;
         while i < end {
             let w = i / 64;
@@ -311,9 +390,9 @@ impl Mask {
                 ((1u64 << n) - 1) << b
             };
             if keep {
-                self.words[w] |= bits;
+                words[w] |= bits;
             } else {
-                self.words[w] &= !bits;
+                words[w] &= !bits;
             }
             i += n;
         }
@@ -322,17 +401,17 @@ impl Mask {
     /// The packed words (LSB-first; bits past `len` are 0).
     #[inline]
     pub fn words(&self) -> &[u64] {
-        &self.words
+        self.words.as_slice()
     }
 
     /// Consumes the mask, returning its words.
     pub fn into_words(self) -> Vec<u64> {
-        self.words
+        self.words.into_vec()
     }
 
     /// The mask as a `bitvec` slice (`Lsb0` over `u64`, exactly `len` bits).
     pub fn as_bitslice(&self) -> &BitSlice<u64, Lsb0> {
-        &BitSlice::from_slice(&self.words)[..self.len]
+        &BitSlice::from_slice(self.words())[..self.len]
     }
 
     /// A mask from a `bitvec` slice.
@@ -349,11 +428,12 @@ impl Mask {
         }
         let w = start / 64;
         let b = start % 64;
-        let lo = self.words[w] >> b;
+        let words = self.words();
+        let lo = words[w] >> b;
         if b == 0 {
             lo
         } else {
-            let hi = self.words.get(w + 1).copied().unwrap_or(0);
+            let hi = words.get(w + 1).copied().unwrap_or(0);
             lo | (hi << (64 - b))
         }
     }
@@ -377,7 +457,10 @@ impl Mask {
             .map(|k| self.word_at(start + 64 * k))
             .collect();
         clear_tail(&mut words, len);
-        Ok(Mask { words, len })
+        Ok(Mask {
+            words: Words::Owned(words),
+            len,
+        })
     }
 
     /// Bitwise AND (an element is kept if both keep it). The operator form
@@ -414,10 +497,10 @@ impl Mask {
     /// The operator `!&mask` is the same; `!mask` on an owned mask flips its
     /// bits in place.
     pub fn not(&self) -> Mask {
-        let mut words: Vec<u64> = self.words.iter().map(|w| !w).collect();
+        let mut words: Vec<u64> = self.words().iter().map(|w| !w).collect();
         clear_tail(&mut words, self.len);
         Mask {
-            words,
+            words: Words::Owned(words),
             len: self.len,
         }
     }
@@ -425,20 +508,20 @@ impl Mask {
     fn zip(&self, other: &Mask, f: impl Fn(u64, u64) -> u64) -> Result<Mask> {
         check_len("other", self.len, other.len)?;
         let words = self
-            .words
+            .words()
             .iter()
-            .zip(&other.words)
+            .zip(other.words())
             .map(|(&a, &b)| f(a, b))
             .collect();
         Ok(Mask {
-            words,
+            words: Words::Owned(words),
             len: self.len,
         })
     }
 
     /// Iterator over the indices of kept elements, ascending.
     pub fn iter_ones(&self) -> impl Iterator<Item = usize> + '_ {
-        self.words.iter().enumerate().flat_map(|(w, &word)| {
+        self.words().iter().enumerate().flat_map(|(w, &word)| {
             let mut x = word;
             std::iter::from_fn(move || {
                 if x == 0 {
@@ -473,17 +556,19 @@ impl Mask {
     #[track_caller]
     fn zip_assign(&mut self, other: &Mask, op: &str, method: &str, f: impl Fn(u64, u64) -> u64) {
         assert_same_len(op, method, self, other);
-        for (a, &b) in self.words.iter_mut().zip(&other.words) {
+        let other = other.words();
+        for (a, &b) in self.words.make_mut().iter_mut().zip(other) {
             *a = f(*a, b);
         }
     }
 
     /// Flips every bit in place, keeping the tail clear.
     fn invert(&mut self) {
-        for w in &mut self.words {
+        let words = self.words.make_mut();
+        for w in words.iter_mut() {
             *w = !*w;
         }
-        clear_tail(&mut self.words, self.len);
+        clear_tail(words, self.len);
     }
 }
 
@@ -606,6 +691,22 @@ mask_binary_op!(
     |a, b| a | b,
     "keeps an element if either mask keeps it (the same as [`Mask::or`])."
 );
+
+/// `Ok` if `words` holds exactly `words_for(len)` words with no bit set at
+/// or past `len`.
+fn check_words(words: &[u64], len: usize) -> Result<()> {
+    check_len("words", words_for(len), words.len())?;
+    if !len.is_multiple_of(64) {
+        let tail = words[words.len() - 1] >> (len % 64);
+        if tail != 0 {
+            return Err(Error::TailBits {
+                len,
+                bit: len + tail.trailing_zeros() as usize,
+            });
+        }
+    }
+    Ok(())
+}
 
 /// Clears bits at or past `len` in the last word.
 fn clear_tail(words: &mut [u64], len: usize) {
