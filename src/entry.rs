@@ -40,6 +40,10 @@ pub trait ElementKernels: Sized {
         dim: usize,
         op: ArgReduction,
     ) -> Result<MaskedVec<usize>>;
+    /// A whole-array reduction under a mask produced piece by piece.
+    fn k_reduce_expanded(isa: Isa, x: &[Self], ex: cr::Expand<'_>, op: Reduction) -> Option<Self>;
+    /// Whole-array argmin / argmax under a mask produced piece by piece.
+    fn k_arg_expanded(isa: Isa, x: &[Self], ex: cr::Expand<'_>, op: ArgReduction) -> Option<usize>;
     /// Softmax / log-softmax into `out`.
     fn k_softmax_into(
         isa: Isa,
@@ -86,6 +90,24 @@ macro_rules! element_kernels {
                 op: ArgReduction,
             ) -> Result<MaskedVec<usize>> {
                 cr::arg_dim_with_imp(isa, view, dim, op)
+            }
+            #[inline(never)]
+            fn k_reduce_expanded(
+                isa: Isa,
+                x: &[$t],
+                ex: cr::Expand<'_>,
+                op: Reduction,
+            ) -> Option<$t> {
+                cr::reduce_expanded_imp(isa, x, ex, op)
+            }
+            #[inline(never)]
+            fn k_arg_expanded(
+                isa: Isa,
+                x: &[$t],
+                ex: cr::Expand<'_>,
+                op: ArgReduction,
+            ) -> Option<usize> {
+                cr::arg_expanded_imp(isa, x, ex, op)
             }
             #[inline(never)]
             fn k_softmax_into(

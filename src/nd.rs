@@ -30,6 +30,7 @@
 //! # Ok::<(), maskops::Error>(())
 //! ```
 
+use crate::cpu::reduce::{ArgReduction, Reduction};
 use crate::element::Element;
 use crate::error::{Error, Result};
 use crate::mask::Mask;
@@ -274,6 +275,155 @@ impl<'a, T: Element> NdView<'a, T> {
         })
     }
 
+    /// A whole-array reduction: the flat [`MaskedView`]'s when the mask is
+    /// not broadcast; otherwise the same canonical blocks, each block's
+    /// mask expanded just before it is folded.
+    fn whole(&self, op: Reduction) -> Option<T> {
+        if self.mask_shape == self.shape {
+            // not broadcast: `mask.len() == data.len()` (checked by `broadcast`)
+            let v = MaskedView::new(self.data, self.mask).ok()?;
+            return crate::cpu::reduce::reduce(&v, op);
+        }
+        let ex = |s: usize, len: usize| self.expand(s, len);
+        crate::cpu::reduce::reduce_expanded(self.data, &ex, op)
+    }
+
+    /// Whole-array argmin / argmax (see [`whole`](Self::whole)).
+    fn whole_arg(&self, op: ArgReduction) -> Option<usize> {
+        if self.mask_shape == self.shape {
+            let v = MaskedView::new(self.data, self.mask).ok()?;
+            return crate::cpu::reduce::arg(&v, op);
+        }
+        let ex = |s: usize, len: usize| self.expand(s, len);
+        crate::cpu::reduce::arg_expanded(self.data, &ex, op)
+    }
+
+    /// Sum of the kept elements of the whole array; `None` if nothing is
+    /// kept. Like every whole-array reduction of an `NdView`, it has the
+    /// bits of [`MaskedView`]'s over the flat data and the expanded mask,
+    /// and never builds the expanded mask: each canonical block's bits are
+    /// expanded just before the block is folded.
+    ///
+    /// ```
+    /// use maskops::{nd::NdView, Mask};
+    /// // [B=2, T=3] values, a [B=2, 1] mask that drops all of batch 1
+    /// let x = [1.0f32, 2.0, 3.0, 40.0, 50.0, 60.0];
+    /// let m = Mask::from_bools(&[true, false]);
+    /// let v = NdView::broadcast(&x, &[2, 3], &m, &[2, 1])?;
+    /// assert_eq!(v.sum(), Some(6.0));
+    /// assert_eq!(v.mean(), Some(2.0));
+    /// assert_eq!((v.amin(), v.amax(), v.prod()), (Some(1.0), Some(3.0), Some(6.0)));
+    /// assert_eq!(v.count(), 3);
+    /// # Ok::<(), maskops::Error>(())
+    /// ```
+    pub fn sum(&self) -> Option<T> {
+        self.whole(Reduction::Sum)
+    }
+
+    /// Mean of the kept elements; `None` if nothing is kept (see [`sum`](Self::sum)).
+    pub fn mean(&self) -> Option<T> {
+        self.whole(Reduction::Mean)
+    }
+
+    /// Product of the kept elements; `None` if nothing is kept (see [`sum`](Self::sum)).
+    pub fn prod(&self) -> Option<T> {
+        self.whole(Reduction::Prod)
+    }
+
+    /// Smallest kept element (NaN if one is kept); `None` if nothing is kept.
+    pub fn amin(&self) -> Option<T> {
+        self.whole(Reduction::Amin)
+    }
+
+    /// Largest kept element (NaN if one is kept); `None` if nothing is kept.
+    pub fn amax(&self) -> Option<T> {
+        self.whole(Reduction::Amax)
+    }
+
+    /// Number of kept elements of the whole array (the expanded mask's
+    /// popcount, without expanding it).
+    pub fn count(&self) -> usize {
+        if self.mask_shape == self.shape {
+            return self.mask.count_ones();
+        }
+        // each kept mask bit stands for the product of the broadcast dims
+        let rep: usize = self
+            .shape
+            .iter()
+            .zip(&self.mask_shape)
+            .map(|(&s, &m)| if m == 1 { s } else { 1 })
+            .product();
+        self.mask.count_ones() * rep
+    }
+
+    /// Flat (row-major) index of the first minimum among the kept elements
+    /// (the first kept NaN, if any); `None` if nothing is kept.
+    ///
+    /// ```
+    /// use maskops::{nd::NdView, Mask};
+    /// let x = [5.0f64, -9.0, 7.0, 2.0, 8.0, 1.0];
+    /// let m = Mask::from_bools(&[true, false, true]); // [1, 3], column 1 masked
+    /// let v = NdView::broadcast(&x, &[2, 3], &m, &[1, 3])?;
+    /// assert_eq!(v.argmin(), Some(5)); // 1.0; the -9.0 at 1 is masked out
+    /// assert_eq!(v.argmax(), Some(2));
+    /// # Ok::<(), maskops::Error>(())
+    /// ```
+    pub fn argmin(&self) -> Option<usize> {
+        self.whole_arg(ArgReduction::Argmin)
+    }
+
+    /// Flat index of the first maximum among the kept elements (the first
+    /// kept NaN, if any); `None` if nothing is kept.
+    pub fn argmax(&self) -> Option<usize> {
+        self.whole_arg(ArgReduction::Argmax)
+    }
+
+    /// Variance of the kept elements, `sum((x - mean)^2) / (count -
+    /// correction)`; `None` if `count <= correction`.
+    ///
+    /// ```
+    /// use maskops::{nd::NdView, Mask};
+    /// let x = [1.0f64, 3.0, 100.0, 200.0];
+    /// let m = Mask::from_bools(&[true, false]); // [2, 1]: row 1 masked
+    /// let v = NdView::broadcast(&x, &[2, 2], &m, &[2, 1])?;
+    /// assert_eq!(v.var(1), Some(2.0));
+    /// assert_eq!(v.std(0), Some(1.0));
+    /// assert_eq!(v.var(2), None);
+    /// # Ok::<(), maskops::Error>(())
+    /// ```
+    pub fn var(&self, correction: usize) -> Option<T> {
+        self.whole(Reduction::Var { correction })
+    }
+
+    /// Standard deviation of the kept elements (the square root of
+    /// [`var`](Self::var)); `None` if `count <= correction`.
+    pub fn std(&self, correction: usize) -> Option<T> {
+        self.whole(Reduction::Std { correction })
+    }
+
+    /// Vector `p`-norm of the kept elements, as [`MaskedView::norm`]
+    /// defines it; `None` if nothing is kept or `p` is NaN.
+    ///
+    /// ```
+    /// use maskops::{nd::NdView, Mask};
+    /// let x = [3.0f32, 4.0, f32::NAN, f32::NAN];
+    /// let m = Mask::from_bools(&[true, false]); // [2, 1]
+    /// let v = NdView::broadcast(&x, &[2, 2], &m, &[2, 1])?;
+    /// assert_eq!(v.norm(2.0), Some(5.0));
+    /// assert_eq!(v.norm(3.0), v.norm(3.0)); // any order
+    /// assert_eq!(v.logsumexp().map(|l| l > 4.0), Some(true));
+    /// # Ok::<(), maskops::Error>(())
+    /// ```
+    pub fn norm(&self, p: f64) -> Option<T> {
+        self.whole(Reduction::Norm { p })
+    }
+
+    /// `log(sum(exp(x)))` over the kept elements (shifted by the maximum);
+    /// `None` if nothing is kept.
+    pub fn logsumexp(&self) -> Option<T> {
+        self.whole(Reduction::LogSumExp)
+    }
+
     /// Masked sum along `dim`; a cleared bit where nothing is kept. The
     /// values are in row-major order of [`reduced_shape`](Self::reduced_shape).
     pub fn sum_dim(&self, dim: usize) -> Result<MaskedVec<T>> {
@@ -465,9 +615,9 @@ struct Split {
     par: bool,
 }
 
-/// The expanded mask bits of elements `start..start + len` (both on
-/// row boundaries of the last dimension) of an array of `shape` under a
-/// mask of `mask_shape` (same rank, broadcast), LSB-first from `start`.
+/// The expanded mask bits of elements `start..start + len` (anywhere in
+/// the array) of an array of `shape` under a mask of `mask_shape` (same
+/// rank, broadcast), LSB-first from `start`.
 /// Not generic over the element type, so compiled once, in maskops.
 fn expand(
     shape: &[usize],
@@ -496,6 +646,9 @@ fn expand(
     }
     let mut pos = 0usize;
     let mut row = start / last.max(1);
+    // the first row may start inside a row (whole-array reductions cut
+    // the array into canonical blocks, not rows)
+    let mut col = start % last.max(1);
     while pos < len {
         // the mask offset of this row's first element
         let mut rem = row;
@@ -505,16 +658,17 @@ fn expand(
             rem /= shape[k];
             off += i * mstride[k];
         }
-        let n = last.min(len - pos);
+        let n = (last - col).min(len - pos);
         if mlast == 1 {
             if mask.get(off) {
                 set_ones(&mut out, pos, n);
             }
         } else {
-            copy_bits(&mut out, pos, mask, off, n);
+            copy_bits(&mut out, pos, mask, off + col, n);
         }
         pos += n;
         row += 1;
+        col = 0;
     }
     out
 }

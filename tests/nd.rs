@@ -117,9 +117,40 @@ fn sequences(shape: &[usize], dim: usize) -> Vec<Vec<usize>> {
         .collect()
 }
 
+/// Every whole-array reduction of `v` has the bits of the flat view's
+/// with the expanded mask `keep`.
+fn check_whole(v: &NdView<'_, f32>, data: &[f32], keep: &Mask, ctx: &str) {
+    let w = MaskedView::new(data, keep).unwrap();
+    let bits = |a: Option<f32>| a.map(f32::to_bits);
+    assert_eq!(bits(v.sum()), bits(w.sum()), "sum {ctx}");
+    assert_eq!(bits(v.mean()), bits(w.mean()), "mean {ctx}");
+    assert_eq!(bits(v.prod()), bits(w.prod()), "prod {ctx}");
+    assert_eq!(bits(v.amin()), bits(w.amin()), "amin {ctx}");
+    assert_eq!(bits(v.amax()), bits(w.amax()), "amax {ctx}");
+    assert_eq!(v.argmin(), w.argmin(), "argmin {ctx}");
+    assert_eq!(v.argmax(), w.argmax(), "argmax {ctx}");
+    assert_eq!(bits(v.var(1)), bits(w.var(1)), "var {ctx}");
+    assert_eq!(bits(v.std(0)), bits(w.std(0)), "std {ctx}");
+    for p in [
+        2.0,
+        1.0,
+        3.0,
+        0.0,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NAN,
+    ] {
+        assert_eq!(bits(v.norm(p)), bits(w.norm(p)), "norm {p} {ctx}");
+    }
+    assert_eq!(bits(v.logsumexp()), bits(w.logsumexp()), "logsumexp {ctx}");
+    assert_eq!(v.count(), keep.count_ones(), "count {ctx}");
+}
+
 fn check(c: &Case) {
     let v = NdView::broadcast(&c.data, &c.shape, &c.mask, &c.mshape).unwrap();
     assert_eq!(v.expanded_mask(), Mask::from_bools(&c.keep));
+    let ctx = format!("shape {:?} mask {:?}", c.shape, c.mshape);
+    check_whole(&v, &c.data, &Mask::from_bools(&c.keep), &ctx);
     for dim in 0..c.shape.len() {
         let seqs = sequences(&c.shape, dim);
         let sum = v.sum_dim(dim).unwrap();
@@ -214,6 +245,44 @@ fn attention_key_padding_spans_several_pieces() {
     assert_eq!(v.softmax(3).unwrap(), flat.softmax(1).unwrap());
     assert_eq!(v.sum_dim(3).unwrap(), flat.sum_dim(1).unwrap());
     assert_eq!(v.reduced_shape(3).unwrap(), vec![b, h, t]);
+}
+
+#[test]
+fn whole_array_reductions_over_many_blocks_on_every_isa_and_thread_count() {
+    // [B, H, Tq, Tk] = 172,800 elements (43 canonical blocks, past the
+    // parallel threshold), blocks starting inside rows of the last dim;
+    // NaN under the padding; a [B, 1, Tq, 1] query mask too
+    let (b, h, t) = (3, 4, 120);
+    let pad = Mask::padding(&[120, 17, 65], t).unwrap();
+    let q = Mask::padding(&[100, 120, 3], t).unwrap();
+    let n = b * h * t * t;
+    assert!(n > maskops::backend::threshold(maskops::backend::Threshold::Reduce));
+    for (mask, mshape) in [(&pad, [b, 1, 1, t]), (&q, [b, 1, t, 1])] {
+        let probe = vec![0.0f32; n];
+        let keep = NdView::broadcast(&probe, &[b, h, t, t], mask, &mshape)
+            .unwrap()
+            .expanded_mask();
+        let x: Vec<f32> = (0..n)
+            .map(|k| {
+                if keep.get(k) {
+                    ((k * 7919) % 1000) as f32 / 100.0 - 4.0
+                } else {
+                    f32::NAN
+                }
+            })
+            .collect();
+        let v = NdView::broadcast(&x, &[b, h, t, t], mask, &mshape).unwrap();
+        for isa in maskops::backend::Isa::all_available() {
+            maskops::backend::with_isa(isa, || {
+                check_whole(&v, &x, &keep, &format!("{isa:?} {mshape:?}"));
+            });
+        }
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        one.install(|| check_whole(&v, &x, &keep, &format!("1 thread {mshape:?}")));
+    }
 }
 
 #[test]

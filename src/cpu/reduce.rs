@@ -165,32 +165,67 @@ macro_rules! room {
     };
 }
 
-/// Canonical fold of one sequence `x` (mask bit of `x[0]` at `bit0`),
-/// split over rayon by canonical blocks when `par` and long enough.
-fn fold_seq<T: Elem, K: Kind>(
-    isa: Isa,
-    x: &[T],
-    words: &[u64],
-    bit0: usize,
-    c: T::Acc,
-    par: bool,
-) -> T::Acc {
-    let n = x.len();
-    if par && n >= par_min_len() && par::threads() > 1 {
-        let mut parts = vec![T::Acc::ZERO; n.div_ceil(BLOCK)];
-        let tb = task_blocks(parts.len());
-        par::chunks(&mut parts, tb, &|t, out| {
-            let s = t * tb * BLOCK;
-            let e = n.min(s + out.len() * BLOCK);
-            room!(
-                isa,
-                block_partials::<T, K>(&x[s..e], words, bit0 + s, c, out)
-            );
-        });
-        fold_partials_in(&mut parts, K::identity(), K::op)
-    } else {
-        room!(isa, seq_fold::<T, K>(x, words, bit0, c))
+/// The mask words of elements `start .. start + len` of a sequence,
+/// LSB-first from `start`, with no bit set past `len`: how an N-d view with
+/// a broadcast mask hands a whole-array reduction its mask, piece by piece,
+/// without expanding all of it.
+pub(crate) type Expand<'f> = &'f (dyn Fn(usize, usize) -> Vec<u64> + Sync);
+
+/// The mask bits of one sequence.
+#[derive(Clone, Copy)]
+enum Bits<'a> {
+    /// Element `i`'s bit is bit `bit0 + i` of the words.
+    Words(&'a [u64], usize),
+    /// Produced piece by piece.
+    Expand(Expand<'a>),
+}
+
+impl<'a> Bits<'a> {
+    /// The words of elements `s .. s + len`, and the bit of element `s` in them.
+    fn piece(&self, s: usize, len: usize) -> (std::borrow::Cow<'a, [u64]>, usize) {
+        match *self {
+            Bits::Words(w, bit0) => (std::borrow::Cow::Borrowed(w), bit0 + s),
+            Bits::Expand(f) => (std::borrow::Cow::Owned(f(s, len)), 0),
+        }
     }
+
+    /// Kept elements among the first `n`.
+    fn count(&self, isa: Isa, n: usize) -> usize {
+        match *self {
+            Bits::Words(w, bit0) => room!(isa, count_range(w, bit0, n)),
+            Bits::Expand(_) => (0..n)
+                .step_by(EXPAND_ELEMS)
+                .map(|s| {
+                    let len = EXPAND_ELEMS.min(n - s);
+                    let (w, b) = self.piece(s, len);
+                    room!(isa, count_range(&w, b, len))
+                })
+                .sum(),
+        }
+    }
+}
+
+/// Elements per expanded piece when counting (a multiple of [`BLOCK`]).
+const EXPAND_ELEMS: usize = 1 << 20;
+
+/// Canonical fold of one sequence `x` (its mask bits `bits`), split over
+/// rayon by canonical blocks when `par` and long enough. The block
+/// partials do not depend on the split, so neither do the bits.
+fn fold_seq<T: Elem, K: Kind>(isa: Isa, x: &[T], bits: Bits<'_>, c: T::Acc, par: bool) -> T::Acc {
+    let n = x.len();
+    let par = par && n >= par_min_len() && par::threads() > 1;
+    if let (false, Bits::Words(words, bit0)) = (par, bits) {
+        return room!(isa, seq_fold::<T, K>(x, words, bit0, c));
+    }
+    let mut parts = vec![T::Acc::ZERO; n.div_ceil(BLOCK)];
+    let tb = task_blocks(parts.len());
+    par::chunks_if(par, &mut parts, tb, &|t, out| {
+        let s = t * tb * BLOCK;
+        let e = n.min(s + out.len() * BLOCK);
+        let (w, b) = bits.piece(s, e - s);
+        room!(isa, block_partials::<T, K>(&x[s..e], &w, b, c, out));
+    });
+    fold_partials_in(&mut parts, K::identity(), K::op)
 }
 
 /// The sequences a reduction runs over: the whole array, each row, or
@@ -203,19 +238,22 @@ enum Seqs<'a, T> {
     Rows(&'a [T], usize, usize),
     /// `cols` sequences of `rows` elements `cols` apart.
     Cols(&'a [T], usize, usize),
+    /// One sequence, all of `x`, its mask produced piece by piece (the
+    /// `words` argument of the methods is not read).
+    Expanded(&'a [T], Expand<'a>),
 }
 
 impl<T: Elem> Seqs<'_, T> {
     /// The underlying elements.
     fn data(&self) -> &[T] {
         match *self {
-            Seqs::Whole(x) | Seqs::Rows(x, _, _) | Seqs::Cols(x, _, _) => x,
+            Seqs::Whole(x) | Seqs::Rows(x, _, _) | Seqs::Cols(x, _, _) | Seqs::Expanded(x, _) => x,
         }
     }
 
     fn count(&self) -> usize {
         match *self {
-            Seqs::Whole(_) => 1,
+            Seqs::Whole(_) | Seqs::Expanded(..) => 1,
             Seqs::Rows(_, r, _) => r,
             Seqs::Cols(_, _, c) => c,
         }
@@ -225,6 +263,7 @@ impl<T: Elem> Seqs<'_, T> {
     fn counts(&self, isa: Isa, words: &[u64]) -> Vec<usize> {
         match *self {
             Seqs::Whole(x) => vec![room!(isa, count_range(words, 0, x.len()))],
+            Seqs::Expanded(x, f) => vec![Bits::Expand(f).count(isa, x.len())],
             Seqs::Rows(_, r, c) => (0..r)
                 .map(|i| room!(isa, count_range(words, i * c, c)))
                 .collect(),
@@ -237,7 +276,11 @@ impl<T: Elem> Seqs<'_, T> {
         match *self {
             Seqs::Whole(x) => {
                 let c0 = c.map_or(T::Acc::ZERO, |c| c[0]);
-                vec![fold_seq::<T, K>(isa, x, words, 0, c0, true)]
+                vec![fold_seq::<T, K>(isa, x, Bits::Words(words, 0), c0, true)]
+            }
+            Seqs::Expanded(x, f) => {
+                let c0 = c.map_or(T::Acc::ZERO, |c| c[0]);
+                vec![fold_seq::<T, K>(isa, x, Bits::Expand(f), c0, true)]
             }
             Seqs::Rows(x, rows, cols) => {
                 let mut out = vec![T::Acc::ZERO; rows];
@@ -271,6 +314,24 @@ impl<T: Elem> Seqs<'_, T> {
                 |i| val(x[i].to_acc()),
                 add,
             )],
+            Seqs::Expanded(x, f) => {
+                // block by block, each block's mask expanded on its own
+                let parts: Vec<T::Acc> = (0..x.len())
+                    .step_by(BLOCK)
+                    .map(|s| {
+                        let len = BLOCK.min(x.len() - s);
+                        let w = f(s, len);
+                        crate::canonical::block_partial(
+                            len,
+                            T::Acc::ZERO,
+                            |k| (w[k / 64] >> (k % 64)) & 1 != 0,
+                            |k| val(x[s + k].to_acc()),
+                            add,
+                        )
+                    })
+                    .collect();
+                vec![crate::canonical::fold_partials(&parts, T::Acc::ZERO, add)]
+            }
             Seqs::Rows(x, rows, cols) => (0..rows)
                 .map(|r| {
                     canonical_fold(
@@ -692,6 +753,35 @@ pub(crate) fn reduce_with_imp<T: Element>(
     })
 }
 
+/// A whole-array reduction of `x` whose mask words `ex` produces piece by
+/// piece (an N-d view with a broadcast mask): the bits of the reduction of
+/// `x` under the expanded mask.
+pub(crate) fn reduce_expanded_imp<T: Elem>(
+    isa: Isa,
+    x: &[T],
+    ex: Expand<'_>,
+    op: Reduction,
+) -> Option<T> {
+    if let Reduction::Norm { p } = op {
+        if p.is_nan() {
+            return None;
+        }
+    }
+    let isa = isa.clamp_available();
+    reduce_seqs::<T>(isa, &Seqs::Expanded(x, ex), &[], op)[0].map(T::from_acc)
+}
+
+/// Whole-array argmin / argmax of `x` under the mask `ex` produces.
+pub(crate) fn arg_expanded_imp<T: Elem>(
+    isa: Isa,
+    x: &[T],
+    ex: Expand<'_>,
+    op: ArgReduction,
+) -> Option<usize> {
+    let isa = isa.clamp_available();
+    arg_seqs::<T>(isa, &Seqs::Expanded(x, ex), &[], op)[0]
+}
+
 /// [`reduce_with`] on [`crate::cpu::isa()`].
 pub fn reduce<T: Element>(view: &MaskedView<'_, T>, op: Reduction) -> Option<T> {
     reduce_with(crate::cpu::isa(), view, op)
@@ -731,48 +821,50 @@ pub fn reduce_dim<T: Element>(
 fn seq_arg<T: Elem>(
     isa: Isa,
     x: &[T],
-    words: &[u64],
-    bit0: usize,
+    bits: Bits<'_>,
     op: ArgReduction,
     par: bool,
 ) -> Option<usize> {
     let n = x.len();
-    if room!(isa, count_range(words, bit0, n)) == 0 {
+    if bits.count(isa, n) == 0 {
         return None;
     }
     let nb = n.div_ceil(BLOCK);
     let mut parts = vec![T::Acc::ZERO; nb];
     let fill = |s: usize, out: &mut [T::Acc]| {
         let e = n.min(s + out.len() * BLOCK);
+        let (w, b) = bits.piece(s, e - s);
         match op {
             ArgReduction::Argmax => room!(
                 isa,
-                block_partials::<T, engine::Max>(&x[s..e], words, bit0 + s, T::Acc::ZERO, out)
+                block_partials::<T, engine::Max>(&x[s..e], &w, b, T::Acc::ZERO, out)
             ),
             ArgReduction::Argmin => room!(
                 isa,
-                block_partials::<T, engine::Min>(&x[s..e], words, bit0 + s, T::Acc::ZERO, out)
+                block_partials::<T, engine::Min>(&x[s..e], &w, b, T::Acc::ZERO, out)
             ),
         }
     };
-    if par && n >= par_min_len() && par::threads() > 1 {
-        let tb = task_blocks(parts.len());
-        par::chunks(&mut parts, tb, &|t, out| fill(t * tb * BLOCK, out));
-    } else {
-        fill(0, &mut parts);
-    }
+    let tb = task_blocks(parts.len());
+    par::chunks_if(
+        par && n >= par_min_len() && par::threads() > 1,
+        &mut parts,
+        tb,
+        &|t, out| fill(t * tb * BLOCK, out),
+    );
     let mut tmp = parts.clone();
     let best = match op {
         ArgReduction::Argmax => fold_partials_in(&mut tmp, T::Acc::NEG_INF, engine::max_op),
         ArgReduction::Argmin => fold_partials_in(&mut tmp, T::Acc::INF, engine::min_op),
     };
     let hit = |v: T::Acc| v == best || (best.is_nan() && v.is_nan());
-    let b = parts.iter().position(|&p| hit(p))?;
-    let s = b * BLOCK;
+    let blk = parts.iter().position(|&p| hit(p))?;
+    let s = blk * BLOCK;
     let e = n.min(s + BLOCK);
+    let (w, b) = bits.piece(s, e - s);
     (s..e).find(|&i| {
-        let p = bit0 + i;
-        (words[p / 64] >> (p % 64)) & 1 != 0 && hit(x[i].to_acc())
+        let p = b + (i - s);
+        (w[p / 64] >> (p % 64)) & 1 != 0 && hit(x[i].to_acc())
     })
 }
 
@@ -786,14 +878,14 @@ fn arg_seqs<T: Elem>(
         return vec![None; s.count()];
     }
     match *s {
-        Seqs::Whole(x) => vec![seq_arg(isa, x, words, 0, op, true)],
+        Seqs::Whole(x) => vec![seq_arg(isa, x, Bits::Words(words, 0), op, true)],
+        Seqs::Expanded(x, f) => vec![seq_arg(isa, x, Bits::Expand(f), op, true)],
         Seqs::Rows(x, rows, cols) => {
             let f = |r: usize| {
                 seq_arg(
                     isa,
                     &x[r * cols..(r + 1) * cols],
-                    words,
-                    r * cols,
+                    Bits::Words(words, r * cols),
                     op,
                     false,
                 )
@@ -1187,6 +1279,18 @@ pub fn arg_dim_with<T: Element>(
     op: ArgReduction,
 ) -> Result<MaskedVec<usize>> {
     T::k_arg_dim(isa, view, dim, op)
+}
+
+/// [`reduce_expanded_imp`] for `T` on [`crate::cpu::isa()`], through its
+/// instance compiled in maskops.
+pub(crate) fn reduce_expanded<T: Element>(x: &[T], ex: Expand<'_>, op: Reduction) -> Option<T> {
+    T::k_reduce_expanded(crate::cpu::isa(), x, ex, op)
+}
+
+/// [`arg_expanded_imp`] for `T` on [`crate::cpu::isa()`], through its
+/// instance compiled in maskops.
+pub(crate) fn arg_expanded<T: Element>(x: &[T], ex: Expand<'_>, op: ArgReduction) -> Option<usize> {
+    T::k_arg_expanded(crate::cpu::isa(), x, ex, op)
 }
 
 /// [`softmax_into_with_imp`] for `T`, through its instance compiled in maskops.
