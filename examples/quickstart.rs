@@ -103,6 +103,9 @@ fn main() -> maskops::Result<()> {
 
     let mut first = None;
     let mut last = 0.0;
+    // the loss gradient's buffer, held across steps (`mse_into`): a fresh
+    // one per step would cost its page faults every epoch
+    let mut g = vec![0.0f32; CELLS * GENES];
     for epoch in 0..=40 {
         // forward
         let z = matmul(&input, &a, CELLS, GENES, HIDDEN); // CELLS x HIDDEN
@@ -113,15 +116,14 @@ fn main() -> maskops::Result<()> {
             }
         }
         // masked MSE on the hidden entries, with its gradient in the same pass
-        let l = loss::mse(&pred, &expr, &hidden, Reduction::Mean)?;
-        let value = l.value[0];
+        let value = loss::mse_into(&pred, &expr, &hidden, Reduction::Mean, &mut g)?[0];
         first.get_or_insert(value);
         last = value;
         if epoch % 5 == 0 {
             println!("epoch {epoch:>3}  masked MSE on hidden entries = {value:.5}");
         }
         // backward: G = dL/dpred (zero outside `hidden`)
-        let g = &l.grad;
+        let g = &g;
         let mut gbias = vec![0.0f32; GENES];
         for row in g.chunks(GENES) {
             for (gb, &gv) in gbias.iter_mut().zip(row) {

@@ -2,11 +2,11 @@
 //!
 //! 1. **key padding**: a batch of token sequences of different lengths,
 //!    padded to `T`; `Mask::padding(lengths, T)` keeps the real tokens. The
-//!    attention scores `[B, H, T, T]` are flattened to `B*H*T` rows of `T`
-//!    keys, the `[B, T]` key mask is expanded row-wise with `Mask::from_fn`,
-//!    and the masked softmax runs over the keys (padded keys hold NaN here,
-//!    to show that nothing under a cleared bit reaches a result), followed
-//!    by its backward;
+//!    attention scores `[B, H, T, T]` take the `[B, T]` key mask broadcast
+//!    as `[B, 1, 1, T]` (`NdView::broadcast`, never expanded in memory),
+//!    and the masked softmax runs over the keys into a buffer held across
+//!    steps (padded keys hold NaN here, to show that nothing under a
+//!    cleared bit reaches a result), followed by its backward;
 //! 2. **MLM masking**: 15% of the real tokens are chosen for prediction with
 //!    `Mask::random` (its cleared bits), ANDed with the padding mask;
 //! 3. **`ignore_index`**: the labels are the token at chosen positions and
@@ -22,8 +22,8 @@
 
 use maskops::loss::{self, CrossEntropy};
 use maskops::mask::uniform;
+use maskops::nd::NdView;
 use maskops::optim::Adagrad;
-use maskops::softmax::softmax_backward;
 use maskops::{Mask, MaskedView};
 use std::time::Instant;
 
@@ -84,53 +84,55 @@ fn make_batch(step: u64) -> maskops::Result<Batch> {
 }
 
 /// Attention over the keys: masked softmax of `[B, H, T, T]` scores with the
-/// key padding mask, and its backward. Returns (forward ms, backward ms).
-fn attention(batch: &Batch, scores: &mut [f32], verbose: bool) -> maskops::Result<(f64, f64)> {
-    let rows = B * H * T; // one softmax row per (sequence, head, query)
-                          // expand the [B, T] key mask to [B, H, T, T]: element (b, h, q, k) keeps
-                          // key k of sequence b
-    let t = Instant::now();
-    let expanded = Mask::from_fn(rows * T, |i| batch.keys.get((i / (H * T * T)) * T + i % T));
-    let expand_ms = t.elapsed().as_secs_f64() * 1e3;
+/// `[B, T]` key padding mask broadcast as `[B, 1, 1, T]` (never expanded),
+/// into `probs` (held across steps), and its backward. Returns (forward
+/// ms, backward ms).
+fn attention(
+    batch: &Batch,
+    scores: &mut [f32],
+    probs: &mut [f32],
+    verbose: bool,
+) -> maskops::Result<(f64, f64)> {
+    let shape = [B, H, T, T];
+    let mask_shape = [B, 1, 1, T];
+    // element (b, h, q, k) keeps key k of sequence b
+    let keeps = |i: usize| batch.keys.get((i / (H * T * T)) * T + i % T);
     // garbage in the padded key slots: it must never leak
     for (i, s) in scores.iter_mut().enumerate() {
-        if !expanded.get(i) {
+        if !keeps(i) {
             *s = f32::NAN;
         }
     }
 
     let t = Instant::now();
-    let view = MaskedView::matrix(scores, &expanded, rows, T)?;
-    let probs = view.softmax(1)?;
+    let view = NdView::broadcast(scores, &shape, &batch.keys, &mask_shape)?;
+    view.softmax_into(3, probs)?;
     let fwd_ms = t.elapsed().as_secs_f64() * 1e3;
 
     // backward with an upstream gradient dL/dprobs (here: d(sum p * s)/dp = s)
     let t = Instant::now();
-    let pv = MaskedView::matrix(&probs.values, &probs.mask, rows, T)?;
-    let dscores = softmax_backward(&pv, scores, 1)?;
+    let pv = NdView::broadcast(probs, &shape, &batch.keys, &mask_shape)?;
+    let dscores = pv.softmax_backward(scores, 3)?;
     let bwd_ms = t.elapsed().as_secs_f64() * 1e3;
 
     if verbose {
-        let kept = expanded.count_ones();
+        let rows = B * H * T;
+        let kept = view.count();
         let mut worst = 0.0f64;
-        for r in probs.values.chunks_exact(T) {
+        for r in probs.chunks_exact(T) {
             let s: f64 = r.iter().map(|&p| p as f64).sum();
             worst = worst.max((s - 1.0).abs());
         }
-        let padded_prob_zero = probs
-            .values
-            .iter()
-            .enumerate()
-            .all(|(i, &p)| expanded.get(i) || p == 0.0);
-        let finite = probs.values.iter().all(|p| p.is_finite())
-            && dscores.values.iter().all(|d| d.is_finite());
+        let padded_prob_zero = probs.iter().enumerate().all(|(i, &p)| keeps(i) || p == 0.0);
+        let finite =
+            probs.iter().all(|p| p.is_finite()) && dscores.values.iter().all(|d| d.is_finite());
         println!(
             "attention scores [B, H, T, T] = [{B}, {H}, {T}, {T}] -> {rows} softmax rows of {T} keys \
              ({} elements)",
             rows * T
         );
         println!(
-            "  key mask expanded row-wise with Mask::from_fn: {kept} of {} bits kept ({:.1}%), {expand_ms:.1} ms",
+            "  key mask [B, T] broadcast as [B, 1, 1, T] (NdView, never expanded): {kept} of {} scores kept ({:.1}%)",
             rows * T,
             100.0 * kept as f64 / (rows * T) as f64
         );
@@ -153,6 +155,8 @@ fn main() -> maskops::Result<()> {
         .map(|i| (uniform(1, 0, i as u64) * 4.0 - 2.0) as f32)
         .collect();
     let mut scores = base_scores.clone();
+    // the attention probabilities, written in place every step (`softmax_into`)
+    let mut attn = vec![0.0f32; B * H * T * T];
 
     let probs: Vec<f64> = (0..V).map(token_prob).collect();
     let entropy: f64 = probs
@@ -209,7 +213,7 @@ fn main() -> maskops::Result<()> {
         }
 
         scores.copy_from_slice(&base_scores);
-        let (f, b) = attention(&batch, &mut scores, step == 0)?;
+        let (f, b) = attention(&batch, &mut scores, &mut attn, step == 0)?;
         attn_fwd += f;
         attn_bwd += b;
 

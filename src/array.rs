@@ -395,7 +395,7 @@ impl<T: Float> MaskedArray<T> {
     /// ```
     pub fn map_with(&self, isa: Isa, op: UnaryOp<T>) -> Result<Self> {
         check_unary(op)?;
-        let mut values = vec![T::ZERO; self.len()];
+        let mut values = crate::buf::zeroed::<T>(self.len());
         ew::unary_with(isa, op, &self.values, &self.mask, &mut values)?;
         Ok(MaskedArray {
             values,
@@ -465,7 +465,7 @@ impl<T: Float> MaskedArray<T> {
         let rhs = rhs.into();
         let (r, mask) = self.resolve(&rhs, policy)?;
         let mask = mask.unwrap_or_else(|| self.mask.clone());
-        let mut values = vec![T::ZERO; self.len()];
+        let mut values = crate::buf::zeroed::<T>(self.len());
         ew::binary_with(
             isa,
             op,

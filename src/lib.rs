@@ -112,6 +112,7 @@
 #![warn(missing_docs)]
 
 pub mod backend;
+mod buf;
 pub mod canonical;
 mod cpu;
 pub mod element;

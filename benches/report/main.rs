@@ -14,6 +14,7 @@ mod reduce;
 mod shim;
 // Other families add their module here (one line each).
 mod adagrad;
+mod alloc;
 mod bw; // helpers shared by loss, adagrad, elementwise
 mod elementwise;
 mod loss;
@@ -32,6 +33,7 @@ const FAMILIES: &[Family] = &[
     ("loss", loss::run),
     ("adagrad", adagrad::run),
     ("elementwise", elementwise::run),
+    ("alloc", alloc::run),
 ];
 
 /// Shared measurement context.

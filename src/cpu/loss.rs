@@ -490,7 +490,7 @@ fn elementwise_into<T: Float>(
     grad: &mut [T],
 ) -> Vec<T> {
     let n = input.len();
-    let mut value = vec![T::ZERO; if reduction == Reduction::None { n } else { 1 }];
+    let mut value = crate::buf::zeroed::<T>(if reduction == Reduction::None { n } else { 1 });
     macro_rules! run {
         ($F:ty, $isa:expr) => {{
             // SAFETY: T is $F (checked by the caller's TypeId test).
@@ -551,7 +551,7 @@ macro_rules! elementwise_entry {
             $($p: $pt,)*
             reduction: Reduction,
         ) -> Result<Loss<T>> {
-            let mut grad = vec![T::ZERO; input.len()];
+            let mut grad = crate::buf::zeroed::<T>(input.len());
             let value = $name_into(isa, input, target, mask, $($p,)* reduction, &mut grad)?;
             Ok(Loss { value, grad })
         }
@@ -638,7 +638,7 @@ pub fn bce_with_logits_with<T: Float>(
     pos_weight: Option<&[T]>,
     reduction: Reduction,
 ) -> Result<Loss<T>> {
-    let mut grad = vec![T::ZERO; input.len()];
+    let mut grad = crate::buf::zeroed::<T>(input.len());
     let value =
         bce_with_logits_into_with(isa, input, target, mask, pos_weight, reduction, &mut grad)?;
     Ok(Loss { value, grad })
@@ -772,7 +772,7 @@ pub fn cross_entropy_with<T: Float>(
     targets: &[i64],
     opts: &CrossEntropy<T>,
 ) -> Result<Loss<T>> {
-    let mut grad = vec![T::ZERO; logits.len()];
+    let mut grad = crate::buf::zeroed::<T>(logits.len());
     let value = cross_entropy_into_with(isa, logits, rows, classes, targets, opts, &mut grad)?;
     Ok(Loss { value, grad })
 }
