@@ -77,7 +77,7 @@ template <int K, class A>
 __device__ __forceinline__ void mo_loss_elem_blocks(const A* __restrict__ x, const A* __restrict__ y,
                                                     const u64* __restrict__ mask, u64 n, A ps, A ps2, A pa, A pb,
                                                     A pc, A* __restrict__ grad, A* __restrict__ vals,
-                                                    A* __restrict__ part, u32* __restrict__ cnt) {
+                                                    A* __restrict__ part, u64* __restrict__ cnt) {
     const u64 b = (u64)blockIdx.x * (blockDim.x / 32u) + threadIdx.x / 32u;
     const u32 lane = threadIdx.x & 31u;
     const u64 nb = (n + MASKOPS_BLOCK - 1) / MASKOPS_BLOCK;
@@ -108,7 +108,7 @@ __device__ __forceinline__ void mo_loss_elem_blocks(const A* __restrict__ x, con
 #define MO_LOSS_ELEM_KERNEL(SUFFIX, A)                                                                           \
     MASKOPS_KERNEL(maskops_loss_elem_##SUFFIX, const A* __restrict__ x, const A* __restrict__ y,                  \
                    const u64* __restrict__ mask, u64 n, int kind, A ps, A ps2, A pa, A pb, A pc,                 \
-                   A* __restrict__ grad, A* __restrict__ vals, A* __restrict__ part, u32* __restrict__ cnt) {    \
+                   A* __restrict__ grad, A* __restrict__ vals, A* __restrict__ part, u64* __restrict__ cnt) {    \
         switch (kind) {                                                                                          \
             case MO_L_MSE:                                                                                       \
                 mo_loss_elem_blocks<MO_L_MSE, A>(x, y, mask, n, ps, ps2, pa, pb, pc, grad, vals, part, cnt);     \

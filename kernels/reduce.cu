@@ -74,7 +74,7 @@ template <int D, int K>
 __device__ __forceinline__ void mo_partials_rows(const typename MoElem<D>::T* __restrict__ x,
                                                  const u64* __restrict__ mask, u64 seqs, u64 len,
                                                  const typename MoElem<D>::Acc* __restrict__ center,
-                                                 typename MoElem<D>::Acc* __restrict__ part, u32* __restrict__ cnt,
+                                                 typename MoElem<D>::Acc* __restrict__ part, u64* __restrict__ cnt,
                                                  u64 p2, u64 nb) {
     typedef MoKind<K> Kd;
     typedef typename MoElem<D>::Acc A;
@@ -110,7 +110,7 @@ template <int D, int K>
 __device__ __forceinline__ void mo_partials_cols(const typename MoElem<D>::T* __restrict__ x,
                                                  const u64* __restrict__ mask, u64 seqs, u64 len,
                                                  const typename MoElem<D>::Acc* __restrict__ center,
-                                                 typename MoElem<D>::Acc* __restrict__ part, u32* __restrict__ cnt,
+                                                 typename MoElem<D>::Acc* __restrict__ part, u64* __restrict__ cnt,
                                                  u64 p2, u64 nb) {
     typedef MoKind<K> Kd;
     typedef typename MoElem<D>::Acc A;
@@ -183,12 +183,12 @@ __device__ __forceinline__ void mo_partials_cols(const typename MoElem<D>::T* __
 #define MO_PARTIALS_KERNELS(SUFFIX, D, TY, ACC)                                                              \
     MASKOPS_KERNEL(maskops_reduce_rows_##SUFFIX, const TY* __restrict__ x, const u64* __restrict__ mask,     \
                    u64 seqs, u64 len, int kind, const ACC* __restrict__ center, ACC* __restrict__ part,      \
-                   u32* __restrict__ cnt, u64 p2, u64 nb) {                                                 \
+                   u64* __restrict__ cnt, u64 p2, u64 nb) {                                                 \
         MO_KIND_SWITCH(mo_partials_rows, D, x, mask, seqs, len, center, part, cnt, p2, nb)                   \
     }                                                                                                        \
     MASKOPS_KERNEL(maskops_reduce_cols_##SUFFIX, const TY* __restrict__ x, const u64* __restrict__ mask,     \
                    u64 seqs, u64 len, int kind, const ACC* __restrict__ center, ACC* __restrict__ part,      \
-                   u32* __restrict__ cnt, u64 p2, u64 nb) {                                                 \
+                   u64* __restrict__ cnt, u64 p2, u64 nb) {                                                 \
         MO_KIND_SWITCH(mo_partials_cols, D, x, mask, seqs, len, center, part, cnt, p2, nb)                   \
     }
 
@@ -200,10 +200,10 @@ MO_PARTIALS_KERNELS(f64, MO_F64, double, double)
 // Step 4: block s pads part[s*p2 + nb .. s*p2 + p2) with the identity and
 // folds the p2 partials by the halving tree; the result lands in part[s*p2].
 template <class A>
-__device__ __forceinline__ void mo_fold_body(A* __restrict__ part, u32* __restrict__ cnt, u64 p2, u64 nb, int kind) {
+__device__ __forceinline__ void mo_fold_body(A* __restrict__ part, u64* __restrict__ cnt, u64 p2, u64 nb, int kind) {
     const u64 s = blockIdx.x;
     A* v = part + s * p2;
-    u32* c = cnt + s * p2;
+    u64* c = cnt + s * p2;
     const int op = mo_kind_op(kind);
     const A id = mo_op_id<A>(op);
     for (u64 j = nb + threadIdx.x; j < p2; j += blockDim.x) {
@@ -220,10 +220,10 @@ __device__ __forceinline__ void mo_fold_body(A* __restrict__ part, u32* __restri
     }
 }
 
-MASKOPS_KERNEL(maskops_reduce_fold, float* __restrict__ part, u32* __restrict__ cnt, u64 p2, u64 nb, int kind) {
+MASKOPS_KERNEL(maskops_reduce_fold, float* __restrict__ part, u64* __restrict__ cnt, u64 p2, u64 nb, int kind) {
     mo_fold_body<float>(part, cnt, p2, nb, kind);
 }
-MASKOPS_KERNEL(maskops_reduce_fold_f64, double* __restrict__ part, u32* __restrict__ cnt, u64 p2, u64 nb, int kind) {
+MASKOPS_KERNEL(maskops_reduce_fold_f64, double* __restrict__ part, u64* __restrict__ cnt, u64 p2, u64 nb, int kind) {
     mo_fold_body<double>(part, cnt, p2, nb, kind);
 }
 
@@ -240,16 +240,16 @@ MASKOPS_KERNEL(maskops_reduce_fold_f64, double* __restrict__ part, u32* __restri
 // kept gives 0 (the caller clears the output bit from the count). A is the
 // accumulator type (f64 only for f64 data, whose output is f64).
 template <class A>
-__device__ __forceinline__ void mo_finalize_body(const A* __restrict__ part, const u32* __restrict__ cnt, u64 seqs,
+__device__ __forceinline__ void mo_finalize_body(const A* __restrict__ part, const u64* __restrict__ cnt, u64 seqs,
                                                  u64 p2, int fin, const A* __restrict__ center, u32 correction,
-                                                 void* out, int out_dtype, u32* __restrict__ out_cnt) {
+                                                 void* out, int out_dtype, u64* __restrict__ out_cnt) {
     const u64 s = (u64)blockIdx.x * blockDim.x + threadIdx.x;
     if (s >= seqs) return;
     const A acc = part[s * p2];
-    u32 n = cnt[s * p2];
+    u64 n = cnt[s * p2];
     // var / std of count <= correction elements: no result (cleared bit), as
     // for nothing kept.
-    if ((fin == MO_FIN_VAR || fin == MO_FIN_STD) && n <= correction) n = 0;
+    if ((fin == MO_FIN_VAR || fin == MO_FIN_STD) && n <= (u64)correction) n = 0;
     A r = A(0);
     if (n > 0) {
         switch (fin) {
@@ -258,7 +258,7 @@ __device__ __forceinline__ void mo_finalize_body(const A* __restrict__ part, con
                 break;
             case MO_FIN_VAR:
             case MO_FIN_STD:
-                r = acc / (A)(n - correction);
+                r = acc / (A)(n - (u64)correction);
                 if (fin == MO_FIN_STD) r = mo_sqrt(r);
                 break;
             case MO_FIN_LSE: {
@@ -282,19 +282,19 @@ __device__ __forceinline__ void mo_finalize_body(const A* __restrict__ part, con
     if (out_cnt) out_cnt[s] = n;
 }
 
-MASKOPS_KERNEL(maskops_reduce_finalize, const float* __restrict__ part, const u32* __restrict__ cnt, u64 seqs,
+MASKOPS_KERNEL(maskops_reduce_finalize, const float* __restrict__ part, const u64* __restrict__ cnt, u64 seqs,
                u64 p2, int fin, const float* __restrict__ center, u32 correction, void* out, int out_dtype,
-               u32* __restrict__ out_cnt) {
+               u64* __restrict__ out_cnt) {
     mo_finalize_body<float>(part, cnt, seqs, p2, fin, center, correction, out, out_dtype, out_cnt);
 }
-MASKOPS_KERNEL(maskops_reduce_finalize_f64, const double* __restrict__ part, const u32* __restrict__ cnt, u64 seqs,
+MASKOPS_KERNEL(maskops_reduce_finalize_f64, const double* __restrict__ part, const u64* __restrict__ cnt, u64 seqs,
                u64 p2, int fin, const double* __restrict__ center, u32 correction, void* out, int out_dtype,
-               u32* __restrict__ out_cnt) {
+               u64* __restrict__ out_cnt) {
     mo_finalize_body<double>(part, cnt, seqs, p2, fin, center, correction, out, out_dtype, out_cnt);
 }
 
 // Output mask: bit s of words = (cnt[s] > 0), one thread per u64 word.
-MASKOPS_KERNEL(maskops_pack_counts, const u32* __restrict__ cnt, u64 n, u64* __restrict__ words) {
+MASKOPS_KERNEL(maskops_pack_counts, const u64* __restrict__ cnt, u64 n, u64* __restrict__ words) {
     const u64 w = (u64)blockIdx.x * blockDim.x + threadIdx.x;
     if (w >= (n + 63) / 64) return;
     u64 bits = 0;

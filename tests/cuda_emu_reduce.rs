@@ -51,3 +51,8 @@ fn random_shapes_unaligned() {
 fn f64_reductions() {
     cuda_cases::reduce::f64_reductions(&Emulator::default());
 }
+
+#[test]
+fn counts_past_u32_do_not_wrap() {
+    cuda_cases::reduce::counts_past_u32_do_not_wrap(&Emulator::default());
+}

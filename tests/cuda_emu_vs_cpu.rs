@@ -250,7 +250,7 @@ fn reduce_type<T: Element + Default>(seed: u64, rep: &mut Report) {
                         (cols, rows, Layout::Cols)
                     };
                     let out = emu.alloc_zeroed(seqs * d.acc().size()).unwrap();
-                    let cnt = emu.alloc_zeroed(seqs * 4).unwrap();
+                    let cnt = emu.alloc_zeroed(seqs * 8).unwrap();
                     ops::reduce(
                         &emu,
                         emu.ptr(&xb),
@@ -266,7 +266,7 @@ fn reduce_type<T: Element + Default>(seed: u64, rep: &mut Report) {
                     )
                     .unwrap();
                     let gv = read_acc(&emu, d, &out);
-                    let gc = emu.rd::<u32>(&cnt);
+                    let gc = emu.rd::<u64>(&cnt);
                     for isa in isas() {
                         let c = match isa {
                             None => cr::reduce_dim(&view, dim, cpu_red),
@@ -280,7 +280,7 @@ fn reduce_type<T: Element + Default>(seed: u64, rep: &mut Report) {
                                 Reduce::Var(c) | Reduce::Std(c) => c,
                                 _ => 0,
                             };
-                            let gk = gc[s] > corr;
+                            let gk = gc[s] > corr as u64;
                             if c.mask.get(s) != gk {
                                 rep.bad.push(format!(
                                     "{what} [{s}]: cpu kept {} cuda count {}",

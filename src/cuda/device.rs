@@ -18,6 +18,9 @@ use cudarc::driver::{
     CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DevicePtr, DevicePtrMut,
 };
 use std::collections::HashMap;
+
+/// Event guards of the buffers an operation's kernels use (see `Gpu::p`).
+type Guards<'a> = Vec<cudarc::driver::SyncOnDrop<'a>>;
 use std::sync::{Arc, Mutex};
 
 fn cuda_err(what: &str, e: impl std::fmt::Debug) -> Error {
@@ -247,7 +250,28 @@ impl Gpu {
             ));
         }
         let ctx = CudaContext::new(ordinal).map_err(|e| context_err(ordinal, e))?;
-        let stream = ctx.default_stream();
+        // a stream of its own, not the legacy NULL stream: the caller's
+        // other streams are not serialized behind maskops' work, and
+        // cudarc's buffer events order the two where they share buffers
+        let stream = ctx.new_stream().map_err(|e| cuda_err("new_stream", e))?;
+        Gpu::open(ctx, stream)
+    }
+
+    /// A `Gpu` that queues every operation on the caller's `stream` (and
+    /// uses its context): maskops' kernels then run in order with the
+    /// caller's own work on that stream. Errors as [`Gpu::new`].
+    pub fn with_stream(stream: Arc<CudaStream>) -> Result<Gpu> {
+        if !driver_present() {
+            return Err(Error::CudaUnavailable(
+                "the NVIDIA driver library (libcuda.so) could not be loaded".into(),
+            ));
+        }
+        let ctx = stream.context().clone();
+        Gpu::open(ctx, stream)
+    }
+
+    /// Loads the kernels into `ctx` (see [`Gpu::new`]).
+    fn open(ctx: Arc<CudaContext>, stream: Arc<CudaStream>) -> Result<Gpu> {
         let mut modules = Vec::new();
         for (stem, _, prebuilt) in ptx::KERNEL_FILES {
             // the PTX build.rs embedded; if the driver refuses it (e.g. a
@@ -330,12 +354,20 @@ impl Gpu {
         Mask::from_words(w, mask.len)
     }
 
-    fn p<T>(&self, s: &CudaSlice<T>) -> u64 {
-        let (p, _sync) = s.device_ptr(&self.stream);
+    /// `s`'s device address for a read by the kernels this operation is
+    /// about to queue. The guard goes into `g`, which the operation drops
+    /// after its last launch: cudarc then records the buffer's read event
+    /// *after* the kernels, so work on another stream that uses the buffer
+    /// waits for them.
+    fn p<'a, T>(&'a self, g: &mut Guards<'a>, s: &'a CudaSlice<T>) -> u64 {
+        let (p, sync) = s.device_ptr(&self.stream);
+        g.push(sync);
         p
     }
-    fn pm<T>(&self, s: &mut CudaSlice<T>) -> u64 {
-        let (p, _sync) = s.device_ptr_mut(&self.stream);
+    /// `s`'s device address for a write (see [`Gpu::p`]).
+    fn pm<'a, T>(&'a self, g: &mut Guards<'a>, s: &'a mut CudaSlice<T>) -> u64 {
+        let (p, sync) = s.device_ptr_mut(&self.stream);
+        g.push(sync);
         p
     }
 
@@ -362,14 +394,16 @@ impl Gpu {
         red: Reduce,
     ) -> Result<Option<T::Acc>> {
         check_len("mask", x.len(), mask.len)?;
+        let mut guards = Guards::new();
         let r = ops::reduce_scalar_f64(
             self,
-            self.p(x),
+            self.p(&mut guards, x),
             T::DTYPE,
-            self.p(&mask.words),
+            self.p(&mut guards, &mask.words),
             x.len() as u64,
             red,
         )?;
+        drop(guards);
         Ok(r.map(T::acc))
     }
 
@@ -397,18 +431,23 @@ impl Gpu {
             .map_err(|e| cuda_err("alloc", e))?;
         let mut cnt = self
             .stream
-            .alloc_zeros::<u32>(seqs.max(1))
+            .alloc_zeros::<u64>(seqs.max(1))
             .map_err(|e| cuda_err("alloc", e))?;
         let mut words = self
             .stream
             .alloc_zeros::<u64>(seqs.div_ceil(64).max(1))
             .map_err(|e| cuda_err("alloc", e))?;
-        let (vp, cp, wp) = (self.pm(&mut values), self.pm(&mut cnt), self.pm(&mut words));
+        let mut guards = Guards::new();
+        let (vp, cp, wp) = (
+            self.pm(&mut guards, &mut values),
+            self.pm(&mut guards, &mut cnt),
+            self.pm(&mut guards, &mut words),
+        );
         ops::reduce(
             self,
-            self.p(x),
+            self.p(&mut guards, x),
             T::DTYPE,
-            self.p(&mask.words),
+            self.p(&mut guards, &mask.words),
             seqs as u64,
             len as u64,
             layout,
@@ -418,6 +457,7 @@ impl Gpu {
             cp,
         )?;
         ops::pack_counts(self, cp, seqs as u64, wp)?;
+        drop(guards);
         Ok(DeviceMaskedVec {
             values,
             mask: DeviceMask {
@@ -438,14 +478,17 @@ impl Gpu {
         max: bool,
     ) -> Result<Option<usize>> {
         check_len("mask", x.len(), mask.len)?;
-        ops::argreduce_scalar(
+        let mut guards = Guards::new();
+        let r = ops::argreduce_scalar(
             self,
-            self.p(x),
+            self.p(&mut guards, x),
             DType::F32,
-            self.p(&mask.words),
+            self.p(&mut guards, &mask.words),
             x.len() as u64,
             max,
-        )
+        );
+        drop(guards);
+        r
     }
 
     /// Per-dim `argmin` / `argmax` of a row-major `rows x cols` f32 matrix:
@@ -474,18 +517,23 @@ impl Gpu {
             .map_err(|e| cuda_err("alloc", e))?;
         let mut cnt = self
             .stream
-            .alloc_zeros::<u32>(seqs.max(1))
+            .alloc_zeros::<u64>(seqs.max(1))
             .map_err(|e| cuda_err("alloc", e))?;
         let mut words = self
             .stream
             .alloc_zeros::<u64>(seqs.div_ceil(64).max(1))
             .map_err(|e| cuda_err("alloc", e))?;
-        let (ip, cp, wp) = (self.pm(&mut idx), self.pm(&mut cnt), self.pm(&mut words));
+        let mut guards = Guards::new();
+        let (ip, cp, wp) = (
+            self.pm(&mut guards, &mut idx),
+            self.pm(&mut guards, &mut cnt),
+            self.pm(&mut guards, &mut words),
+        );
         ops::argreduce(
             self,
-            self.p(x),
+            self.p(&mut guards, x),
             DType::F32,
-            self.p(&mask.words),
+            self.p(&mut guards, &mask.words),
             seqs as u64,
             len as u64,
             layout,
@@ -494,6 +542,7 @@ impl Gpu {
             cp,
         )?;
         ops::pack_counts(self, cp, seqs as u64, wp)?;
+        drop(guards);
         Ok((
             idx,
             DeviceMask {
@@ -524,13 +573,20 @@ impl Gpu {
             .stream
             .alloc_zeros::<T>(x.len().max(1))
             .map_err(|e| cuda_err("alloc", e))?;
-        let op = self.pm(&mut out);
-        let (xp, mp, r, c) = (self.p(x), self.p(&mask.words), rows as u64, cols as u64);
+        let mut guards = Guards::new();
+        let op = self.pm(&mut guards, &mut out);
+        let (xp, mp, r, c) = (
+            self.p(&mut guards, x),
+            self.p(&mut guards, &mask.words),
+            rows as u64,
+            cols as u64,
+        );
         match dim {
             1 => ops::softmax(self, xp, T::DTYPE, mp, r, c, log, op)?,
             0 => ops::softmax_cols(self, xp, T::DTYPE, mp, r, c, log, op)?,
             _ => return Err(Error::Dim { dim, ndim: 2 }),
         }
+        drop(guards);
         Ok(out)
     }
 
@@ -554,11 +610,12 @@ impl Gpu {
             .stream
             .alloc_zeros::<T>(y.len().max(1))
             .map_err(|e| cuda_err("alloc", e))?;
-        let dp = self.pm(&mut dx);
+        let mut guards = Guards::new();
+        let dp = self.pm(&mut guards, &mut dx);
         let (yp, gp, mp, r, c) = (
-            self.p(y),
-            self.p(g),
-            self.p(&mask.words),
+            self.p(&mut guards, y),
+            self.p(&mut guards, g),
+            self.p(&mut guards, &mask.words),
             rows as u64,
             cols as u64,
         );
@@ -567,6 +624,7 @@ impl Gpu {
             0 => ops::softmax_cols_backward(self, yp, gp, T::DTYPE, mp, r, c, log, dp)?,
             _ => return Err(Error::Dim { dim, ndim: 2 }),
         }
+        drop(guards);
         Ok(dx)
     }
 
@@ -609,14 +667,19 @@ impl Gpu {
         let none = reduction == LossReduction::None;
         let mut vals = alloc(if none { n } else { 1 })?;
         let mut out = alloc(1)?;
-        let (gp, vp, op) = (self.pm(&mut grad), self.pm(&mut vals), self.pm(&mut out));
+        let mut guards = Guards::new();
+        let (gp, vp, op) = (
+            self.pm(&mut guards, &mut grad),
+            self.pm(&mut guards, &mut vals),
+            self.pm(&mut guards, &mut out),
+        );
         ops::loss_elementwise(
             self,
             T::DTYPE,
             kind,
-            self.p(input),
-            self.p(target),
-            self.p(&mask.words),
+            self.p(&mut guards, input),
+            self.p(&mut guards, target),
+            self.p(&mut guards, &mask.words),
             n as u64,
             kept as u64,
             reduction,
@@ -624,6 +687,7 @@ impl Gpu {
             if none { vp } else { 0 },
             op,
         )?;
+        drop(guards);
         Ok(DeviceLoss {
             value: if none { vals } else { out },
             grad,
@@ -679,25 +743,31 @@ impl Gpu {
         let mut grad = self.alloc_f32(logits.len())?;
         let mut rowv = self.alloc_f32(rows)?;
         let mut out = self.alloc_f32(1)?;
-        let (gp, rp, op) = (self.pm(&mut grad), self.pm(&mut rowv), self.pm(&mut out));
+        let mut guards = Guards::new();
+        let (gp, rp, op) = (
+            self.pm(&mut guards, &mut grad),
+            self.pm(&mut guards, &mut rowv),
+            self.pm(&mut guards, &mut out),
+        );
         let args = CeArgs {
             ignore_index,
-            weight: wb.as_ref().map_or(0, |b| self.p(b)),
+            weight: wb.as_ref().map_or(0, |b| self.p(&mut guards, b)),
             weight_sum,
             label_smoothing,
             reduction,
         };
         ops::cross_entropy(
             self,
-            self.p(logits),
+            self.p(&mut guards, logits),
             rows as u64,
             classes as u64,
-            self.p(&tb),
+            self.p(&mut guards, &tb),
             &args,
             gp,
             rp,
             op,
         )?;
+        drop(guards);
         let value = if reduction == LossReduction::None {
             rowv
         } else {
@@ -737,9 +807,23 @@ impl Gpu {
             check_len("mask", n, m.len)?;
         }
         let h = opt.step_consts(state.step + 1);
-        let mp = mask.map_or(0, |m| self.p(&m.words));
-        let (pp, sp) = (self.pm(param), self.pm(&mut state.sum));
-        ops::adagrad_dense(self, T::DTYPE, pp, sp, self.p(grad), mp, n as u64, &h)?;
+        let mut guards = Guards::new();
+        let mp = mask.map_or(0, |m| self.p(&mut guards, &m.words));
+        let (pp, sp) = (
+            self.pm(&mut guards, param),
+            self.pm(&mut guards, &mut state.sum),
+        );
+        ops::adagrad_dense(
+            self,
+            T::DTYPE,
+            pp,
+            sp,
+            self.p(&mut guards, grad),
+            mp,
+            n as u64,
+            &h,
+        )?;
+        drop(guards);
         state.step += 1;
         Ok(())
     }
@@ -773,17 +857,22 @@ impl Gpu {
             let idx: Vec<u64> = indices.iter().map(|&i| i as u64).collect();
             let ib = self.upload(&idx)?;
             let vb = self.upload(values)?;
-            let (pp, sp) = (self.pm(param), self.pm(&mut state.sum));
+            let mut guards = Guards::new();
+            let (pp, sp) = (
+                self.pm(&mut guards, param),
+                self.pm(&mut guards, &mut state.sum),
+            );
             ops::adagrad_sparse(
                 self,
                 T::DTYPE,
                 pp,
                 sp,
-                self.p(&ib),
-                self.p(&vb),
+                self.p(&mut guards, &ib),
+                self.p(&mut guards, &vb),
                 idx.len() as u64,
                 &h,
             )?;
+            drop(guards);
         }
         state.step += 1;
         Ok(())
@@ -836,18 +925,23 @@ impl Gpu {
         if !row_indices.is_empty() {
             let idx: Vec<u64> = row_indices.iter().map(|&i| i as u64).collect();
             let ib = self.upload(&idx)?;
-            let (pp, sp) = (self.pm(param), self.pm(&mut state.sum));
+            let mut guards = Guards::new();
+            let (pp, sp) = (
+                self.pm(&mut guards, param),
+                self.pm(&mut guards, &mut state.sum),
+            );
             ops::adagrad_rows(
                 self,
                 T::DTYPE,
                 pp,
                 sp,
                 cols as u64,
-                self.p(&ib),
-                self.p(values),
+                self.p(&mut guards, &ib),
+                self.p(&mut guards, values),
                 idx.len() as u64,
                 &h,
             )?;
+            drop(guards);
         }
         state.step += 1;
         Ok(())
@@ -900,8 +994,12 @@ impl Gpu {
                 Some(ri) => Some(self.upload(&ri.iter().map(|&i| i as u64).collect::<Vec<u64>>())?),
                 None => None,
             };
-            let ip = ib.as_ref().map_or(0, |b| self.p(b));
-            let (pp, sp) = (self.pm(param), self.pm(&mut state.sum));
+            let mut guards = Guards::new();
+            let ip = ib.as_ref().map_or(0, |b| self.p(&mut guards, b));
+            let (pp, sp) = (
+                self.pm(&mut guards, param),
+                self.pm(&mut guards, &mut state.sum),
+            );
             ops::adagrad_rowwise(
                 self,
                 T::DTYPE,
@@ -909,10 +1007,11 @@ impl Gpu {
                 sp,
                 cols as u64,
                 ip,
-                self.p(values),
+                self.p(&mut guards, values),
                 nnz as u64,
                 &h,
             )?;
+            drop(guards);
         }
         state.step += 1;
         Ok(())
@@ -929,7 +1028,10 @@ impl Backend for Gpu {
     }
 
     fn ptr(&self, buf: &CudaSlice<u8>) -> u64 {
-        self.p(buf)
+        // the operations' scratch buffers: allocated, used and freed on
+        // this stream within one operation, so no event is needed
+        let (p, _sync) = buf.device_ptr(&self.stream);
+        p
     }
 
     fn buf_len(&self, buf: &CudaSlice<u8>) -> usize {

@@ -43,7 +43,11 @@
 //! checked with `==` against the canonical definition
 //! ([`crate::canonical::canonical_fold`]) and, for losses and Adagrad, a
 //! transcription of the CPU kernels' formulas; a GPU must give the same
-//! bits (not yet verified on hardware, see below).
+//! bits as the CPU, **except NaN payloads**: a GPU writes its canonical NaN
+//! where x86 keeps the input's payload, so a NaN result is a NaN on both,
+//! not always the same NaN (not yet verified on hardware, see below).
+//! Kept counts are 64-bit, so a mean or variance over more than 2^32 kept
+//! elements is right.
 //!
 //! Kernels: masked reductions (sum, mean, prod, amin, amax, argmin, argmax,
 //! var, std, norm 1/2/inf, logsumexp; whole array, `dim = 1`, `dim = 0`;

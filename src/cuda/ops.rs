@@ -196,7 +196,7 @@ fn pass_plan(
 ///
 /// `x` holds `seqs * len` elements of `dtype`, `mask` their keep bits (bit
 /// `i` for element `x[i]`). Writes `seqs` results of `out_dtype` to `out`
-/// (0 where nothing is kept) and, when `out_cnt != 0`, the `u32` count of
+/// (0 where nothing is kept) and, when `out_cnt != 0`, the `u64` count of
 /// kept elements of each sequence. Every sum is in the canonical order.
 #[allow(clippy::too_many_arguments)]
 pub fn reduce<B: Backend>(
@@ -225,7 +225,7 @@ pub fn reduce<B: Backend>(
     let slots = (seqs * p2) as usize;
     let acc = dtype.acc();
     let part = be.alloc_zeroed(slots * acc.size())?;
-    let cnt = be.alloc_zeroed(slots * 4)?;
+    let cnt = be.alloc_zeroed(slots * 8)?;
     let (pp, cp) = (be.ptr(&part), be.ptr(&cnt));
     let one = |kind: Kind,
                center_in: u64,
@@ -304,7 +304,7 @@ fn column_fold<B: Backend>(
     let nb = rows.div_ceil(BLOCK as u64).max(1);
     let p2 = nb.next_power_of_two();
     let part = be.alloc_zeroed((cols * p2) as usize * 4)?;
-    let cnt = be.alloc_zeroed((cols * p2) as usize * 4)?;
+    let cnt = be.alloc_zeroed((cols * p2) as usize * 8)?;
     let plans = pass_plan(
         x,
         dtype,
@@ -330,7 +330,7 @@ fn column_fold<B: Backend>(
     Ok(())
 }
 
-/// Packs "count > 0" of `n` `u32` counts into `n.div_ceil(64)` mask words.
+/// Packs "count > 0" of `n` `u64` counts into `n.div_ceil(64)` mask words.
 pub fn pack_counts<B: Backend>(be: &B, cnt: u64, n: u64, words: u64) -> Result<()> {
     if n == 0 {
         return Ok(());
@@ -405,14 +405,14 @@ pub fn reduce_scalar_f64<B: Backend>(
         be.ptr(&oc),
     )?;
     let mut v = [0u8; 8];
-    let mut c = [0u8; 4];
+    let mut c = [0u8; 8];
     be.download(be.ptr(&out), &mut v[..acc.size()])?;
     be.download(be.ptr(&oc), &mut c)?;
     let value = match acc {
         DType::F64 => f64::from_le_bytes(v),
         _ => f32::from_le_bytes([v[0], v[1], v[2], v[3]]) as f64,
     };
-    Ok((u32::from_le_bytes(c) > 0).then_some(value))
+    Ok((u64::from_le_bytes(c) > 0).then_some(value))
 }
 
 /// The kernels other than the reductions exist for f32/f16/bf16 only.
@@ -615,7 +615,7 @@ pub fn loss_elementwise<B: Backend>(
     let nb = n.div_ceil(BLOCK as u64).max(1);
     let p2 = nb.next_power_of_two();
     let part = be.alloc_zeroed(p2 as usize * dtype.size())?;
-    let cnt = be.alloc_zeroed(p2 as usize * 4)?;
+    let cnt = be.alloc_zeroed(p2 as usize * 8)?;
     let (pp, cp) = (be.ptr(&part), be.ptr(&cnt));
     let mut plans = vec![Launch::linear(
         format!("maskops_loss_elem_{sfx}"),

@@ -3,7 +3,7 @@
 //! (device sort + segmented sum) and row-sparse, bit for bit against the
 //! CPU update rule (transcribed here), within a tolerance against f64.
 
-use super::Dev;
+use super::{Dev, NanClass};
 use maskops::cuda::ops::{adagrad_dense, adagrad_rows, adagrad_sparse, AdagradStep};
 use maskops::cuda::plan::DType;
 use maskops::Mask;
@@ -104,8 +104,8 @@ pub fn dense_and_masked<B: Dev>(emu: &B) {
                     update64(&mut p64, &mut s64, g[i] as f64, lr, wd, h.eps as f64, mx);
                 }
                 assert_eq!(
-                    (pg[i].to_bits(), sg[i].to_bits()),
-                    (p.to_bits(), s.to_bits()),
+                    (pg[i].key(), sg[i].key()),
+                    (p.key(), s.key()),
                     "masked={masked} i={i}"
                 );
                 if p64.is_nan() {
@@ -161,8 +161,8 @@ pub fn sparse_coo_sums_duplicates_in_order_of_appearance<B: Dev>(emu: &B) {
             let (pg, sg) = (emu.rd::<f32>(&pb), emu.rd::<f32>(&sb));
             for i in 0..n {
                 assert_eq!(
-                    (pg[i].to_bits(), sg[i].to_bits()),
-                    (p[i].to_bits(), s[i].to_bits()),
+                    (pg[i].key(), sg[i].key()),
+                    (p[i].key(), s[i].key()),
                     "n={n} nnz={nnz} i={i}"
                 );
             }
@@ -211,8 +211,8 @@ pub fn row_sparse_embedding_gradient<B: Dev>(emu: &B) {
     let (pg, sg) = (emu.rd::<f32>(&pb), emu.rd::<f32>(&sb));
     for i in 0..rows * cols {
         assert_eq!(
-            (pg[i].to_bits(), sg[i].to_bits()),
-            (p[i].to_bits(), s[i].to_bits()),
+            (pg[i].key(), sg[i].key()),
+            (p[i].key(), s[i].key()),
             "entry {i}"
         );
     }
@@ -297,18 +297,10 @@ pub fn rowwise_dense_and_sparse<B: Dev>(emu: &B) {
             }
             let (pg, sg) = (emu.rd::<f32>(&pb), emu.rd::<f32>(&sb));
             for i in 0..rows * cols {
-                assert_eq!(
-                    pg[i].to_bits(),
-                    p[i].to_bits(),
-                    "rows={rows} cols={cols} param {i}"
-                );
+                assert_eq!(pg[i].key(), p[i].key(), "rows={rows} cols={cols} param {i}");
             }
             for i in 0..rows {
-                assert_eq!(
-                    sg[i].to_bits(),
-                    s[i].to_bits(),
-                    "rows={rows} cols={cols} sum {i}"
-                );
+                assert_eq!(sg[i].key(), s[i].key(), "rows={rows} cols={cols} sum {i}");
             }
         }
     }
@@ -357,8 +349,8 @@ pub fn f64_parameters<B: Dev>(emu: &B) {
                 upd(&mut p, &mut s, g[i], &h);
             }
             assert_eq!(
-                (pg[i].to_bits(), sg[i].to_bits()),
-                (p.to_bits(), s.to_bits()),
+                (pg[i].key(), sg[i].key()),
+                (p.key(), s.key()),
                 "f64 masked={masked} i={i}"
             );
         }
@@ -393,8 +385,8 @@ pub fn f64_parameters<B: Dev>(emu: &B) {
     let (pg, sg) = (emu.rd::<f64>(&pb), emu.rd::<f64>(&sb));
     for i in 0..n {
         assert_eq!(
-            (pg[i].to_bits(), sg[i].to_bits()),
-            (p[i].to_bits(), s[i].to_bits()),
+            (pg[i].key(), sg[i].key()),
+            (p[i].key(), s[i].key()),
             "f64 sparse i={i}"
         );
     }
@@ -435,9 +427,9 @@ pub fn f64_parameters<B: Dev>(emu: &B) {
     }
     let (pg, sg) = (emu.rd::<f64>(&pb), emu.rd::<f64>(&sb));
     for i in 0..rows * cols {
-        assert_eq!(pg[i].to_bits(), p[i].to_bits(), "f64 rowwise param {i}");
+        assert_eq!(pg[i].key(), p[i].key(), "f64 rowwise param {i}");
     }
     for i in 0..rows {
-        assert_eq!(sg[i].to_bits(), s[i].to_bits(), "f64 rowwise sum {i}");
+        assert_eq!(sg[i].key(), s[i].key(), "f64 rowwise sum {i}");
     }
 }

@@ -22,6 +22,33 @@ pub mod softmax;
 
 use maskops::cuda::plan::{self, Backend};
 
+/// A float's bits with every NaN in one class. A GPU writes the canonical
+/// NaN (`0x7FFFFFFF` for f32) where x86 keeps the input's payload, so the
+/// cases compare device results with the CPU's bit for bit except NaN
+/// payloads: "same bits as the CPU, except NaN payloads".
+pub trait NanClass: Copy {
+    /// The bits, or one fixed value for any NaN.
+    fn key(self) -> u64;
+}
+impl NanClass for f32 {
+    fn key(self) -> u64 {
+        if self.is_nan() {
+            u64::MAX
+        } else {
+            self.to_bits() as u64
+        }
+    }
+}
+impl NanClass for f64 {
+    fn key(self) -> u64 {
+        if self.is_nan() {
+            u64::MAX
+        } else {
+            self.to_bits()
+        }
+    }
+}
+
 /// Upload / read helpers over any backend (panicking: test code).
 pub trait Dev: Backend + Sized {
     /// A buffer holding a copy of `data`.
@@ -50,6 +77,7 @@ macro_rules! for_each_case {
         $m!(reduce, edge_values);
         $m!(reduce, random_shapes_unaligned);
         $m!(reduce, f64_reductions);
+        $m!(reduce, counts_past_u32_do_not_wrap);
         $m!(softmax, short_rows_warp_per_row_f32);
         $m!(softmax, long_rows_block_per_row_f32);
         $m!(softmax, half_types);

@@ -276,7 +276,7 @@ pub fn per_dim<B: Dev>(emu: &B, dtype: DType, rows: usize, cols: usize, layout: 
     };
     for red in ALL {
         let out = emu.alloc_zeroed(seqs * dtype.size()).unwrap();
-        let cnt = emu.alloc_zeroed(seqs * 4).unwrap();
+        let cnt = emu.alloc_zeroed(seqs * 8).unwrap();
         let words = emu.alloc_zeroed(seqs.div_ceil(64) * 8).unwrap();
         reduce(
             emu,
@@ -525,7 +525,7 @@ pub fn random_shapes_unaligned<B: Dev>(emu: &B) {
             Layout::Cols => (cols, rows),
         };
         let out = emu.alloc_zeroed(seqs * 4).unwrap();
-        let cnt = emu.alloc_zeroed(seqs * 4).unwrap();
+        let cnt = emu.alloc_zeroed(seqs * 8).unwrap();
         reduce(
             emu,
             xp,
@@ -540,7 +540,7 @@ pub fn random_shapes_unaligned<B: Dev>(emu: &B) {
             emu.ptr(&cnt),
         )
         .unwrap();
-        let (o, c) = (emu.rd::<f32>(&out), emu.rd::<u32>(&cnt));
+        let (o, c) = (emu.rd::<f32>(&out), emu.rd::<u64>(&cnt));
         for s in 0..seqs {
             let idx = |k: usize| match layout {
                 Layout::Rows => s * len + k,
@@ -687,7 +687,7 @@ pub fn f64_reductions<B: Dev>(emu: &B) {
                 "f64 whole {red:?}: {got:?} != {want:?}"
             );
             let out = emu.alloc_zeroed(seqs * 8).unwrap();
-            let cnt = emu.alloc_zeroed(seqs * 4).unwrap();
+            let cnt = emu.alloc_zeroed(seqs * 8).unwrap();
             reduce(
                 emu,
                 xp,
@@ -702,7 +702,7 @@ pub fn f64_reductions<B: Dev>(emu: &B) {
                 emu.ptr(&cnt),
             )
             .unwrap();
-            let (o, c) = (emu.rd::<f64>(&out), emu.rd::<u32>(&cnt));
+            let (o, c) = (emu.rd::<f64>(&out), emu.rd::<u64>(&cnt));
             for s in 0..seqs {
                 let idx = |k: usize| match layout {
                     Layout::Rows => s * len + k,
@@ -717,5 +717,70 @@ pub fn f64_reductions<B: Dev>(emu: &B) {
                 );
             }
         }
+    }
+}
+
+/// Kept counts are 64-bit: partial counts summing to 2^32 (more kept
+/// elements than a `u32` holds, as an 80 GB card's f16 array can have) give
+/// the count 2^32 and the mean `sum / 2^32`, not a wrapped count of 0 (which
+/// would read as "nothing kept"). The fold and finalize kernels are
+/// launched directly on synthetic partials: 2^32 real elements would not
+/// fit the emulator.
+pub fn counts_past_u32_do_not_wrap<B: Dev>(emu: &B) {
+    use maskops::cuda::plan::{Arg, Launch};
+    let (p2, nb) = (4u64, 3u64);
+    let part = emu.up(&[6.0f32, 2.0, 8.0, 0.0]);
+    let cnt = emu.up(&[u32::MAX as u64, 1, 1 << 32, 0]);
+    // kind 0 = sum (ops::Kind::Sum)
+    emu.launch(
+        &Launch::linear(
+            "maskops_reduce_fold".into(),
+            1,
+            32,
+            vec![
+                Arg::Ptr(emu.ptr(&part)),
+                Arg::Ptr(emu.ptr(&cnt)),
+                Arg::U64(p2),
+                Arg::U64(nb),
+                Arg::I32(0),
+            ],
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let total = (1u64 << 33) as f32;
+    for (fin, corr, want) in [
+        (1, 0u32, 16.0f32 / total),               // mean
+        (2, 1, 16.0 / ((1u64 << 33) - 1) as f32), // var, correction 1
+    ] {
+        let out = emu.alloc_zeroed(4).unwrap();
+        let out_cnt = emu.alloc_zeroed(8).unwrap();
+        emu.launch(
+            &Launch::linear(
+                "maskops_reduce_finalize".into(),
+                1,
+                32,
+                vec![
+                    Arg::Ptr(emu.ptr(&part)),
+                    Arg::Ptr(emu.ptr(&cnt)),
+                    Arg::U64(1),
+                    Arg::U64(p2),
+                    Arg::I32(fin),
+                    Arg::Ptr(0),
+                    Arg::U32(corr),
+                    Arg::Ptr(emu.ptr(&out)),
+                    Arg::I32(DType::F32.code()),
+                    Arg::Ptr(emu.ptr(&out_cnt)),
+                ],
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(emu.rd::<u64>(&out_cnt)[0], 1 << 33, "fin {fin}: the count");
+        assert_eq!(
+            emu.rd::<f32>(&out)[0].to_bits(),
+            want.to_bits(),
+            "fin {fin}"
+        );
     }
 }
