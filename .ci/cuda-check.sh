@@ -85,10 +85,39 @@ for ptx in "${ptxs[@]}"; do
 done
 [ $fail -eq 0 ] || { echo "cuda-check: ptxas failed" >&2; exit 1; }
 
+# 2b. The cubins build.rs embeds (MASKOPS_CUDA_ARCHS, default sm_70 75 80
+# 90): one per kernel file and architecture, each a 64-bit CUDA ELF
+# (EM_CUDA = 190) whose e_flags name the architecture in its file name.
+CUBIN_ARCHS="${MASKOPS_CUDA_ARCHS:-70 75 80 90}"
+"$VENV/bin/python" - "$OUT_DIR" $CUBIN_ARCHS <<'PY' || { echo "cuda-check: cubin check failed" >&2; exit 1; }
+import glob, os, struct, sys
+out, archs = sys.argv[1], [a.replace("sm_", "") for a in sys.argv[2:]]
+bad = 0
+for ptx in sorted(glob.glob(os.path.join(out, "*.ptx"))):
+    stem = os.path.basename(ptx)[:-4]
+    sizes = []
+    for a in archs:
+        path = os.path.join(out, f"{stem}.sm_{a}.cubin")
+        if not os.path.exists(path):
+            print(f"  cubin {stem} sm_{a}: MISSING", file=sys.stderr); bad = 1; continue
+        b = open(path, "rb").read()
+        ok = len(b) >= 64 and b[:4] == b"\x7fELF" and b[4] == 2
+        mach = struct.unpack("<H", b[18:20])[0] if ok else 0
+        flags = struct.unpack("<I", b[48:52])[0] if ok else 0
+        if not ok or mach != 190 or flags & 0xff != int(a):
+            print(f"  cubin {stem} sm_{a}: bad ELF header (machine {mach}, e_flags {flags:#x})", file=sys.stderr); bad = 1
+        sizes.append(f"sm_{a} {len(b) // 1024} KiB")
+    print(f"  cubins {stem}: " + ", ".join(sizes))
+sys.exit(bad)
+PY
+
 # 3. Emulated execution (and the device tests, which skip without a GPU).
 tests=()
 for t in tests/cuda_*.rs; do tests+=(--test "$(basename "$t" .rs)"); done
 # --nocapture: without a GPU the device tests print that (and why) they skipped.
+# Without a GPU the test build embeds PTX only (MASKOPS_CUDA_ARCHS=none):
+# the cubins were checked above and nothing here would load them.
+if [ ! -e /dev/nvidia0 ]; then export MASKOPS_CUDA_ARCHS=none; fi
 cargo test -p maskops --features "cuda cuda-emulator" "${tests[@]}" -- --nocapture
 # 4. Strict mode: on this machine (no GPU) MASKOPS_REQUIRE_GPU=1 must make
 # the device tests fail, not skip.

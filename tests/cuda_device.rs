@@ -39,7 +39,18 @@ fn skip_reason(opened: &std::result::Result<Gpu, Error>) -> Option<String> {
 /// The device, opened once for the whole test binary (None: skipped).
 fn gpu() -> Option<&'static Gpu> {
     static GPU: OnceLock<std::result::Result<Gpu, Error>> = OnceLock::new();
-    let opened = GPU.get_or_init(|| Gpu::new(0));
+    let opened = GPU.get_or_init(|| {
+        let g = Gpu::new(0);
+        if let Ok(g) = &g {
+            // which architecture, and whether the cubins loaded (or PTX JIT)
+            eprintln!(
+                "maskops cuda device tests: compute capability {:?}, kernels: {}",
+                g.compute_capability(),
+                g.loaded_from().join(", ")
+            );
+        }
+        g
+    });
     match skip_reason(opened) {
         None => opened.as_ref().ok(),
         Some(why) => {

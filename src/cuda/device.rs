@@ -105,12 +105,18 @@ pub struct Gpu {
     stream: Arc<CudaStream>,
     modules: Vec<Arc<CudaModule>>,
     functions: Mutex<HashMap<String, CudaFunction>>,
+    /// Compute capability (major, minor).
+    capability: (u32, u32),
+    /// How each kernel file was loaded (cubin, PTX JIT, run-time NVRTC).
+    loaded: Vec<String>,
 }
 
 impl std::fmt::Debug for Gpu {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Gpu")
             .field("ordinal", &self.ctx.ordinal())
+            .field("compute_capability", &self.capability)
+            .field("loaded", &self.loaded)
             .finish()
     }
 }
@@ -272,29 +278,65 @@ impl Gpu {
 
     /// Loads the kernels into `ctx` (see [`Gpu::new`]).
     fn open(ctx: Arc<CudaContext>, stream: Arc<CudaStream>) -> Result<Gpu> {
+        let (major, minor) = ctx
+            .compute_capability()
+            .map_err(|e| cuda_err("compute capability", e))?;
+        let (major, minor) = (major.max(0) as u32, minor.max(0) as u32);
         let mut modules = Vec::new();
+        let mut loaded = Vec::new();
         for (stem, _, prebuilt) in ptx::KERNEL_FILES {
-            // the PTX build.rs embedded; if the driver refuses it (e.g. a
-            // PTX version newer than the driver), NVRTC at run time, and
-            // if that fails too, both messages
-            let embedded = if prebuilt.is_empty() {
-                Err("build.rs embedded no PTX (no NVRTC at build time)".to_string())
-            } else {
-                ctx.load_module(cudarc::nvrtc::Ptx::from_src(*prebuilt))
-                    .map_err(|e| format!("the driver refused the embedded {stem}.ptx: {e:?}"))
-            };
-            let module = match embedded {
-                Ok(m) => m,
-                Err(first) => {
+            // 1. the cubin of this architecture, 2. the embedded PTX (JIT;
+            // refused by a driver older than its PTX version), 3. NVRTC at
+            // run time; an error carries every message
+            let mut tried = Vec::new();
+            let mut module = None;
+            match ptx::cubin_for(stem, major, minor) {
+                Some((arch, bytes)) => {
+                    match ctx.load_module(cudarc::nvrtc::Ptx::from_binary(bytes.to_vec())) {
+                        Ok(m) => {
+                            module = Some(m);
+                            loaded.push(format!("{stem}: sm_{arch} cubin"));
+                        }
+                        Err(e) => tried.push(format!(
+                            "the driver refused the embedded {stem}.sm_{arch}.cubin: {e:?}"
+                        )),
+                    }
+                }
+                None => tried.push(format!(
+                    "no embedded cubin for compute capability {major}.{minor}"
+                )),
+            }
+            if module.is_none() {
+                if prebuilt.is_empty() {
+                    tried.push("build.rs embedded no PTX (no NVRTC at build time)".into());
+                } else {
+                    match ctx.load_module(cudarc::nvrtc::Ptx::from_src(*prebuilt)) {
+                        Ok(m) => {
+                            module = Some(m);
+                            loaded.push(format!("{stem}: embedded PTX, JIT-compiled"));
+                        }
+                        Err(e) => {
+                            tried.push(format!("the driver refused the embedded {stem}.ptx: {e:?}"))
+                        }
+                    }
+                }
+            }
+            let module = match module {
+                Some(m) => m,
+                None => {
+                    let first = tried.join("; ");
                     let src = ptx::compile(stem).map_err(|e| {
                         Error::Cuda(format!("{first}; run-time NVRTC of {stem}.cu: {e}"))
                     })?;
-                    ctx.load_module(cudarc::nvrtc::Ptx::from_src(src))
+                    let m = ctx
+                        .load_module(cudarc::nvrtc::Ptx::from_src(src))
                         .map_err(|e| {
                             Error::Cuda(format!(
                                 "{first}; and the run-time NVRTC PTX of {stem}.cu: {e:?}"
                             ))
-                        })?
+                        })?;
+                    loaded.push(format!("{stem}: run-time NVRTC PTX"));
+                    m
                 }
             };
             modules.push(module);
@@ -304,7 +346,20 @@ impl Gpu {
             stream,
             modules,
             functions: Mutex::new(HashMap::new()),
+            capability: (major, minor),
+            loaded,
         })
+    }
+
+    /// The device's compute capability `(major, minor)`.
+    pub fn compute_capability(&self) -> (u32, u32) {
+        self.capability
+    }
+
+    /// How each kernel file was loaded: `"reduce: sm_90 cubin"`,
+    /// `"...: embedded PTX, JIT-compiled"` or `"...: run-time NVRTC PTX"`.
+    pub fn loaded_from(&self) -> &[String] {
+        &self.loaded
     }
 
     /// The stream every operation is queued on.

@@ -389,8 +389,10 @@ pub fn reduce_scalar_f64<B: Backend>(
     red: Reduce,
 ) -> Result<Option<f64>> {
     let acc = dtype.acc();
-    let out = be.alloc_zeroed(8)?;
-    let oc = be.alloc_zeroed(8)?;
+    // the value (bytes 0..8) and the kept count (8..16) in one buffer, read
+    // back by one copy (one synchronisation, not two)
+    let res = be.alloc_zeroed(16)?;
+    let rp = be.ptr(&res);
     reduce(
         be,
         x,
@@ -400,19 +402,18 @@ pub fn reduce_scalar_f64<B: Backend>(
         len,
         Layout::Rows,
         red,
-        be.ptr(&out),
+        rp,
         acc,
-        be.ptr(&oc),
+        rp + 8,
     )?;
-    let mut v = [0u8; 8];
-    let mut c = [0u8; 8];
-    be.download(be.ptr(&out), &mut v[..acc.size()])?;
-    be.download(be.ptr(&oc), &mut c)?;
+    let mut b = [0u8; 16];
+    be.download(rp, &mut b)?;
     let value = match acc {
-        DType::F64 => f64::from_le_bytes(v),
-        _ => f32::from_le_bytes([v[0], v[1], v[2], v[3]]) as f64,
+        DType::F64 => f64::from_le_bytes(b[..8].try_into().expect("8 bytes")),
+        _ => f32::from_le_bytes(b[..4].try_into().expect("4 bytes")) as f64,
     };
-    Ok((u64::from_le_bytes(c) > 0).then_some(value))
+    let kept = u64::from_le_bytes(b[8..].try_into().expect("8 bytes"));
+    Ok((kept > 0).then_some(value))
 }
 
 /// The kernels other than the reductions exist for f32/f16/bf16 only.
