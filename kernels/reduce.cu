@@ -334,3 +334,13 @@ MASKOPS_KERNEL(maskops_fill_u64, unsigned long long* __restrict__ out, u64 n, un
     const u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) out[i] = v;
 }
+
+// Popcount of n mask words into *out (a device mask's kept count). An
+// integer sum, so the atomics give the same total in any order; every
+// thread of a warp takes part in the shuffle.
+MASKOPS_KERNEL(maskops_popcount, const u64* __restrict__ words, u64 n, unsigned long long* __restrict__ out) {
+    const u64 w = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    u32 c = w < n ? (u32)__popcll(words[w]) : 0u;
+    c = mo_warp_sum_u32(c);
+    if ((threadIdx.x & 31u) == 0 && c != 0u) atomicAdd(out, (unsigned long long)c);
+}

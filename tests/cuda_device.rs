@@ -123,3 +123,25 @@ fn nvrtc_present() -> bool {
         Err(Error::CudaUnavailable(_))
     )
 }
+
+#[test]
+fn cubins_are_chosen_by_compute_capability_and_match_their_labels() {
+    use maskops::cuda::ptx::{cubin_arch, pick_arch, CUBINS};
+    let built = [70, 75, 80, 90];
+    assert_eq!(pick_arch(&built, 7, 0), Some(70));
+    assert_eq!(pick_arch(&built, 7, 5), Some(75));
+    assert_eq!(pick_arch(&built, 8, 0), Some(80));
+    assert_eq!(
+        pick_arch(&built, 8, 9),
+        Some(80),
+        "Ada runs the sm_80 cubin"
+    );
+    assert_eq!(pick_arch(&built, 9, 0), Some(90));
+    assert_eq!(pick_arch(&built, 12, 0), None, "a newer major: PTX JIT");
+    assert_eq!(pick_arch(&[80, 86], 8, 0), Some(80), "never a newer minor");
+    // whatever build.rs embedded (none when MASKOPS_CUDA_ARCHS=none or no
+    // NVRTC at build time) is a CUDA ELF of the architecture it is filed under
+    for (stem, arch, bytes) in CUBINS {
+        assert_eq!(cubin_arch(bytes), Some(*arch), "{stem}.sm_{arch}.cubin");
+    }
+}

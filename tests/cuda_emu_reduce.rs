@@ -56,3 +56,8 @@ fn f64_reductions() {
 fn counts_past_u32_do_not_wrap() {
     cuda_cases::reduce::counts_past_u32_do_not_wrap(&Emulator::default());
 }
+
+#[test]
+fn mask_count_matches_popcount() {
+    cuda_cases::reduce::mask_count_matches_popcount(&Emulator::default());
+}

@@ -435,7 +435,14 @@ impl Gpu {
     fn kept(&self, mask: &DeviceMask) -> Result<usize> {
         match mask.ones {
             Some(k) => Ok(k),
-            None => Ok(self.download_mask(mask)?.count_ones()),
+            None => {
+                // counted on the device: one 8-byte read, not the mask
+                let mut guards = Guards::new();
+                let n = mask.len.div_ceil(64) as u64;
+                let k = ops::mask_count(self, self.p(&mut guards, &mask.words), n)?;
+                drop(guards);
+                Ok(k as usize)
+            }
         }
     }
 

@@ -344,6 +344,24 @@ pub fn pack_counts<B: Backend>(be: &B, cnt: u64, n: u64, words: u64) -> Result<(
     )?)
 }
 
+/// The number of set bits in `n` mask words at `words` (a device mask's
+/// kept count), counted on the device and read back as one `u64`.
+pub fn mask_count<B: Backend>(be: &B, words: u64, n: u64) -> Result<u64> {
+    if n == 0 {
+        return Ok(0);
+    }
+    let out = be.alloc_zeroed(8)?;
+    be.launch(&Launch::linear(
+        "maskops_popcount".into(),
+        n.div_ceil(256),
+        256,
+        vec![Arg::Ptr(words), Arg::U64(n), Arg::Ptr(be.ptr(&out))],
+    )?)?;
+    let mut b = [0u8; 8];
+    be.download(be.ptr(&out), &mut b)?;
+    Ok(u64::from_le_bytes(b))
+}
+
 /// A whole-array reduction returning the scalar: `None` when nothing is kept.
 /// The result is read back as `f32` (the accumulator type).
 ///

@@ -78,6 +78,7 @@ macro_rules! for_each_case {
         $m!(reduce, random_shapes_unaligned);
         $m!(reduce, f64_reductions);
         $m!(reduce, counts_past_u32_do_not_wrap);
+        $m!(reduce, mask_count_matches_popcount);
         $m!(softmax, short_rows_warp_per_row_f32);
         $m!(softmax, long_rows_block_per_row_f32);
         $m!(softmax, half_types);

@@ -784,3 +784,17 @@ pub fn counts_past_u32_do_not_wrap<B: Dev>(emu: &B) {
         );
     }
 }
+
+/// A device mask's kept count, counted on the device, is its popcount.
+pub fn mask_count_matches_popcount<B: Dev>(emu: &B) {
+    for (k, len) in [0usize, 1, 63, 64, 65, 1000, 100_003]
+        .into_iter()
+        .enumerate()
+    {
+        let m = Mask::random(len, 0.3, 40 + k as u64);
+        let w = emu.up(if len == 0 { &[0u64][..] } else { m.words() });
+        let got =
+            maskops::cuda::ops::mask_count(emu, emu.ptr(&w), len.div_ceil(64) as u64).unwrap();
+        assert_eq!(got, m.count_ones() as u64, "len {len}");
+    }
+}
