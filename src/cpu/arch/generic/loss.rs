@@ -9,7 +9,7 @@
 //! `portable::elem_op` / `math::{exp_f32, ln_f32}`: plain multiplies and
 //! adds, no FMA, so the bits are those of the portable room.
 
-use super::elementwise::Arith;
+use super::math::MathLanes;
 use super::prefetch_lines;
 use crate::canonical::{fold_partials, halving_tree, BLOCK, LANES};
 use crate::cpu::loss::{kind, ElemParams};
@@ -17,16 +17,12 @@ use crate::cpu::loss::{kind, ElemParams};
 /// Registers of a canonical 32-lane chunk, at most (NEON: 8 of 4 lanes).
 const MAX_R: usize = 8;
 
-/// What the losses need on top of [`Arith`], for `f32` lanes.
+/// What the losses need on top of [`MathLanes`] (`f32` lanes).
 ///
 /// # Safety
 /// As [`Vreg`](super::Vreg): the room's target features; pointer methods as documented.
 #[allow(clippy::missing_safety_doc)]
-pub trait LossLanes: Arith<T = f32> {
-    /// Lanes where `self < o` (ordered).
-    unsafe fn lt(self, o: Self) -> Self::M;
-    /// Lanes where `self == o` (ordered).
-    unsafe fn eq(self, o: Self) -> Self::M;
+pub trait LossLanes: MathLanes {
     /// Lanes where `self >= o` (ordered).
     unsafe fn ge(self, o: Self) -> Self::M;
     /// `sign(self)`: 1, -1, 0 (of either sign: `+0`), NaN for NaN (portable `sgn`).

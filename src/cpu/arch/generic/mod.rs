@@ -7,8 +7,9 @@
 //! One lane-trait hierarchy: [`Vreg`] (registers, memory, IEEE arithmetic,
 //! lane masks) is what Adagrad needs; [`elementwise::Arith`] adds what the
 //! elementwise ops need (abs, min/max, compares, selects, `exp`/`ln`/`pow`,
-//! the room's masked loads and stores), and [`loss::LossLanes`] what the
-//! losses need. A room implements them for one register type per width.
+//! the room's masked loads and stores), [`math::MathLanes`] the primitives
+//! of the `f32` `exp`/`ln` transcriptions (written once in [`math`]), and
+//! [`loss::LossLanes`] what the losses need. A room implements them for one register type per width.
 //!
 //! The reduce engine (`crate::cpu::reduce::engine`, 32 canonical lanes) is
 //! the other such body; the families here work one register at a time
@@ -21,6 +22,8 @@ pub mod adagrad;
 pub mod elementwise;
 #[cfg(target_arch = "x86_64")]
 pub mod loss;
+#[cfg(target_arch = "x86_64")]
+pub mod math;
 
 use crate::element::{Element, Float};
 

@@ -4,16 +4,17 @@
 //! vectors with all bits set in selected lanes, made from mask bits by
 //! broadcast / and / compare; masked-out lanes are zeroed by an AND, and
 //! tails go through `vmaskmovps`/`vmaskmovpd`, which touch selected lanes
-//! only. `exp`/`ln` for `f32` transcribe `crate::math` line by line (no
-//! FMA); for `f64` they (and a general `pow`) call `std` lane by lane.
+//! only. `exp`/`ln` for `f32` are `generic::math`'s over this room's
+//! primitives; for `f64` they (and a general `pow`) call `std` lane by lane.
 //!
 //! Every method requires AVX2: they are only inlined into this room's
 //! `#[target_feature]` entry points.
 
 use crate::cpu::arch::generic::elementwise::Arith;
 use crate::cpu::arch::generic::loss::LossLanes;
+use crate::cpu::arch::generic::math::{exp_f32, ln_f32, MathLanes};
 use crate::cpu::arch::generic::Vreg;
-use crate::math::{EXP_HI, EXP_LO, EXP_P, LN2_HI, LN2_LO, LOG2E, LOG_P, SQRTHF};
+use crate::math::SQRTHF;
 use core::arch::asm;
 use core::arch::x86_64::*;
 
@@ -170,83 +171,11 @@ impl Arith for Y8 {
     }
     #[inline(always)]
     unsafe fn exp(self) -> Self {
-        // Transcription of crate::math::exp_f32.
-        let x = self.0;
-        let nan = _mm256_cmp_ps::<_CMP_UNORD_Q>(x, x);
-        let hi = _mm256_cmp_ps::<_CMP_GT_OQ>(x, set1(EXP_HI));
-        let lo = _mm256_cmp_ps::<_CMP_LT_OQ>(x, set1(EXP_LO));
-        let n = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
-            _mm256_mul_ps(x, set1(LOG2E)),
-        );
-        let r = _mm256_sub_ps(
-            _mm256_sub_ps(x, _mm256_mul_ps(n, set1(LN2_HI))),
-            _mm256_mul_ps(n, set1(LN2_LO)),
-        );
-        let z = _mm256_mul_ps(r, r);
-        let mut p = set1(EXP_P[0]);
-        for &c in &EXP_P[1..] {
-            p = _mm256_add_ps(_mm256_mul_ps(p, r), set1(c));
-        }
-        let y = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(p, z), r), set1(1.0));
-        let ni = _mm256_cvtps_epi32(n);
-        // n1 = ni / 2 truncating toward zero.
-        let n1 = _mm256_srai_epi32::<1>(_mm256_add_epi32(ni, _mm256_srli_epi32::<31>(ni)));
-        let n2 = _mm256_sub_epi32(ni, n1);
-        let p1 = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(n1, seti(127))));
-        let p2 = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(n2, seti(127))));
-        let y = _mm256_mul_ps(_mm256_mul_ps(y, p1), p2);
-        // lo, hi and nan are disjoint: the order of the selects is free
-        let y = sel(lo, y, _mm256_setzero_ps());
-        let y = sel(hi, y, set1(f32::INFINITY));
-        Y8(sel(nan, y, x))
+        exp_f32(self)
     }
     #[inline(always)]
     unsafe fn ln(self) -> Self {
-        // Transcription of crate::math::ln_f32.
-        let x = self.0;
-        let zero = _mm256_setzero_ps();
-        let bad = _mm256_cmp_ps::<_CMP_NGE_UQ>(x, zero); // NaN or < 0
-        let is0 = _mm256_cmp_ps::<_CMP_EQ_OQ>(x, zero);
-        let isinf = _mm256_cmp_ps::<_CMP_EQ_OQ>(x, set1(f32::INFINITY));
-        // positive inputs have the sign bit clear, so a signed compare is the
-        // unsigned one there (negative inputs are replaced by NaN below)
-        let subi = _mm256_cmpgt_epi32(seti(0x0080_0000), _mm256_castps_si256(x));
-        let sub = _mm256_castsi256_ps(subi);
-        let xs = sel(sub, x, _mm256_mul_ps(x, set1(8_388_608.0)));
-        let bits = _mm256_castps_si256(xs);
-        let e0 = _mm256_and_si256(subi, seti(-23));
-        let e = _mm256_add_epi32(
-            e0,
-            _mm256_sub_epi32(_mm256_srli_epi32::<23>(bits), seti(126)),
-        );
-        let m = _mm256_castsi256_ps(_mm256_or_si256(
-            _mm256_and_si256(bits, seti(0x007f_ffff)),
-            seti(0x3f00_0000),
-        ));
-        let lt = _mm256_cmp_ps::<_CMP_LT_OQ>(m, set1(SQRTHF));
-        // e - 1 where lt: adding the all-ones lane mask (-1)
-        let e = _mm256_add_epi32(e, _mm256_castps_si256(lt));
-        let one = set1(1.0);
-        let m = sel(
-            lt,
-            _mm256_sub_ps(m, one),
-            _mm256_sub_ps(_mm256_add_ps(m, m), one),
-        );
-        let ef = _mm256_cvtepi32_ps(e);
-        let z = _mm256_mul_ps(m, m);
-        let mut p = set1(LOG_P[0]);
-        for &c in &LOG_P[1..] {
-            p = _mm256_add_ps(_mm256_mul_ps(p, m), set1(c));
-        }
-        let mut y = _mm256_mul_ps(_mm256_mul_ps(p, m), z);
-        y = _mm256_add_ps(y, _mm256_mul_ps(set1(LN2_LO), ef));
-        y = _mm256_add_ps(y, _mm256_mul_ps(set1(-0.5), z));
-        let r = _mm256_add_ps(m, y);
-        let r = _mm256_add_ps(r, _mm256_mul_ps(set1(LN2_HI), ef));
-        // bad, is0 and isinf are disjoint: the order of the selects is free
-        let r = sel(bad, r, set1(f32::NAN));
-        let r = sel(is0, r, set1(f32::NEG_INFINITY));
-        Y8(sel(isinf, r, x))
+        ln_f32(self)
     }
     #[inline(always)]
     unsafe fn powf(self, p: f32) -> Self {
@@ -284,7 +213,11 @@ impl Arith for Y8 {
     }
 }
 
-impl LossLanes for Y8 {
+impl MathLanes for Y8 {
+    #[inline(always)]
+    unsafe fn gt(self, o: Self) -> __m256 {
+        _mm256_cmp_ps::<_CMP_GT_OQ>(self.0, o.0)
+    }
     #[inline(always)]
     unsafe fn lt(self, o: Self) -> __m256 {
         _mm256_cmp_ps::<_CMP_LT_OQ>(self.0, o.0)
@@ -293,6 +226,58 @@ impl LossLanes for Y8 {
     unsafe fn eq(self, o: Self) -> __m256 {
         _mm256_cmp_ps::<_CMP_EQ_OQ>(self.0, o.0)
     }
+    #[inline(always)]
+    unsafe fn nge(self, o: Self) -> __m256 {
+        _mm256_cmp_ps::<_CMP_NGE_UQ>(self.0, o.0)
+    }
+    #[inline(always)]
+    unsafe fn round(self) -> Self {
+        Y8(_mm256_round_ps::<
+            { _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC },
+        >(self.0))
+    }
+    #[inline(always)]
+    unsafe fn pow2_halves(self) -> (Self, Self) {
+        let ni = _mm256_cvtps_epi32(self.0);
+        // n1 = ni / 2 truncating toward zero.
+        let n1 = _mm256_srai_epi32::<1>(_mm256_add_epi32(ni, _mm256_srli_epi32::<31>(ni)));
+        let n2 = _mm256_sub_epi32(ni, n1);
+        let p1 = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(n1, seti(127))));
+        let p2 = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(n2, seti(127))));
+        (Y8(p1), Y8(p2))
+    }
+    #[inline(always)]
+    unsafe fn ln_reduce(self) -> (Self, Self) {
+        let x = self.0;
+        // positive inputs have the sign bit clear, so a signed compare is the
+        // unsigned one there (negative inputs are replaced by NaN)
+        let subi = _mm256_cmpgt_epi32(seti(0x0080_0000), _mm256_castps_si256(x));
+        let sub = _mm256_castsi256_ps(subi);
+        let xs = sel(sub, x, _mm256_mul_ps(x, set1(8_388_608.0)));
+        let bits = _mm256_castps_si256(xs);
+        let e0 = _mm256_and_si256(subi, seti(-23));
+        let e = _mm256_add_epi32(
+            e0,
+            _mm256_sub_epi32(_mm256_srli_epi32::<23>(bits), seti(126)),
+        );
+        let m = _mm256_castsi256_ps(_mm256_or_si256(
+            _mm256_and_si256(bits, seti(0x007f_ffff)),
+            seti(0x3f00_0000),
+        ));
+        let lt = _mm256_cmp_ps::<_CMP_LT_OQ>(m, set1(SQRTHF));
+        // e - 1 where lt: adding the all-ones lane mask (-1)
+        let e = _mm256_add_epi32(e, _mm256_castps_si256(lt));
+        let one = set1(1.0);
+        let m = sel(
+            lt,
+            _mm256_sub_ps(m, one),
+            _mm256_sub_ps(_mm256_add_ps(m, m), one),
+        );
+        (Y8(m), Y8(_mm256_cvtepi32_ps(e)))
+    }
+}
+
+impl LossLanes for Y8 {
     #[inline(always)]
     unsafe fn ge(self, o: Self) -> __m256 {
         _mm256_cmp_ps::<_CMP_GE_OQ>(self.0, o.0)

@@ -3,9 +3,9 @@
 //! `crate::cpu::arch::generic` the kernel bodies run on. Lane masks are the
 //! mask bits themselves in a `k` register: masked loads zero the
 //! masked-out lanes (and suppress their faults past the end), masked
-//! stores never touch them. `exp`/`ln` for `f32` transcribe `crate::math`
-//! line by line (no FMA); for `f64` they (and a general `pow`) call `std`
-//! lane by lane.
+//! stores never touch them. `exp`/`ln` for `f32` are `generic::math`'s
+//! over this room's primitives; for `f64` they (and a general `pow`) call
+//! `std` lane by lane.
 //!
 //! Every method requires AVX-512 F/DQ (the losses and elementwise ops also
 //! BW/VL): they are only inlined into this room's `#[target_feature]`
@@ -13,8 +13,9 @@
 
 use crate::cpu::arch::generic::elementwise::Arith;
 use crate::cpu::arch::generic::loss::LossLanes;
+use crate::cpu::arch::generic::math::{exp_f32, ln_f32, MathLanes};
 use crate::cpu::arch::generic::Vreg;
-use crate::math::{EXP_HI, EXP_LO, EXP_P, LN2_HI, LN2_LO, LOG2E, LOG_P, SQRTHF};
+use crate::math::SQRTHF;
 use core::arch::asm;
 use core::arch::x86_64::*;
 
@@ -243,81 +244,11 @@ impl Arith for Z16 {
     }
     #[inline(always)]
     unsafe fn exp(self) -> Self {
-        // Transcription of crate::math::exp_f32.
-        let x = self.0;
-        let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(x, x);
-        let hi = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(x, set1(EXP_HI));
-        let lo = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(x, set1(EXP_LO));
-        let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
-            _mm512_mul_ps(x, set1(LOG2E)),
-        );
-        let r = _mm512_sub_ps(
-            _mm512_sub_ps(x, _mm512_mul_ps(n, set1(LN2_HI))),
-            _mm512_mul_ps(n, set1(LN2_LO)),
-        );
-        let z = _mm512_mul_ps(r, r);
-        let mut p = set1(EXP_P[0]);
-        for &c in &EXP_P[1..] {
-            p = _mm512_add_ps(_mm512_mul_ps(p, r), set1(c));
-        }
-        let y = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(p, z), r), set1(1.0));
-        let ni = _mm512_cvtps_epi32(n);
-        // n1 = ni / 2 truncating toward zero.
-        let n1 = _mm512_srai_epi32::<1>(_mm512_add_epi32(ni, _mm512_srli_epi32::<31>(ni)));
-        let n2 = _mm512_sub_epi32(ni, n1);
-        let bias = _mm512_set1_epi32(127);
-        let p1 = _mm512_castsi512_ps(_mm512_slli_epi32::<23>(_mm512_add_epi32(n1, bias)));
-        let p2 = _mm512_castsi512_ps(_mm512_slli_epi32::<23>(_mm512_add_epi32(n2, bias)));
-        let y = _mm512_mul_ps(_mm512_mul_ps(y, p1), p2);
-        // lo, hi and nan are disjoint: the order of the selects is free
-        let y = _mm512_mask_mov_ps(y, lo, _mm512_setzero_ps());
-        let y = _mm512_mask_mov_ps(y, hi, set1(f32::INFINITY));
-        Z16(_mm512_mask_mov_ps(y, nan, x))
+        exp_f32(self)
     }
     #[inline(always)]
     unsafe fn ln(self) -> Self {
-        // Transcription of crate::math::ln_f32.
-        let x = self.0;
-        let zero = _mm512_setzero_ps();
-        let bad = _mm512_cmp_ps_mask::<_CMP_NGE_UQ>(x, zero); // NaN or < 0
-        let is0 = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(x, zero);
-        let isinf = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(x, set1(f32::INFINITY));
-        // negative inputs (sign bit set: not subnormal here) become NaN below
-        let sub = _mm512_cmplt_epu32_mask(_mm512_castps_si512(x), _mm512_set1_epi32(0x0080_0000));
-        let xs = _mm512_mask_mul_ps(x, sub, x, set1(8_388_608.0));
-        let bits = _mm512_castps_si512(xs);
-        let e0 = _mm512_maskz_mov_epi32(sub, _mm512_set1_epi32(-23));
-        let e = _mm512_add_epi32(
-            e0,
-            _mm512_sub_epi32(_mm512_srli_epi32::<23>(bits), _mm512_set1_epi32(126)),
-        );
-        let m = _mm512_castsi512_ps(_mm512_or_si512(
-            _mm512_and_si512(bits, _mm512_set1_epi32(0x007f_ffff)),
-            _mm512_set1_epi32(0x3f00_0000),
-        ));
-        let lt = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(m, set1(SQRTHF));
-        let e = _mm512_mask_sub_epi32(e, lt, e, _mm512_set1_epi32(1));
-        let one = set1(1.0);
-        let m = _mm512_mask_blend_ps(
-            lt,
-            _mm512_sub_ps(m, one),
-            _mm512_sub_ps(_mm512_add_ps(m, m), one),
-        );
-        let ef = _mm512_cvtepi32_ps(e);
-        let z = _mm512_mul_ps(m, m);
-        let mut p = set1(LOG_P[0]);
-        for &c in &LOG_P[1..] {
-            p = _mm512_add_ps(_mm512_mul_ps(p, m), set1(c));
-        }
-        let mut y = _mm512_mul_ps(_mm512_mul_ps(p, m), z);
-        y = _mm512_add_ps(y, _mm512_mul_ps(set1(LN2_LO), ef));
-        y = _mm512_add_ps(y, _mm512_mul_ps(set1(-0.5), z));
-        let r = _mm512_add_ps(m, y);
-        let r = _mm512_add_ps(r, _mm512_mul_ps(set1(LN2_HI), ef));
-        // bad, is0 and isinf are disjoint: the order of the selects is free
-        let r = _mm512_mask_mov_ps(r, bad, set1(f32::NAN));
-        let r = _mm512_mask_mov_ps(r, is0, set1(f32::NEG_INFINITY));
-        Z16(_mm512_mask_mov_ps(r, isinf, x))
+        ln_f32(self)
     }
     #[inline(always)]
     unsafe fn powf(self, p: f32) -> Self {
@@ -344,7 +275,11 @@ impl Arith for Z16 {
     }
 }
 
-impl LossLanes for Z16 {
+impl MathLanes for Z16 {
+    #[inline(always)]
+    unsafe fn gt(self, o: Self) -> __mmask16 {
+        _mm512_cmp_ps_mask::<_CMP_GT_OQ>(self.0, o.0)
+    }
     #[inline(always)]
     unsafe fn lt(self, o: Self) -> __mmask16 {
         _mm512_cmp_ps_mask::<_CMP_LT_OQ>(self.0, o.0)
@@ -353,6 +288,56 @@ impl LossLanes for Z16 {
     unsafe fn eq(self, o: Self) -> __mmask16 {
         _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(self.0, o.0)
     }
+    #[inline(always)]
+    unsafe fn nge(self, o: Self) -> __mmask16 {
+        _mm512_cmp_ps_mask::<_CMP_NGE_UQ>(self.0, o.0)
+    }
+    #[inline(always)]
+    unsafe fn round(self) -> Self {
+        Z16(_mm512_roundscale_ps::<
+            { _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC },
+        >(self.0))
+    }
+    #[inline(always)]
+    unsafe fn pow2_halves(self) -> (Self, Self) {
+        let ni = _mm512_cvtps_epi32(self.0);
+        // n1 = ni / 2 truncating toward zero.
+        let n1 = _mm512_srai_epi32::<1>(_mm512_add_epi32(ni, _mm512_srli_epi32::<31>(ni)));
+        let n2 = _mm512_sub_epi32(ni, n1);
+        let bias = _mm512_set1_epi32(127);
+        let p1 = _mm512_castsi512_ps(_mm512_slli_epi32::<23>(_mm512_add_epi32(n1, bias)));
+        let p2 = _mm512_castsi512_ps(_mm512_slli_epi32::<23>(_mm512_add_epi32(n2, bias)));
+        (Z16(p1), Z16(p2))
+    }
+    #[inline(always)]
+    unsafe fn ln_reduce(self) -> (Self, Self) {
+        let x = self.0;
+        // negative inputs (sign bit set: not subnormal here) become NaN
+        let sub = _mm512_cmplt_epu32_mask(_mm512_castps_si512(x), _mm512_set1_epi32(0x0080_0000));
+        let xs = _mm512_mask_mul_ps(x, sub, x, set1(8_388_608.0));
+        let bits = _mm512_castps_si512(xs);
+        let e0 = _mm512_maskz_mov_epi32(sub, _mm512_set1_epi32(-23));
+        let e = _mm512_add_epi32(
+            e0,
+            _mm512_sub_epi32(_mm512_srli_epi32::<23>(bits), _mm512_set1_epi32(126)),
+        );
+        let m = _mm512_castsi512_ps(_mm512_or_si512(
+            _mm512_and_si512(bits, _mm512_set1_epi32(0x007f_ffff)),
+            _mm512_set1_epi32(0x3f00_0000),
+        ));
+        let lt = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(m, set1(SQRTHF));
+        let e = _mm512_mask_sub_epi32(e, lt, e, _mm512_set1_epi32(1));
+        let one = set1(1.0);
+        let m = _mm512_mask_blend_ps(
+            lt,
+            _mm512_sub_ps(m, one),
+            _mm512_sub_ps(_mm512_add_ps(m, m), one),
+        );
+        (Z16(m), Z16(_mm512_cvtepi32_ps(e)))
+    }
+}
+
+impl LossLanes for Z16 {
     #[inline(always)]
     unsafe fn ge(self, o: Self) -> __mmask16 {
         _mm512_cmp_ps_mask::<_CMP_GE_OQ>(self.0, o.0)
