@@ -23,6 +23,9 @@ const MAX_R: usize = 8;
 /// As [`Vreg`](super::Vreg): the room's target features; pointer methods as documented.
 #[allow(clippy::missing_safety_doc)]
 pub trait LossLanes: MathLanes {
+    /// An elementwise-loss chunk runs its registers two at a time, written
+    /// out (AVX-512: its two halves), rather than in a loop (AVX2: four).
+    const PAIRS: bool;
     /// Lanes where `self >= o` (ordered).
     unsafe fn ge(self, o: Self) -> Self::M;
     /// `sign(self)`: 1, -1, 0 (of either sign: `+0`), NaN for NaN (portable `sgn`).
@@ -184,7 +187,7 @@ pub unsafe fn elem_block<V: LossLanes, const K: u8>(
     vals: Option<&mut [f32]>,
 ) -> f32 {
     let r = LANES / V::W;
-    debug_assert!(r.is_multiple_of(2));
+    debug_assert!(!V::PAIRS || r.is_multiple_of(2));
     let n = x.len();
     assert!(n <= BLOCK && y.len() == n && grad.len() == n && words.len() * 64 >= n);
     if let Some(v) = vals.as_deref() {
@@ -241,20 +244,29 @@ pub unsafe fn elem_block<V: LossLanes, const K: u8>(
         } else {
             Some(masks::<V>(valid))
         };
-        // two registers per step: LLVM does not unroll the loop over the
-        // registers of a BCE body, and two independent exp/ln chains side by
-        // side is what the AVX-512 room (R = 2) has always run
-        let mut q = 0;
-        while q < r {
-            // SAFETY: full chunks read/write 32 in-bounds lanes; in the last,
-            // partial chunk the `tail` loads and stores touch only lanes < rem.
-            let (t0, t1) = (tails.map(|t| t[q]), tails.map(|t| t[q + 1]));
-            let pw = pwbuf.as_ptr().add(V::W * q);
-            let (o0, o1) = (k + V::W * q, k + V::W * (q + 1));
-            acc[q] = elem_reg::<V, K>(&c, &io, o0, pw, keep[q], t0, acc[q]);
-            let pw = pw.add(V::W);
-            acc[q + 1] = elem_reg::<V, K>(&c, &io, o1, pw, keep[q + 1], t1, acc[q + 1]);
-            q += 2;
+        // SAFETY (both arms): full chunks read/write 32 in-bounds lanes; in
+        // the last, partial chunk the `tail` loads and stores touch only
+        // lanes < rem.
+        if V::PAIRS {
+            // two registers per step, written out: LLVM does not unroll a
+            // loop over BCE bodies, and the AVX-512 room has always run its
+            // two independent exp/ln chains side by side
+            let mut q = 0;
+            while q < r {
+                let (t0, t1) = (tails.map(|t| t[q]), tails.map(|t| t[q + 1]));
+                let pw = pwbuf.as_ptr().add(V::W * q);
+                let (o0, o1) = (k + V::W * q, k + V::W * (q + 1));
+                acc[q] = elem_reg::<V, K>(&c, &io, o0, pw, keep[q], t0, acc[q]);
+                let pw = pw.add(V::W);
+                acc[q + 1] = elem_reg::<V, K>(&c, &io, o1, pw, keep[q + 1], t1, acc[q + 1]);
+                q += 2;
+            }
+        } else {
+            for q in 0..r {
+                let tail = tails.map(|t| t[q]);
+                let pw = pwbuf.as_ptr().add(V::W * q);
+                acc[q] = elem_reg::<V, K>(&c, &io, k + V::W * q, pw, keep[q], tail, acc[q]);
+            }
         }
         k += 32;
     }

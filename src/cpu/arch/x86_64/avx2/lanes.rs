@@ -278,6 +278,7 @@ impl MathLanes for Y8 {
 }
 
 impl LossLanes for Y8 {
+    const PAIRS: bool = false;
     #[inline(always)]
     unsafe fn ge(self, o: Self) -> __m256 {
         _mm256_cmp_ps::<_CMP_GE_OQ>(self.0, o.0)

@@ -338,6 +338,7 @@ impl MathLanes for Z16 {
 }
 
 impl LossLanes for Z16 {
+    const PAIRS: bool = true;
     #[inline(always)]
     unsafe fn ge(self, o: Self) -> __mmask16 {
         _mm512_cmp_ps_mask::<_CMP_GE_OQ>(self.0, o.0)
