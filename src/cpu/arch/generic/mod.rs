@@ -4,10 +4,26 @@
 //! entry points. The bodies are `#[inline(always)]`, so every lane
 //! operation is compiled with the entry point's features.
 //!
+//! One lane-trait hierarchy: [`Vreg`] (registers, memory, IEEE arithmetic,
+//! lane masks) is what Adagrad needs; [`elementwise::Arith`] adds what the
+//! elementwise ops need (abs, min/max, compares, selects, `exp`/`ln`/`pow`,
+//! the room's masked loads and stores), [`math::MathLanes`] the primitives
+//! of the `f32` `exp`/`ln` transcriptions (written once in [`math`]), and
+//! [`loss::LossLanes`] what the losses need. A room implements them for one register type per width.
+//!
 //! The reduce engine (`crate::cpu::reduce::engine`, 32 canonical lanes) is
-//! the other such body; the families here work one register at a time.
+//! the other such body; the families here work one register at a time
+//! (the losses: `LANES / W` registers side by side).
 
 pub mod adagrad;
+// Instantiated by the x86 rooms; the NEON room runs the portable losses
+// and elementwise ops until it implements these lanes.
+#[cfg(target_arch = "x86_64")]
+pub mod elementwise;
+#[cfg(target_arch = "x86_64")]
+pub mod loss;
+#[cfg(target_arch = "x86_64")]
+pub mod math;
 
 use crate::element::{Element, Float};
 
@@ -63,10 +79,37 @@ pub trait Vreg: Copy {
     unsafe fn sqrt(self) -> Self;
     /// Lane-wise sign flip (Rust's `-x`: the sign bit, NaN payloads kept).
     unsafe fn neg(self) -> Self;
-    /// The mask of lanes `j` whose bit `j` of `bits` is set.
+    /// The mask of lanes `j` whose bit `j` of `bits` is set (bits `W` and
+    /// above are ignored).
     unsafe fn mask(bits: u64) -> Self::M;
     /// `v` in the lanes of `m`, `+0.0` elsewhere.
     unsafe fn zero_unless(m: Self::M, v: Self) -> Self;
     /// `new` in the lanes of `m`, `old` elsewhere.
     unsafe fn blend(m: Self::M, old: Self, new: Self) -> Self;
+}
+
+/// Prefetch distance of the elementwise and loss loops, in bytes (as the
+/// reductions' `PF_BYTES`: masked loads train the hardware prefetcher
+/// poorly, and on Zen 4 a masked in-place scale of 2^24 f32 ran at ~0.3 of
+/// a plain scale without it).
+#[cfg(target_arch = "x86_64")]
+const PF_BYTES: usize = 8192;
+
+/// Prefetches the `bytes` bytes at `p` plus `PF_BYTES`, one hint per
+/// 64-byte line (a hint: never faults, whatever the address).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) fn prefetch_lines<S>(p: *const S, bytes: usize) {
+    let base = p as *const i8;
+    let mut o = 0;
+    while o < bytes {
+        // SAFETY: a prefetch is only a hint and never faults (SSE is part
+        // of the x86-64 baseline).
+        unsafe {
+            core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
+                base.wrapping_add(PF_BYTES + o),
+            )
+        };
+        o += 64;
+    }
 }

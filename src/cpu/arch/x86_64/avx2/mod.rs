@@ -2,5 +2,6 @@
 
 pub mod adagrad;
 pub mod elementwise;
+pub mod lanes;
 pub mod loss;
 pub mod reduce;
