@@ -108,6 +108,28 @@ pub enum Error {
         /// The array's size there.
         array: usize,
     },
+    /// A global row id that a table shard does not own.
+    NotOwned {
+        /// Which id array, e.g. `"row_indices"`.
+        arg: &'static str,
+        /// The offending global id.
+        index: usize,
+        /// Its position in the array.
+        position: usize,
+        /// What the shard owns, e.g. `"rows [100, 200)"`.
+        owned: String,
+    },
+    /// Another rank of a collective refused its input (or its layout
+    /// differs), so every rank returned this error and nothing changed on
+    /// any of them; that rank returned the error itself.
+    Peer {
+        /// The first rank that refused.
+        rank: usize,
+        /// What it reported, in words.
+        reason: String,
+    },
+    /// An MPI call failed (feature `mpi`): the call and MPI's message.
+    Mpi(String),
     /// The CUDA driver or NVRTC is not available on this machine.
     CudaUnavailable(String),
     /// A CUDA driver / NVRTC call failed.
@@ -181,6 +203,20 @@ impl fmt::Display for Error {
                 f,
                 "`mask_shape` does not broadcast: dimension {dim} is {mask} in the mask and {array} in the array (must be equal or 1)"
             ),
+            Error::NotOwned {
+                arg,
+                index,
+                position,
+                owned,
+            } => write!(
+                f,
+                "`{arg}`[{position}] = {index} is not owned by this shard ({owned})"
+            ),
+            Error::Peer { rank, reason } => write!(
+                f,
+                "rank {rank} refused the collective step ({reason}); nothing was changed on any rank"
+            ),
+            Error::Mpi(why) => write!(f, "MPI error: {why}"),
             Error::CudaUnavailable(why) => write!(f, "CUDA is unavailable: {why}"),
             Error::Cuda(why) => write!(f, "CUDA error: {why}"),
         }

@@ -18,6 +18,7 @@
 //! | masked elementwise arithmetic with MaskedTensor's semantics | [`MaskedArray`], [`MaskPolicy`] |
 //! | losses with their gradients (`mse l1 huber smooth_l1 bce_with_logits cross_entropy ecs pearson`; cross-entropy with a padding row mask) | [`loss`] |
 //! | Adagrad on dense, masked, sparse COO (`sprs::TriMat`, `CsVec`) and row-sparse gradients; row-wise Adagrad | [`optim`] |
+//! | row-sharded tables: owners, the partition of a gradient for an all-to-all, the merge, shard steps with global ids, bit-identical to one process; over MPI with feature `mpi` | [`shard`], `dist` |
 //! | the naive `f64` oracle of every op | [`reference`](mod@reference) |
 //! | the canonical summation order; deterministic `exp` / `ln` | [`canonical`], [`math`] |
 //! | which CPU instruction set runs, and from which size work is split over threads | [`backend`] |
@@ -85,6 +86,10 @@
 //!   row-major contiguous arrays, other layouts are refused) and results
 //!   back as arrays (`MaskedVec::to_array`); re-exports `ndarray`. It is the
 //!   ndarray that `sprs` already builds.
+//! - **`mpi`**: `dist::Exchange`, a sharded table's lookups and collective
+//!   Adagrad steps over `MPI_Alltoallv` (rsmpi, re-exported as
+//!   `maskops::mpi`); needs an MPI library (Open MPI, MPICH) and libclang
+//!   at build time.
 //! - **`arrow`**: a [`Mask`] from an Arrow validity bitmap (arrow-buffer's
 //!   `BooleanBuffer` or `NullBuffer`, valid = kept) and back, sharing the
 //!   bits without a copy when they start on a 64-bit word (the common case
@@ -165,6 +170,17 @@ pub mod loss;
 
 // --- optimizers ---
 pub mod optim;
+
+// --- sharded tables (the exchange layout; MPI behind the `mpi` feature) ---
+#[cfg(feature = "mpi")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mpi")))]
+pub mod dist;
+pub mod shard;
+/// The rsmpi crate `maskops::dist` is built on (feature `mpi`): initialize
+/// MPI and make communicators with this version.
+#[cfg(feature = "mpi")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mpi")))]
+pub use mpi;
 
 // --- masked arithmetic ---
 pub mod array;
