@@ -160,11 +160,11 @@ fn exhaustive() -> bool {
 }
 
 /// Whether the combination with factor indices `idx` runs: always in the
-/// exhaustive sweep; by default those whose indices sum to 0 mod `k`. With
-/// every factor of `idx` having at least `k` values (or being fixed), any
-/// two values of any two factors still meet (all pairs are covered: fix
-/// two, a third factor's `k` consecutive values complete the sum), in `1/k`
-/// of the emulated launches.
+/// exhaustive sweep; by default those whose indices sum to 0 mod `k`. When
+/// for any two factors of `idx` some third one has at least `k` values (as
+/// at every call here), any value of one factor still meets any value of
+/// another (all pairs are covered: fix the two, the third's `k` consecutive
+/// indices complete the sum), in about `1/k` of the emulated launches.
 fn keep(k: usize, idx: &[usize]) -> bool {
     exhaustive() || idx.iter().sum::<usize>() % k == 0
 }
