@@ -12,6 +12,7 @@
 //! ```text
 //! gpu-check              # the sizes of issue 17 (2^26 elements, 4096 x 16384, ...)
 //! gpu-check --small      # small sizes (seconds), same cases
+//! gpu-check --info       # only the device, driver and peak bandwidth
 //! gpu-check --emulate    # small sizes on the host emulator (feature
 //!                        # cuda-emulator): checks this program without a GPU
 //! ```
@@ -893,11 +894,12 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let small = args.iter().any(|a| a == "--small");
     let emulate = args.iter().any(|a| a == "--emulate");
+    let info = args.iter().any(|a| a == "--info");
     if let Some(a) = args
         .iter()
-        .find(|a| !["--small", "--emulate"].contains(&a.as_str()))
+        .find(|a| !["--small", "--emulate", "--info"].contains(&a.as_str()))
     {
-        eprintln!("gpu-check: unknown argument {a} (expected --small, --emulate)");
+        eprintln!("gpu-check: unknown argument {a} (expected --small, --emulate, --info)");
         std::process::exit(1);
     }
     let mut c = Checker {
@@ -935,6 +937,9 @@ fn main() {
             }
         };
         c.peak = describe(&gpu);
+        if info {
+            return;
+        }
         let d = Device {
             gpu,
             iters: s.iters,
