@@ -118,6 +118,8 @@ for t in tests/cuda_*.rs; do tests+=(--test "$(basename "$t" .rs)"); done
 # Without a GPU the test build embeds PTX only (MASKOPS_CUDA_ARCHS=none):
 # the cubins were checked above and nothing here would load them.
 if [ ! -e /dev/nvidia0 ]; then export MASKOPS_CUDA_ARCHS=none; fi
+# Every combination of tests/cuda_emu_vs_cpu.rs (a covering subset without it).
+export MASKOPS_EMU_EXHAUSTIVE=1
 cargo test -p maskops --features "cuda cuda-emulator" "${tests[@]}" -- --nocapture
 # 4. Strict mode: on this machine (no GPU) MASKOPS_REQUIRE_GPU=1 must make
 # the device tests fail, not skip.

@@ -4,8 +4,9 @@
 //
 // Included by common.cuh only when the file is NOT compiled by NVRTC/nvcc.
 // Model:
-//   * one OS thread per CUDA thread of a block; blocks of a grid run a few
-//     at a time (MASKOPS_EMU_BLOCKS_AT_ONCE, default 2);
+//   * one OS thread per CUDA thread of a block (taken from a pool of parked
+//     threads, reused across blocks and launches); blocks of a grid run a
+//     few at a time (MASKOPS_EMU_BLOCKS_AT_ONCE, default 2);
 //   * __syncthreads is a per-block barrier, __syncwarp / __shfl_*_sync /
 //     __ballot_sync / __any_sync / __all_sync go through a per-warp exchange
 //     (slots + a warp barrier), and require the mask to name every lane of
@@ -228,28 +229,126 @@ struct ThreadArg {
     unsigned linear;
 };
 
-inline void* thread_main(void* p) {
-    ThreadArg* a = static_cast<ThreadArg*>(p);
-    ctx.thread_idx = a->tidx;
-    ctx.block_idx = a->bs->block_idx;
-    ctx.block_dim = a->bs->block;
-    ctx.grid_dim = a->bs->grid;
-    ctx.bs = a->bs;
-    ctx.lane = a->linear % 32;
-    ctx.warp = a->linear / 32;
+// Counts the threads of one block still running; shared with the workers
+// (a worker may still hold it after the block's runner returned).
+struct Latch {
+    std::mutex m;
+    std::condition_variable cv;
+    unsigned left = 0;
+    void arrive() {
+        std::lock_guard<std::mutex> g(m);
+        if (--left == 0) cv.notify_all();
+    }
+    void wait() {
+        std::unique_lock<std::mutex> lk(m);
+        cv.wait(lk, [&] { return left == 0; });
+    }
+};
+
+// Runs one emulated thread of a block on the calling OS thread.
+inline void run_thread(const ThreadArg& a) {
+    ctx.thread_idx = a.tidx;
+    ctx.block_idx = a.bs->block_idx;
+    ctx.block_dim = a.bs->block;
+    ctx.grid_dim = a.bs->grid;
+    ctx.bs = a.bs;
+    ctx.lane = a.linear % 32;
+    ctx.warp = a.linear / 32;
     ctx.static_cursor = 0;
     try {
-        (*a->body)();
+        (*a.body)();
     } catch (Abort&) {
     } catch (std::exception& e) {
-        a->bs->abort(std::string("exception in kernel: ") + e.what());
+        a.bs->abort(std::string("exception in kernel: ") + e.what());
     } catch (...) {
-        a->bs->abort("unknown exception in kernel");
+        a.bs->abort("unknown exception in kernel");
+    }
+}
+
+// OS threads are kept and reused across blocks and launches (creating 256
+// threads per block cost more than running most kernels): a worker parks
+// on its own condition variable until it is handed one emulated thread,
+// runs it, returns itself to the idle list and counts the block's latch
+// down. Every emulated thread of a block still has an OS thread of its own
+// for the whole block, as before.
+struct Worker {
+    std::mutex m;
+    std::condition_variable cv;
+    bool has_task = false;
+    ThreadArg task{};
+    std::shared_ptr<Latch> latch;
+};
+
+struct Pool {
+    std::mutex m;
+    std::vector<Worker*> idle;
+    static void* main(void* p);
+    // An idle worker, or a new one; nullptr if no thread could be started.
+    Worker* get() {
+        {
+            std::lock_guard<std::mutex> g(m);
+            if (!idle.empty()) {
+                Worker* w = idle.back();
+                idle.pop_back();
+                return w;
+            }
+        }
+        Worker* w = new Worker();
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setstacksize(&attr, 1 << 20);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_t th;
+        const bool ok = pthread_create(&th, &attr, Pool::main, w) == 0;
+        pthread_attr_destroy(&attr);
+        if (!ok) {
+            delete w;
+            return nullptr;
+        }
+        return w;
+    }
+    void put(Worker* w) {
+        std::lock_guard<std::mutex> g(m);
+        idle.push_back(w);
+    }
+    static void give(Worker* w, const ThreadArg& a, const std::shared_ptr<Latch>& l) {
+        {
+            std::lock_guard<std::mutex> g(w->m);
+            w->task = a;
+            w->latch = l;
+            w->has_task = true;
+        }
+        w->cv.notify_one();
+    }
+};
+
+inline Pool& pool() {
+    static Pool* p = new Pool();  // never destroyed: workers outlive main
+    return *p;
+}
+
+inline void* Pool::main(void* p) {
+    Worker* w = static_cast<Worker*>(p);
+    for (;;) {
+        ThreadArg a;
+        std::shared_ptr<Latch> l;
+        {
+            std::unique_lock<std::mutex> lk(w->m);
+            w->cv.wait(lk, [&] { return w->has_task; });
+            a = w->task;
+            l = std::move(w->latch);
+            w->has_task = false;
+        }
+        run_thread(a);
+        ctx.bs = nullptr;
+        pool().put(w);
+        l->arrive();
     }
     return nullptr;
 }
 
-// Runs one block: spawns its threads, joins them. Returns "" or the error.
+// Runs one block on pooled OS threads (one per emulated thread) and waits
+// for all of them. Returns "" or the error.
 inline std::string run_block(const Body& body, dim3 grid, dim3 block, uint3 bidx, unsigned shared) {
     const unsigned n = block.x * block.y * block.z;
     BlockState bs;
@@ -265,26 +364,26 @@ inline std::string run_block(const Body& body, dim3 grid, dim3 block, uint3 bidx
         bs.warps[w].lanes = std::min(32u, n - 32 * w);
         bs.warps[w].bar.expected = bs.warps[w].lanes;
     }
-    std::vector<ThreadArg> args(n);
-    std::vector<pthread_t> th(n);
-    std::vector<bool> started(n, false);
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, 1 << 20);
+    // the workers first: a block whose threads cannot all start runs none
+    std::vector<Worker*> ws(n, nullptr);
+    bool ok = true;
+    for (unsigned k = 0; k < n && ok; ++k) {
+        ws[k] = pool().get();
+        ok = ws[k] != nullptr;
+    }
+    if (!ok) {
+        for (Worker* w : ws)
+            if (w) pool().put(w);
+        return "block (" + std::to_string(bidx.x) + "," + std::to_string(bidx.y) + "," + std::to_string(bidx.z) +
+               "): could not start the threads of the block";
+    }
+    auto latch = std::make_shared<Latch>();
+    latch->left = n;
     unsigned i = 0;
     for (unsigned z = 0; z < block.z; ++z)
         for (unsigned y = 0; y < block.y; ++y)
-            for (unsigned x = 0; x < block.x; ++x, ++i) {
-                args[i] = ThreadArg{&body, &bs, uint3{x, y, z}, i};
-                if (pthread_create(&th[i], &attr, thread_main, &args[i]) == 0) {
-                    started[i] = true;
-                } else {
-                    bs.abort("could not start thread " + std::to_string(i) + " of the block");
-                }
-            }
-    pthread_attr_destroy(&attr);
-    for (unsigned k = 0; k < n; ++k)
-        if (started[k]) pthread_join(th[k], nullptr);
+            for (unsigned x = 0; x < block.x; ++x, ++i) Pool::give(ws[i], ThreadArg{&body, &bs, uint3{x, y, z}, i}, latch);
+    latch->wait();
     if (bs.aborted.load()) {
         return "block (" + std::to_string(bidx.x) + "," + std::to_string(bidx.y) + "," + std::to_string(bidx.z) +
                "): " + bs.msg;

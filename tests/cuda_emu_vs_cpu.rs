@@ -7,6 +7,10 @@
 //! `docs/design.md` promises the same bits on every path: every comparison is `==`
 //! on the bits (NaN equals NaN), except where a bound is stated next to the
 //! check (see the module docs of each section).
+//!
+//! By default each test runs a covering subset of its combinations (every
+//! pair of shape, density, operation and option values meets at least once;
+//! see [`keep`]); `MASKOPS_EMU_EXHAUSTIVE=1`, which CI sets, runs all of them.
 #![cfg(feature = "cuda-emulator")]
 #![allow(clippy::too_many_arguments, clippy::needless_range_loop)]
 
@@ -148,6 +152,23 @@ impl Report {
 
 const DENSITIES: [f64; 3] = [0.0, 0.5, 1.0];
 
+/// `MASKOPS_EMU_EXHAUSTIVE=1` (CI's `.ci/cuda-check.sh` sets it): every
+/// combination of shape, density, operation and option below.
+fn exhaustive() -> bool {
+    static E: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *E.get_or_init(|| std::env::var("MASKOPS_EMU_EXHAUSTIVE").is_ok_and(|v| v.trim() == "1"))
+}
+
+/// Whether the combination with factor indices `idx` runs: always in the
+/// exhaustive sweep; by default those whose indices sum to 0 mod `k`. When
+/// for any two factors of `idx` some third one has at least `k` values (as
+/// at every call here), any value of one factor still meets any value of
+/// another (all pairs are covered: fix the two, the third's `k` consecutive
+/// indices complete the sum), in about `1/k` of the emulated launches.
+fn keep(k: usize, idx: &[usize]) -> bool {
+    exhaustive() || idx.iter().sum::<usize>() % k == 0
+}
+
 /// `(rows, cols)` shapes: odd, not multiples of 32/64, and with `long`
 /// one long row and one long column (more than one canonical block; the
 /// long column's dim-1 pass would be thousands of emulated rows, skipped).
@@ -206,7 +227,7 @@ fn reduce_type<T: Element + Default>(seed: u64, rep: &mut Report) {
     let d = dtype::<T>();
     let mut rng = Rng(seed);
     // the long column only for f32 (the emulated dim-0 pass is the slow part)
-    for (rows, cols) in shapes(&mut rng, T::NAME == "f32") {
+    for (si, (rows, cols)) in shapes(&mut rng, T::NAME == "f32").into_iter().enumerate() {
         for (di, &den) in DENSITIES.iter().enumerate() {
             let n = rows * cols;
             let m = mask(n, den, rng.next());
@@ -220,7 +241,10 @@ fn reduce_type<T: Element + Default>(seed: u64, rep: &mut Report) {
             let view = MaskedView::matrix(&x, &m, rows, cols).unwrap();
             let xb = emu.up(&x);
             let mb = emu.up(m.words());
-            for (cred, cpu_red, name) in reductions() {
+            for (ri, (cred, cpu_red, name)) in reductions().into_iter().enumerate() {
+                if !keep(3, &[ri, si, di]) {
+                    continue;
+                }
                 // bitwise everywhere, f64 logsumexp included: the emulated
                 // kernel's f64 `exp`/`log` are the host libm's, like std's; on
                 // a device CUDA's f64 exp/log (within 1 ulp) can differ.
@@ -299,6 +323,9 @@ fn reduce_type<T: Element + Default>(seed: u64, rep: &mut Report) {
             }
             // argmin / argmax
             for max in [false, true] {
+                if !keep(2, &[max as usize, si, di]) {
+                    continue;
+                }
                 let op = if max {
                     ArgReduction::Argmax
                 } else {
@@ -390,7 +417,7 @@ fn softmax_type<T: Element + Default>(seed: u64, rep: &mut Report) {
     let emu = Emulator::default();
     let d = dtype::<T>();
     let mut rng = Rng(seed);
-    for (rows, cols) in shapes(&mut rng, T::NAME == "f32") {
+    for (si, (rows, cols)) in shapes(&mut rng, T::NAME == "f32").into_iter().enumerate() {
         for (di, &den) in DENSITIES.iter().enumerate() {
             let n = rows * cols;
             let m = mask(n, den, rng.next());
@@ -402,6 +429,9 @@ fn softmax_type<T: Element + Default>(seed: u64, rep: &mut Report) {
             let gb = emu.up(&gup);
             for dim in dims(rows) {
                 for log in [false, true] {
+                    if !keep(2, &[dim, log as usize, si, di]) {
+                        continue;
+                    }
                     let out = emu.alloc_zeroed(n * d.size()).unwrap();
                     let (xp, mp, op) = (emu.ptr(&xb), emu.ptr(&mb), emu.ptr(&out));
                     if dim == 1 {
@@ -503,7 +533,7 @@ fn losses_type<T: maskops::Float + Default>(seed: u64, rep: &mut Report) {
     let d = dtype::<T>();
     let mut rng = Rng(seed);
     let lens = [1usize, 31, 97, 1000, 4097 + 64 * 3 + 5, 9001];
-    for &n in &lens {
+    for (li, &n) in lens.iter().enumerate() {
         for (di, &den) in DENSITIES.iter().enumerate() {
             let m = mask(n, den, rng.next());
             let x = data::<T>(&mut rng, &m, -3.0, 3.0);
@@ -519,12 +549,18 @@ fn losses_type<T: maskops::Float + Default>(seed: u64, rep: &mut Report) {
                 ElemLoss::SmoothL1(0.7),
                 ElemLoss::SmoothL1(0.0),
             ];
-            for kind in kinds {
-                for (gr, cr_) in [
+            for (ki, kind) in kinds.into_iter().enumerate() {
+                for (ri, (gr, cr_)) in [
                     (LossReduction::None, loss::Reduction::None),
                     (LossReduction::Sum, loss::Reduction::Sum),
                     (LossReduction::Mean, loss::Reduction::Mean),
-                ] {
+                ]
+                .into_iter()
+                .enumerate()
+                {
+                    if !keep(3, &[ki, ri, li, di]) {
+                        continue;
+                    }
                     let grad = emu.alloc_zeroed(n * d.size()).unwrap();
                     let vals = emu.alloc_zeroed(n * d.size()).unwrap();
                     let out = emu.alloc_zeroed(8).unwrap();
@@ -618,8 +654,8 @@ fn cross_entropy_f32() {
         (3, 4099),
         (5, 1),
     ];
-    for &(rows, classes) in &shapes {
-        for ignore_frac in [0.0, 0.5, 1.0] {
+    for (si, &(rows, classes)) in shapes.iter().enumerate() {
+        for (ii, ignore_frac) in [0.0, 0.5, 1.0].into_iter().enumerate() {
             let n = rows * classes;
             let x: Vec<f32> = (0..n).map(|_| rng.f(-8.0, 8.0) as f32).collect();
             let ignore = -1i64;
@@ -637,12 +673,18 @@ fn cross_entropy_f32() {
             let tb = emu.up(&t);
             let wb = emu.up(&w);
             for weighted in [false, true] {
-                for ls in [0.0, 0.1] {
-                    for (gr, cr_) in [
+                for (lsi, ls) in [0.0, 0.1].into_iter().enumerate() {
+                    for (ri, (gr, cr_)) in [
                         (LossReduction::None, loss::Reduction::None),
                         (LossReduction::Sum, loss::Reduction::Sum),
                         (LossReduction::Mean, loss::Reduction::Mean),
-                    ] {
+                    ]
+                    .into_iter()
+                    .enumerate()
+                    {
+                        if !keep(3, &[weighted as usize, lsi, ri, si, ii]) {
+                            continue;
+                        }
                         let weight_sum = if weighted {
                             w.iter().fold(0.0f64, |a, &v| a + v as f64)
                         } else {
@@ -747,9 +789,12 @@ fn adagrad_type<T: maskops::optim::AdagradElement<State = T> + maskops::Float + 
         },
     ];
     for (hi, opt) in hps.iter().enumerate() {
-        for &(rows, cols) in &[(1usize, 1usize), (7, 13), (3, 101)] {
+        for (si, &(rows, cols)) in [(1usize, 1usize), (7, 13), (3, 101)].iter().enumerate() {
             let n = rows * cols;
             for (di, &den) in DENSITIES.iter().enumerate() {
+                if !keep(3, &[hi, si, di]) {
+                    continue;
+                }
                 let p0 = data::<T>(&mut rng, &Mask::ones(n), -1.0, 1.0);
                 // dense / masked
                 for masked in [false, true] {

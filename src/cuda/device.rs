@@ -426,10 +426,29 @@ impl Gpu {
         p
     }
 
-    fn alloc_f32(&self, n: usize) -> Result<CudaSlice<f32>> {
-        self.stream
-            .alloc_zeros::<f32>(n.max(1))
-            .map_err(|e| cuda_err("alloc", e))
+    /// A buffer of `n` elements for an operation's output that its kernels
+    /// write in full: allocated without a memset (`CudaStream::alloc`). An
+    /// empty output (`n == 0`: no kernel writes it) is one zeroed element,
+    /// as before.
+    ///
+    /// # Safety
+    /// The operation must queue, before anything reads the buffer, kernels
+    /// that write every one of its `n` elements. The device cases
+    /// (`tests/cuda_cases`) hand these kernels outputs filled with 0xFF
+    /// bytes, so an element left unwritten fails them under the emulator.
+    unsafe fn alloc_written<T: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits>(
+        &self,
+        n: usize,
+    ) -> Result<CudaSlice<T>> {
+        if n == 0 {
+            return self
+                .stream
+                .alloc_zeros::<T>(1)
+                .map_err(|e| cuda_err("alloc", e));
+        }
+        // SAFETY: uninitialized device memory is only written by the
+        // operation's kernels before it is read (the caller's contract).
+        unsafe { self.stream.alloc::<T>(n) }.map_err(|e| cuda_err("alloc", e))
     }
 
     fn kept(&self, mask: &DeviceMask) -> Result<usize> {
@@ -487,18 +506,16 @@ impl Gpu {
             0 => (cols, rows, ops::Layout::Cols),
             _ => return Err(Error::Dim { dim, ndim: 2 }),
         };
-        let mut values = self
-            .stream
-            .alloc_zeros::<T>(seqs.max(1))
-            .map_err(|e| cuda_err("alloc", e))?;
-        let mut cnt = self
-            .stream
-            .alloc_zeros::<u64>(seqs.max(1))
-            .map_err(|e| cuda_err("alloc", e))?;
-        let mut words = self
-            .stream
-            .alloc_zeros::<u64>(seqs.div_ceil(64).max(1))
-            .map_err(|e| cuda_err("alloc", e))?;
+        // SAFETY: maskops_reduce_finalize{,_f64} (the last launch of
+        // ops::reduce) writes values[s] and cnt[s] for every s < seqs, and
+        // maskops_pack_counts writes every one of the seqs.div_ceil(64) words.
+        let (mut values, mut cnt, mut words) = unsafe {
+            (
+                self.alloc_written::<T>(seqs)?,
+                self.alloc_written::<u64>(seqs)?,
+                self.alloc_written::<u64>(seqs.div_ceil(64))?,
+            )
+        };
         let mut guards = Guards::new();
         let (vp, cp, wp) = (
             self.pm(&mut guards, &mut values),
@@ -573,18 +590,17 @@ impl Gpu {
             0 => (cols, rows, ops::Layout::Cols),
             _ => return Err(Error::Dim { dim, ndim: 2 }),
         };
-        let mut idx = self
-            .stream
-            .alloc_zeros::<u64>(seqs.max(1))
-            .map_err(|e| cuda_err("alloc", e))?;
-        let mut cnt = self
-            .stream
-            .alloc_zeros::<u64>(seqs.max(1))
-            .map_err(|e| cuda_err("alloc", e))?;
-        let mut words = self
-            .stream
-            .alloc_zeros::<u64>(seqs.div_ceil(64).max(1))
-            .map_err(|e| cuda_err("alloc", e))?;
+        // SAFETY: ops::argreduce fills idx[s] for every s < seqs
+        // (maskops_fill_u64) before maskops_argfind lowers some of them;
+        // maskops_reduce_finalize writes cnt[s] for every s < seqs and
+        // maskops_pack_counts every one of the seqs.div_ceil(64) words.
+        let (mut idx, mut cnt, mut words) = unsafe {
+            (
+                self.alloc_written::<u64>(seqs)?,
+                self.alloc_written::<u64>(seqs)?,
+                self.alloc_written::<u64>(seqs.div_ceil(64))?,
+            )
+        };
         let mut guards = Guards::new();
         let (ip, cp, wp) = (
             self.pm(&mut guards, &mut idx),
@@ -631,10 +647,14 @@ impl Gpu {
     ) -> Result<CudaSlice<T>> {
         check_shape("x", rows, cols, x.len())?;
         check_len("mask", x.len(), mask.len)?;
-        let mut out = self
-            .stream
-            .alloc_zeros::<T>(x.len().max(1))
-            .map_err(|e| cuda_err("alloc", e))?;
+        if dim > 1 {
+            return Err(Error::Dim { dim, ndim: 2 });
+        }
+        // SAFETY: for rows * cols > 0 (so rows, cols > 0) every element is
+        // stored by maskops_softmax_{warp,block}_* (dim 1: each row's
+        // threads store all its positions, 0 where masked out) or
+        // maskops_softmax_cols_apply_* (dim 0: one thread per element).
+        let mut out = unsafe { self.alloc_written::<T>(x.len())? };
         let mut guards = Guards::new();
         let op = self.pm(&mut guards, &mut out);
         let (xp, mp, r, c) = (
@@ -668,10 +688,13 @@ impl Gpu {
         check_shape("y", rows, cols, y.len())?;
         check_len("grad", y.len(), g.len())?;
         check_len("mask", y.len(), mask.len)?;
-        let mut dx = self
-            .stream
-            .alloc_zeros::<T>(y.len().max(1))
-            .map_err(|e| cuda_err("alloc", e))?;
+        if dim > 1 {
+            return Err(Error::Dim { dim, ndim: 2 });
+        }
+        // SAFETY: for rows * cols > 0 every element is stored by
+        // maskops_softmax_bwd_{warp,block}_* (dim 1) or
+        // maskops_softmax_bwd_cols_apply_* (dim 0), 0 where masked out.
+        let mut dx = unsafe { self.alloc_written::<T>(y.len())? };
         let mut guards = Guards::new();
         let dp = self.pm(&mut guards, &mut dx);
         let (yp, gp, mp, r, c) = (
@@ -720,15 +743,17 @@ impl Gpu {
         }
         let n = input.len();
         let kept = self.kept(mask)?;
-        let alloc = |k: usize| {
-            self.stream
-                .alloc_zeros::<T>(k.max(1))
-                .map_err(|e| cuda_err("alloc", e))
-        };
-        let mut grad = alloc(n)?;
         let none = reduction == LossReduction::None;
-        let mut vals = alloc(if none { n } else { 1 })?;
-        let mut out = alloc(1)?;
+        // SAFETY: maskops_loss_elem_* stores grad[i] (and vals[i] when it
+        // is passed: Reduction::None) for every i < n, 0 where masked out;
+        // maskops_loss_finalize{,_f64} stores out[0] in every case.
+        let (mut grad, mut vals, mut out) = unsafe {
+            (
+                self.alloc_written::<T>(n)?,
+                self.alloc_written::<T>(if none { n } else { 0 })?,
+                self.alloc_written::<T>(1)?,
+            )
+        };
         let mut guards = Guards::new();
         let (gp, vp, op) = (
             self.pm(&mut guards, &mut grad),
@@ -802,9 +827,16 @@ impl Gpu {
             _ => None,
         };
         let weight_sum = weight.map_or(classes as f64, |w| w.iter().map(|&v| v as f64).sum());
-        let mut grad = self.alloc_f32(logits.len())?;
-        let mut rowv = self.alloc_f32(rows)?;
-        let mut out = self.alloc_f32(1)?;
+        // SAFETY: maskops_ce_rows_{warp,block}_f32 store every class of
+        // every row of grad (0 for an ignored row) and rowv[r] for every
+        // row; maskops_loss_finalize stores out[0] (also when rows == 0).
+        let (mut grad, mut rowv, mut out) = unsafe {
+            (
+                self.alloc_written::<f32>(logits.len())?,
+                self.alloc_written::<f32>(rows)?,
+                self.alloc_written::<f32>(1)?,
+            )
+        };
         let mut guards = Guards::new();
         let (gp, rp, op) = (
             self.pm(&mut guards, &mut grad),

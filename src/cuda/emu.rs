@@ -1,7 +1,8 @@
 //! The host emulator backend (feature `cuda-emulator`).
 //!
 //! `build.rs` compiles every `kernels/*.cu` for the host together with
-//! `kernels/emu.cuh` (one OS thread per CUDA thread, timed barriers for
+//! `kernels/emu.cuh` (one OS thread per CUDA thread, from a pool of parked
+//! threads reused across blocks and launches; timed barriers for
 //! `__syncthreads` and the warp exchange) into a static library whose
 //! `maskops_emu_launch` takes a kernel name and exactly the arguments of
 //! `cuLaunchKernel`. [`Emulator`] implements [`Backend`] on host memory, so

@@ -90,7 +90,10 @@
 //! and assembled by ptxas for sm_75/80/90, and executed only under the
 //! emulator. `cargo test --features cuda` on a GPU machine runs the same
 //! cases on the device; `cargo bench --features cuda --bench cuda` measures
-//! against the H100 bandwidth targets.
+//! against the H100 bandwidth targets; `.ci/gpu-check.sh` (build here, run
+//! there) runs the device tests in strict mode, compares the device with the
+//! CPU API at large sizes with each kernel's fraction of peak bandwidth, and
+//! runs `compute-sanitizer` where it is installed.
 //!
 //! ```
 //! # #[cfg(feature = "cuda")] {

@@ -116,9 +116,9 @@ pub fn elementwise_losses_match_cpu_formulas_bitwise<B: Dev>(emu: &B) {
             ElemLoss::SmoothL1(0.0),
         ] {
             for red in [LossReduction::None, LossReduction::Sum, LossReduction::Mean] {
-                let grad = emu.alloc_zeroed(n * 4).unwrap();
-                let vals = emu.alloc_zeroed(n * 4).unwrap();
-                let out = emu.alloc_zeroed(4).unwrap();
+                let grad = emu.poisoned(n * 4);
+                let vals = emu.poisoned(n * 4);
+                let out = emu.poisoned(4);
                 loss_elementwise(
                     emu,
                     maskops::cuda::plan::DType::F32,
@@ -265,9 +265,9 @@ pub fn ce_case<B: Dev>(
     let xb = emu.up(&x);
     let tb = emu.up(&targets);
     let wb = w.as_ref().map(|w| emu.up(w));
-    let grad = emu.alloc_zeroed(rows * classes * 4).unwrap();
-    let rowv = emu.alloc_zeroed(rows * 4).unwrap();
-    let out = emu.alloc_zeroed(4).unwrap();
+    let grad = emu.poisoned(rows * classes * 4);
+    let rowv = emu.poisoned(rows * 4);
+    let out = emu.poisoned(4);
     let args = CeArgs {
         ignore_index: ign,
         weight: wb.as_ref().map_or(0, |b| emu.ptr(b)),
@@ -385,7 +385,7 @@ pub fn cross_entropy_all_ignored_mean_is_zero<B: Dev>(emu: &B) {
     let t = vec![-100i64; 3];
     let (xb, tb) = (emu.up(&x), emu.up(&t));
     let grad = emu.up(&[7.0f32; 12]);
-    let rowv = emu.alloc_zeroed(12).unwrap();
+    let rowv = emu.poisoned(12);
     let out = emu.up(&[9.0f32]);
     let args = CeArgs {
         ignore_index: -100,
@@ -470,8 +470,8 @@ pub fn elementwise_losses_f64<B: Dev>(emu: &B) {
         ElemLoss::SmoothL1(0.2),
     ] {
         for red in [LossReduction::Sum, LossReduction::Mean] {
-            let grad = emu.alloc_zeroed(n * 8).unwrap();
-            let out = emu.alloc_zeroed(8).unwrap();
+            let grad = emu.poisoned(n * 8);
+            let out = emu.poisoned(8);
             loss_elementwise(
                 emu,
                 DType::F64,

@@ -55,6 +55,17 @@ pub trait Dev: Backend + Sized {
     fn up<T: Copy>(&self, data: &[T]) -> Self::Buf {
         plan::upload(self, data).expect("upload")
     }
+    /// A buffer of `bytes` bytes all 0xFF (NaN in every float type, `u64::MAX`
+    /// as a count): the output buffers of the cases, so a kernel that leaves
+    /// an element unwritten shows. `Gpu` allocates its outputs without a
+    /// memset (`CudaStream::alloc`), relying on the kernels writing every
+    /// element.
+    fn poisoned(&self, bytes: usize) -> Self::Buf {
+        if bytes == 0 {
+            return self.alloc_zeroed(0).expect("alloc");
+        }
+        self.up(&vec![0xFFu8; bytes])
+    }
     /// The whole buffer read back as `T`s.
     fn rd<T: Copy + Default>(&self, buf: &Self::Buf) -> Vec<T> {
         let n = self.buf_len(buf) / std::mem::size_of::<T>();

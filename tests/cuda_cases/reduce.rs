@@ -275,9 +275,9 @@ pub fn per_dim<B: Dev>(emu: &B, dtype: DType, rows: usize, cols: usize, layout: 
         Layout::Cols => (cols, rows),
     };
     for red in ALL {
-        let out = emu.alloc_zeroed(seqs * dtype.size()).unwrap();
-        let cnt = emu.alloc_zeroed(seqs * 8).unwrap();
-        let words = emu.alloc_zeroed(seqs.div_ceil(64) * 8).unwrap();
+        let out = emu.poisoned(seqs * dtype.size());
+        let cnt = emu.poisoned(seqs * 8);
+        let words = emu.poisoned(seqs.div_ceil(64) * 8);
         reduce(
             emu,
             emu.ptr(&xb),
@@ -415,7 +415,7 @@ pub fn argmin_argmax<B: Dev>(emu: &B) {
                 argreduce_scalar(emu, emu.ptr(&xb), dtype, emu.ptr(&mb), n as u64, max).unwrap();
             assert_eq!(got, first(&|k| k, n, max), "{dtype:?} whole max={max}");
             for (layout, seqs, len) in [(Layout::Rows, rows, cols), (Layout::Cols, cols, rows)] {
-                let out = emu.alloc_zeroed(seqs * 8).unwrap();
+                let out = emu.poisoned(seqs * 8);
                 argreduce(
                     emu,
                     emu.ptr(&xb),
@@ -524,8 +524,8 @@ pub fn random_shapes_unaligned<B: Dev>(emu: &B) {
             Layout::Rows => (rows, cols),
             Layout::Cols => (cols, rows),
         };
-        let out = emu.alloc_zeroed(seqs * 4).unwrap();
-        let cnt = emu.alloc_zeroed(seqs * 8).unwrap();
+        let out = emu.poisoned(seqs * 4);
+        let cnt = emu.poisoned(seqs * 8);
         reduce(
             emu,
             xp,
@@ -686,8 +686,8 @@ pub fn f64_reductions<B: Dev>(emu: &B) {
                 close(red, got, want),
                 "f64 whole {red:?}: {got:?} != {want:?}"
             );
-            let out = emu.alloc_zeroed(seqs * 8).unwrap();
-            let cnt = emu.alloc_zeroed(seqs * 8).unwrap();
+            let out = emu.poisoned(seqs * 8);
+            let cnt = emu.poisoned(seqs * 8);
             reduce(
                 emu,
                 xp,
@@ -753,8 +753,8 @@ pub fn counts_past_u32_do_not_wrap<B: Dev>(emu: &B) {
         (1, 0u32, 16.0f32 / total),               // mean
         (2, 1, 16.0 / ((1u64 << 33) - 1) as f32), // var, correction 1
     ] {
-        let out = emu.alloc_zeroed(4).unwrap();
-        let out_cnt = emu.alloc_zeroed(8).unwrap();
+        let out = emu.poisoned(4);
+        let out_cnt = emu.poisoned(8);
         emu.launch(
             &Launch::linear(
                 "maskops_reduce_finalize".into(),

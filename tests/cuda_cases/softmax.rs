@@ -135,7 +135,7 @@ pub fn run<B: Dev>(emu: &B, d: DType, rows: usize, n: usize, seed: u64) {
     let xb = upload(emu, d, &x);
     let gb = upload(emu, d, &g);
     for log in [false, true] {
-        let yb = emu.alloc_zeroed(rows * n * d.size()).unwrap();
+        let yb = emu.poisoned(rows * n * d.size());
         softmax(
             emu,
             emu.ptr(&xb),
@@ -148,7 +148,7 @@ pub fn run<B: Dev>(emu: &B, d: DType, rows: usize, n: usize, seed: u64) {
         )
         .unwrap();
         let y = download(emu, d, &yb);
-        let dxb = emu.alloc_zeroed(rows * n * d.size()).unwrap();
+        let dxb = emu.poisoned(rows * n * d.size());
         softmax_backward(
             emu,
             emu.ptr(&yb),
@@ -258,7 +258,7 @@ pub fn run_cols<B: Dev>(emu: &B, d: DType, rows: usize, cols: usize, seed: u64) 
     let xb = upload(emu, d, &x);
     let gb = upload(emu, d, &g);
     for log in [false, true] {
-        let yb = emu.alloc_zeroed(rows * cols * d.size()).unwrap();
+        let yb = emu.poisoned(rows * cols * d.size());
         softmax_cols(
             emu,
             emu.ptr(&xb),
@@ -271,7 +271,7 @@ pub fn run_cols<B: Dev>(emu: &B, d: DType, rows: usize, cols: usize, seed: u64) 
         )
         .unwrap();
         let y = download(emu, d, &yb);
-        let dxb = emu.alloc_zeroed(rows * cols * d.size()).unwrap();
+        let dxb = emu.poisoned(rows * cols * d.size());
         softmax_cols_backward(
             emu,
             emu.ptr(&yb),
