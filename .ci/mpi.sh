@@ -26,6 +26,7 @@ RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p maskops --features mpi
 cargo build -p maskops --features mpi --example sharded_embedding
 ex=target/debug/examples/sharded_embedding
 "$ex" --steps 60
-mpirun -np 2 --oversubscribe "$ex" --steps 100
-mpirun -np 3 --oversubscribe "$ex" --steps 100
+# the example's own size: 100k x 32, 300 steps, 2048 ids per rank per step
+mpirun -np 2 --oversubscribe "$ex"
+mpirun -np 3 --oversubscribe "$ex"
 mpirun -np 3 --oversubscribe "$ex" --steps 60 --modulo

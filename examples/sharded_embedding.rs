@@ -176,25 +176,41 @@ fn run(c: &Config, world: &maskops::mpi::topology::SimpleCommunicator) -> maskop
     let mut traffic = Traffic::default();
     let mut emb = vec![0.0f32; c.batch * c.cols];
     let mut min_dups = usize::MAX;
+    // seconds in lookups, in steps (both collective: they include waiting
+    // for the other ranks) and in this rank's own work (batch, gradient)
+    let mut phase = [0.0f64; 3];
     world.barrier();
     let t0 = maskops::mpi::time();
     for step in 0..c.steps {
+        let t = maskops::mpi::time();
         let ids = batch_ids(c, step, rank);
         let mut sorted = ids.clone();
         sorted.sort_unstable();
         sorted.dedup();
         min_dups = min_dups.min(ids.len() - sorted.len());
+        let t1 = maskops::mpi::time();
         traffic += ex.lookup(&part, c.cols, &ids, &mut emb)?;
+        let t2 = maskops::mpi::time();
         let g = gradient(c, &ids, &emb);
-        traffic += if coo_step(step) {
-            let (r, cl, v) = coo(c, &ids, &g);
-            ex.step_coo(&opt, &mut part, &mut state, c.cols, &r, &cl, &v)?
+        let grad = if coo_step(step) {
+            Some(coo(c, &ids, &g))
         } else {
-            ex.step_rows(&opt, &mut part, &mut state, c.cols, &ids, &g)?
+            None
         };
+        let t3 = maskops::mpi::time();
+        traffic += match grad {
+            Some((r, cl, v)) => ex.step_coo(&opt, &mut part, &mut state, c.cols, &r, &cl, &v)?,
+            None => ex.step_rows(&opt, &mut part, &mut state, c.cols, &ids, &g)?,
+        };
+        let t4 = maskops::mpi::time();
+        phase[0] += t2 - t1;
+        phase[1] += t4 - t3;
+        phase[2] += (t1 - t) + (t3 - t2);
     }
     let mine = maskops::mpi::time() - t0;
     world.barrier();
+    let mut phases = [0.0f64; 3];
+    world.all_reduce_into(&phase[..], &mut phases[..], SystemOperation::max());
 
     let mut slowest = 0.0f64;
     world.all_reduce_into(&mine, &mut slowest, SystemOperation::max());
@@ -267,6 +283,12 @@ fn run(c: &Config, world: &maskops::mpi::topology::SimpleCommunicator) -> maskop
         "sharded:     {:.3} ms/step (slowest rank; lookup + step), {:.1} KiB/step sent between ranks in all",
         slowest * 1e3 / c.steps as f64,
         all_sent as f64 / 1024.0 / c.steps as f64
+    );
+    println!(
+        "             of which lookups {:.3}, steps {:.3}, own batch and gradient {:.3} ms/step (each the slowest rank's)",
+        phases[0] * 1e3 / c.steps as f64,
+        phases[1] * 1e3 / c.steps as f64,
+        phases[2] * 1e3 / c.steps as f64
     );
     println!(
         "one process: {:.3} ms/step (the same global batches, on rank 0 alone, lookups by indexing)",
