@@ -16,13 +16,13 @@
 //! (the losses: `LANES / W` registers side by side).
 
 pub mod adagrad;
-// Instantiated by the x86 rooms; the NEON room runs the portable losses
-// and elementwise ops until it implements these lanes.
-#[cfg(target_arch = "x86_64")]
+// Instantiated by the x86 and NEON rooms (the portable room has its own
+// scalar bodies, which define the bits).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub mod elementwise;
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub mod loss;
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub mod math;
 
 use crate::element::{Element, Float};
@@ -113,3 +113,10 @@ pub(crate) fn prefetch_lines<S>(p: *const S, bytes: usize) {
         o += 64;
     }
 }
+
+/// No software prefetch in the NEON room: its loads are plain full-vector
+/// loads, which the hardware prefetchers follow (the x86 hint is there for
+/// masked loads).
+#[cfg(target_arch = "aarch64")]
+#[inline(always)]
+pub(crate) fn prefetch_lines<S>(_p: *const S, _bytes: usize) {}
