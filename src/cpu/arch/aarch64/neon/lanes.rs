@@ -11,9 +11,9 @@
 //! room does), and only a vector reaching past the end of the data moves
 //! its selected lanes one by one. `exp`/`ln` for `f32` are
 //! `generic::math`'s over this room's primitives; for `f64` they (and a
-//! general `pow`) call `std` lane by lane. Max/min are compare-and-select,
-//! not `fmax`/`fmin` (whose NaN and signed-zero rules differ from the
-//! canonical `a > b ? a : b`). There are no non-temporal stores here: the
+//! general `pow`) call `std` lane by lane (`Arith`'s defaults). Max/min
+//! are compare-and-select, not `fmax`/`fmin` (whose NaN and signed-zero
+//! rules differ from the canonical `a > b ? a : b`). There are no non-temporal stores here: the
 //! losses' streaming stores are plain stores in this room.
 //!
 //! NEON is part of the aarch64 base architecture; the methods are still
@@ -64,58 +64,22 @@ unsafe fn copy_lanes<T: Copy>(src: *const T, dst: *mut T, bits: u32, w: usize) {
     }
 }
 
-/// Lane-by-lane scalar fallback through memory.
-macro_rules! per_lane {
-    ($v:expr, $t:ty, $n:expr, $f:expr, $load:ident, $store:ident) => {{
-        let mut buf = [0 as $t; $n];
-        // SAFETY: `buf` holds the register's $n lanes.
-        unsafe { $store(buf.as_mut_ptr(), $v) };
-        for x in buf.iter_mut() {
-            *x = $f(*x);
-        }
-        // SAFETY: as above.
-        unsafe { $load(buf.as_ptr()) }
-    }};
-}
-
 impl Vreg for Q4 {
     type T = f32;
     type M = uint32x4_t;
     const W: usize = 4;
-    #[inline(always)]
-    unsafe fn splat(x: f32) -> Self {
-        Q4(vdupq_n_f32(x))
-    }
-    #[inline(always)]
-    unsafe fn load(p: *const f32) -> Self {
-        // SAFETY: 4 readable elements at `p`, by the trait's contract.
-        Q4(vld1q_f32(p))
-    }
-    #[inline(always)]
-    unsafe fn store(self, p: *mut f32) {
-        // SAFETY: 4 writable elements at `p`, by the trait's contract.
-        vst1q_f32(p, self.0)
-    }
-    #[inline(always)]
-    unsafe fn add(self, o: Self) -> Self {
-        Q4(vaddq_f32(self.0, o.0))
-    }
-    #[inline(always)]
-    unsafe fn sub(self, o: Self) -> Self {
-        Q4(vsubq_f32(self.0, o.0))
-    }
-    #[inline(always)]
-    unsafe fn mul(self, o: Self) -> Self {
-        Q4(vmulq_f32(self.0, o.0))
-    }
-    #[inline(always)]
-    unsafe fn div(self, o: Self) -> Self {
-        Q4(vdivq_f32(self.0, o.0))
-    }
-    #[inline(always)]
-    unsafe fn sqrt(self) -> Self {
-        Q4(vsqrtq_f32(self.0))
-    }
+    crate::cpu::arch::generic::vreg_ops!(
+        Q4,
+        f32,
+        splat = vdupq_n_f32,
+        load = vld1q_f32,
+        store = vst1q_f32,
+        add = vaddq_f32,
+        sub = vsubq_f32,
+        mul = vmulq_f32,
+        div = vdivq_f32,
+        sqrt = vsqrtq_f32
+    );
     #[inline(always)]
     unsafe fn neg(self) -> Self {
         // fneg flips the sign bit only (NaN payloads kept), as Rust's `-x`
@@ -173,17 +137,6 @@ impl Arith for Q4 {
     #[inline(always)]
     unsafe fn ln(self) -> Self {
         ln_f32(self)
-    }
-    #[inline(always)]
-    unsafe fn powf(self, p: f32) -> Self {
-        Q4(per_lane!(
-            self.0,
-            f32,
-            4,
-            |x: f32| x.powf(p),
-            vld1q_f32,
-            vst1q_f32
-        ))
     }
     #[inline(always)]
     unsafe fn load_kept(p: *const f32, m: uint32x4_t, whole: bool) -> Self {
@@ -350,40 +303,18 @@ impl Vreg for Q2 {
     type T = f64;
     type M = uint64x2_t;
     const W: usize = 2;
-    #[inline(always)]
-    unsafe fn splat(x: f64) -> Self {
-        Q2(vdupq_n_f64(x))
-    }
-    #[inline(always)]
-    unsafe fn load(p: *const f64) -> Self {
-        // SAFETY: 2 readable elements at `p`, by the trait's contract.
-        Q2(vld1q_f64(p))
-    }
-    #[inline(always)]
-    unsafe fn store(self, p: *mut f64) {
-        // SAFETY: 2 writable elements at `p`, by the trait's contract.
-        vst1q_f64(p, self.0)
-    }
-    #[inline(always)]
-    unsafe fn add(self, o: Self) -> Self {
-        Q2(vaddq_f64(self.0, o.0))
-    }
-    #[inline(always)]
-    unsafe fn sub(self, o: Self) -> Self {
-        Q2(vsubq_f64(self.0, o.0))
-    }
-    #[inline(always)]
-    unsafe fn mul(self, o: Self) -> Self {
-        Q2(vmulq_f64(self.0, o.0))
-    }
-    #[inline(always)]
-    unsafe fn div(self, o: Self) -> Self {
-        Q2(vdivq_f64(self.0, o.0))
-    }
-    #[inline(always)]
-    unsafe fn sqrt(self) -> Self {
-        Q2(vsqrtq_f64(self.0))
-    }
+    crate::cpu::arch::generic::vreg_ops!(
+        Q2,
+        f64,
+        splat = vdupq_n_f64,
+        load = vld1q_f64,
+        store = vst1q_f64,
+        add = vaddq_f64,
+        sub = vsubq_f64,
+        mul = vmulq_f64,
+        div = vdivq_f64,
+        sqrt = vsqrtq_f64
+    );
     #[inline(always)]
     unsafe fn neg(self) -> Self {
         Q2(vnegq_f64(self.0))
@@ -433,25 +364,6 @@ impl Arith for Q2 {
     #[inline(always)]
     unsafe fn keep(m: uint64x2_t, v: Self) -> Self {
         Self::zero_unless(m, v)
-    }
-    #[inline(always)]
-    unsafe fn exp(self) -> Self {
-        Q2(per_lane!(self.0, f64, 2, f64::exp, vld1q_f64, vst1q_f64))
-    }
-    #[inline(always)]
-    unsafe fn ln(self) -> Self {
-        Q2(per_lane!(self.0, f64, 2, f64::ln, vld1q_f64, vst1q_f64))
-    }
-    #[inline(always)]
-    unsafe fn powf(self, p: f64) -> Self {
-        Q2(per_lane!(
-            self.0,
-            f64,
-            2,
-            |x: f64| x.powf(p),
-            vld1q_f64,
-            vst1q_f64
-        ))
     }
     #[inline(always)]
     unsafe fn load_kept(p: *const f64, m: uint64x2_t, whole: bool) -> Self {
