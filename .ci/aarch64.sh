@@ -39,8 +39,12 @@ fi
 # reduction on every ISA the target has and compares their bits, and the
 # fixture pins the NEON bits to x86's. The library's own unit tests are
 # left out too: they would compile the crate a second time, and test
-# nothing ISA-specific beyond Isa::parse.
-$cargo test $t --release -p maskops --test dim0_large --test nd --test fixture_bits --test golden --test adagrad_fast
+# nothing ISA-specific beyond Isa::parse. loss_simd, array and array_math
+# run the NEON losses and elementwise ops against the portable room (bit
+# for bit) and the reference; fixture_bits pins them (and everything else)
+# to the x86 bits.
+$cargo test $t --release -p maskops --test dim0_large --test nd --test fixture_bits --test golden \
+    --test adagrad_fast --test loss_simd --test array --test array_math
 # the fuzzer: every family, every ISA the target has, against the reference
 MASKOPS_FUZZ_SECONDS=${MASKOPS_FUZZ_SECONDS:-60} MASKOPS_FUZZ_SEED=${MASKOPS_FUZZ_SEED:-1} \
     $cargo test $t --release -p maskops --test fuzz -- --nocapture

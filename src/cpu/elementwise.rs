@@ -8,6 +8,7 @@
 //! every load and store (masked-out lanes are neither read nor written);
 //! AVX2 zeroes masked-out lanes with an AND before computing and blends the
 //! result into the destination's current value (branch-free; `vmaskmov` for
+//! the tail); NEON does as AVX2 (`bsl` merges, kept lanes one by one in
 //! the tail); the portable path maps fully kept 64-element chunks in one
 //! loop and visits only the set bits of the others.
 //!
@@ -32,7 +33,7 @@ use crate::element::Float;
 use crate::error::{check_len, check_shape, Result};
 use crate::mask::Mask;
 use crate::par;
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 use portable::is_f32;
 use portable::RawRhs;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -116,8 +117,8 @@ fn unary_min<T: Float>(op: &UnaryOp<T>) -> usize {
     }
 }
 
-// the x86 rooms' f32-only kernels take these casts
-#[cfg(target_arch = "x86_64")]
+// the SIMD rooms' per-type kernels take these casts
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 fn cast_unary<T: Float, U: Float>(op: UnaryOp<T>) -> UnaryOp<U> {
     let c = |x: T| U::from_f64(x.to_f64());
     match op {
@@ -133,7 +134,7 @@ fn cast_unary<T: Float, U: Float>(op: UnaryOp<T>) -> UnaryOp<U> {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 fn cast_rhs<T: Float, U: Float>(b: RawRhs<T>) -> RawRhs<U> {
     match b {
         RawRhs::Ptr(p) => RawRhs::Ptr(p as *const U),
@@ -207,6 +208,35 @@ unsafe fn unary_raw<T: Float>(
                 );
             },
             Isa::Portable | Isa::Neon => {}
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    if isa == Isa::Neon {
+        use crate::cpu::arch::aarch64::neon;
+        if is_f32::<T>() {
+            // SAFETY: NEON is part of the aarch64 base architecture and the
+            // contract is forwarded; T is f32 so the casts are identities.
+            unsafe {
+                return neon::elementwise::unary_f32(
+                    cast_unary(op),
+                    src as *const f32,
+                    dst as *mut f32,
+                    n,
+                    words,
+                    off,
+                );
+            }
+        }
+        // SAFETY: as above; T is f64 (the only other Float).
+        unsafe {
+            return neon::elementwise::unary_f64(
+                cast_unary(op),
+                src as *const f64,
+                dst as *mut f64,
+                n,
+                words,
+                off,
+            );
         }
     }
     let _ = isa;
@@ -284,6 +314,37 @@ unsafe fn binary_raw<T: Float>(
                 );
             },
             Isa::Portable | Isa::Neon => {}
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    if isa == Isa::Neon {
+        use crate::cpu::arch::aarch64::neon;
+        if is_f32::<T>() {
+            // SAFETY: NEON is part of the aarch64 base architecture and the
+            // contract is forwarded; T is f32 so the casts are identities.
+            unsafe {
+                return neon::elementwise::binary_f32(
+                    op,
+                    a as *const f32,
+                    cast_rhs(b),
+                    dst as *mut f32,
+                    n,
+                    words,
+                    off,
+                );
+            }
+        }
+        // SAFETY: as above; T is f64 (the only other Float).
+        unsafe {
+            return neon::elementwise::binary_f64(
+                op,
+                a as *const f64,
+                cast_rhs(b),
+                dst as *mut f64,
+                n,
+                words,
+                off,
+            );
         }
     }
     let _ = isa;

@@ -6,7 +6,7 @@
 //! (cross-entropy) computes its values and writes its gradient in one pass,
 //! and the sums follow the canonical order of [`crate::canonical`], so the
 //! result has the same bits for every `isa` and every rayon thread count.
-//! `f32` has portable, AVX2 and AVX-512 kernels; `f64` runs the portable
+//! `f32` has portable, AVX2, AVX-512 and NEON kernels; `f64` runs the portable
 //! kernels (with `std` `exp`/`ln`), for the elementwise losses compiled
 //! inside each ISA room so the compiler vectorizes them (same bits).
 //!
@@ -23,6 +23,8 @@ use std::any::TypeId;
 use crate::par;
 
 use crate::canonical::{canonical_fold, fold_partials, BLOCK};
+#[cfg(target_arch = "aarch64")]
+use crate::cpu::arch::aarch64::neon::loss as neon;
 use crate::cpu::arch::portable::loss as portable;
 #[cfg(target_arch = "x86_64")]
 use crate::cpu::arch::x86_64::{avx2::loss as avx2, avx512::loss as avx512};
@@ -168,8 +170,11 @@ pub(crate) struct ElemParams<F> {
     /// Write the outputs with non-temporal (streaming) stores where aligned:
     /// set for inputs far larger than the caches, where it saves the
     /// read-for-ownership of every gradient line. Changes no bits. Only
-    /// the x86 rooms have streaming stores.
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    /// the x86 rooms have streaming stores (the NEON room stores plainly).
+    #[cfg_attr(
+        not(any(target_arch = "x86_64", target_arch = "aarch64")),
+        allow(dead_code)
+    )]
     pub stream: bool,
 }
 
@@ -219,6 +224,9 @@ impl Kernels for f64 {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: the CPU has AVX2 (clamp_available).
             Isa::Avx2 => unsafe { avx2::elem_block_f64::<K>(p, x, y, pw, words, grad, vals) },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: NEON is part of the aarch64 base architecture.
+            Isa::Neon => unsafe { neon::elem_block_f64::<K>(p, x, y, pw, words, grad, vals) },
             _ => portable::elem_block::<f64, K>(p, x, y, pw, words, grad, vals),
         }
     }
@@ -255,6 +263,9 @@ impl Kernels for f32 {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: the CPU has AVX2 + FMA (clamp_available).
             Isa::Avx2 => unsafe { avx2::elem_block::<K>(p, x, y, pw, words, grad, vals) },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: NEON is part of the aarch64 base architecture.
+            Isa::Neon => unsafe { neon::elem_block::<K>(p, x, y, pw, words, grad, vals) },
             _ => portable::elem_block::<f32, K>(p, x, y, pw, words, grad, vals),
         }
     }
@@ -273,6 +284,9 @@ impl Kernels for f32 {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: the CPU has AVX2 (clamp_available).
             Isa::Avx2 => unsafe { avx2::ce_stats(x, w, with_q, g) },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: NEON is part of the aarch64 base architecture.
+            Isa::Neon => unsafe { neon::ce_stats(x, w, with_q, g) },
             _ => portable::ce_stats(x, w, with_q, g),
         }
     }
@@ -285,6 +299,9 @@ impl Kernels for f32 {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: the CPU has AVX2 (clamp_available).
             Isa::Avx2 => unsafe { avx2::ce_grad(g, w, alpha, beta) },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: NEON is part of the aarch64 base architecture.
+            Isa::Neon => unsafe { neon::ce_grad(g, w, alpha, beta) },
             _ => portable::ce_grad(g, w, alpha, beta),
         }
     }
@@ -297,6 +314,9 @@ impl Kernels for f32 {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: the CPU has AVX2 (clamp_available).
             (Isa::Avx2, true) => unsafe { avx2::zero_stream(g) },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: NEON is part of the aarch64 base architecture.
+            (Isa::Neon, true) => unsafe { neon::zero_stream(g) },
             _ => g.fill(0.0),
         }
     }
@@ -853,6 +873,9 @@ pub fn exp_with(isa: Isa, x: &[f32], out: &mut [f32]) -> Result<()> {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the CPU has AVX2 (clamp_available).
         Isa::Avx2 => unsafe { avx2::exp_slice(x, out) },
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: NEON is part of the aarch64 base architecture.
+        Isa::Neon => unsafe { neon::exp_slice(x, out) },
         _ => portable::exp_slice(x, out),
     }
     Ok(())
@@ -874,6 +897,9 @@ pub fn ln_with(isa: Isa, x: &[f32], out: &mut [f32]) -> Result<()> {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the CPU has AVX2 (clamp_available).
         Isa::Avx2 => unsafe { avx2::ln_slice(x, out) },
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: NEON is part of the aarch64 base architecture.
+        Isa::Neon => unsafe { neon::ln_slice(x, out) },
         _ => portable::ln_slice(x, out),
     }
     Ok(())
@@ -912,6 +938,9 @@ fn ecs_impl<F: Lf>(isa: Isa, e: &[F], rows: usize, cols: usize, thr: f64, grad: 
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the CPU has AVX2 (clamped by the caller).
         Isa::Avx2 => unsafe { avx2::ecs_row(&u, cols, i, thr_f, inv_n2, v, g) },
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: NEON is part of the aarch64 base architecture.
+        Isa::Neon => unsafe { neon::ecs_row(&u, cols, i, thr_f, inv_n2, v, g) },
         _ => portable::ecs_row(&u, cols, i, thr_f, inv_n2, v, g),
     };
     par::chunks2_if(par, &mut vals, rows, &mut gc, rows, &fwd);
@@ -925,6 +954,9 @@ fn ecs_impl<F: Lf>(isa: Isa, e: &[F], rows: usize, cols: usize, thr: f64, grad: 
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: the CPU has AVX2 (clamped by the caller).
                 Isa::Avx2 => unsafe { avx2::ecs_grad_row(&u, cols, i, gci, norms[i], out) },
+                #[cfg(target_arch = "aarch64")]
+                // SAFETY: NEON is part of the aarch64 base architecture.
+                Isa::Neon => unsafe { neon::ecs_grad_row(&u, cols, i, gci, norms[i], out) },
                 _ => portable::ecs_grad_row(&u, cols, i, gci, norms[i], out),
             }
         };

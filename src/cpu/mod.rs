@@ -25,8 +25,8 @@ pub enum Isa {
     /// Plain Rust written to auto-vectorize; runs everywhere.
     Portable,
     /// aarch64 Advanced SIMD (part of the base architecture, so every
-    /// aarch64 CPU has it). Reductions and softmax have NEON kernels; the
-    /// other families run the portable kernels under this ISA.
+    /// aarch64 CPU has it). Every family has NEON kernels (the `f64`
+    /// losses, as on x86, run the portable kernels compiled in the room).
     Neon,
     /// x86-64 AVX2 + FMA + F16C.
     Avx2,

@@ -18,7 +18,7 @@
 
 use super::{prefetch_lines, Vreg};
 use crate::array::{BinaryOp, UnaryOp};
-use crate::cpu::arch::portable::elementwise::{chunk_bits, PowKind, RawRhs};
+use crate::cpu::arch::portable::elementwise::{chunk_bits, exp_scalar, ln_scalar, PowKind, RawRhs};
 use crate::element::Float;
 
 /// What the elementwise ops need on top of [`Vreg`].
@@ -46,12 +46,39 @@ pub trait Arith: Vreg {
     /// `v` in the lanes of `m`, `+0.0` elsewhere (as [`Arith::select`], a
     /// plain operation; [`Vreg::zero_unless`] is the opaque form).
     unsafe fn keep(m: Self::M, v: Self) -> Self;
-    /// `crate::math::exp_f32` per lane (`f32`), `std`'s `exp` (`f64`).
-    unsafe fn exp(self) -> Self;
-    /// `crate::math::ln_f32` per lane (`f32`), `std`'s `ln` (`f64`).
-    unsafe fn ln(self) -> Self;
+    /// `crate::math::exp_f32` per lane (`f32`), `std`'s `exp` (`f64`):
+    /// by default the scalar function lane by lane; the rooms give `f32`
+    /// the vector transcription (`generic::math`).
+    #[inline(always)]
+    unsafe fn exp(self) -> Self {
+        self.per_lane(exp_scalar)
+    }
+    /// `crate::math::ln_f32` per lane (`f32`), `std`'s `ln` (`f64`), as
+    /// [`Arith::exp`].
+    #[inline(always)]
+    unsafe fn ln(self) -> Self {
+        self.per_lane(ln_scalar)
+    }
+    /// `f` on each lane, through memory: the scalar fallbacks (`std`'s
+    /// `exp`/`ln` for `f64`, a general `pow`).
+    #[inline(always)]
+    unsafe fn per_lane(self, f: impl Fn(Self::T) -> Self::T) -> Self {
+        let mut buf = core::mem::MaybeUninit::<[Self::T; 64]>::uninit();
+        let p = buf.as_mut_ptr() as *mut Self::T;
+        // SAFETY: `buf` holds 64 >= W elements; `store` writes the first W
+        // before they are read.
+        self.store(p);
+        for i in 0..Self::W {
+            // SAFETY: i < W, written above.
+            *p.add(i) = f(*p.add(i));
+        }
+        Self::load(p)
+    }
     /// `std`'s `powf` per lane.
-    unsafe fn powf(self, p: Self::T) -> Self;
+    #[inline(always)]
+    unsafe fn powf(self, p: Self::T) -> Self {
+        self.per_lane(|x| x.powf(p))
+    }
     /// The lanes of `m` from `p`, `+0.0` elsewhere. `whole`: all `W`
     /// elements at `p` are readable; otherwise only the lanes of `m` are,
     /// and only those are read.

@@ -16,13 +16,13 @@
 //! (the losses: `LANES / W` registers side by side).
 
 pub mod adagrad;
-// Instantiated by the x86 rooms; the NEON room runs the portable losses
-// and elementwise ops until it implements these lanes.
-#[cfg(target_arch = "x86_64")]
+// Instantiated by the x86 and NEON rooms (the portable room has its own
+// scalar bodies, which define the bits).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub mod elementwise;
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub mod loss;
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub mod math;
 
 use crate::element::{Element, Float};
@@ -88,6 +88,54 @@ pub trait Vreg: Copy {
     unsafe fn blend(m: Self::M, old: Self, new: Self) -> Self;
 }
 
+/// Writes the [`Vreg`] methods that are one intrinsic each (`splat`,
+/// `load`, `store`, `add`, `sub`, `mul`, `div`, `sqrt`) inside a room's
+/// `impl Vreg for $reg` block, `$reg` being a one-field tuple struct of the
+/// room's register type.
+macro_rules! vreg_ops {
+    (
+        $reg:ident, $t:ty, splat = $splat:path, load = $load:path, store = $store:path,
+        add = $add:path, sub = $sub:path, mul = $mul:path, div = $div:path,
+        sqrt = $sqrt:path $(,)?
+    ) => {
+        #[inline(always)]
+        unsafe fn splat(x: $t) -> Self {
+            $reg($splat(x))
+        }
+        #[inline(always)]
+        unsafe fn load(p: *const $t) -> Self {
+            // SAFETY: W readable elements at `p`, by the trait's contract.
+            $reg($load(p))
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut $t) {
+            // SAFETY: W writable elements at `p`, by the trait's contract.
+            $store(p, self.0)
+        }
+        #[inline(always)]
+        unsafe fn add(self, o: Self) -> Self {
+            $reg($add(self.0, o.0))
+        }
+        #[inline(always)]
+        unsafe fn sub(self, o: Self) -> Self {
+            $reg($sub(self.0, o.0))
+        }
+        #[inline(always)]
+        unsafe fn mul(self, o: Self) -> Self {
+            $reg($mul(self.0, o.0))
+        }
+        #[inline(always)]
+        unsafe fn div(self, o: Self) -> Self {
+            $reg($div(self.0, o.0))
+        }
+        #[inline(always)]
+        unsafe fn sqrt(self) -> Self {
+            $reg($sqrt(self.0))
+        }
+    };
+}
+pub(crate) use vreg_ops;
+
 /// Prefetch distance of the elementwise and loss loops, in bytes (as the
 /// reductions' `PF_BYTES`: masked loads train the hardware prefetcher
 /// poorly, and on Zen 4 a masked in-place scale of 2^24 f32 ran at ~0.3 of
@@ -113,3 +161,10 @@ pub(crate) fn prefetch_lines<S>(p: *const S, bytes: usize) {
         o += 64;
     }
 }
+
+/// No software prefetch in the NEON room: its loads are plain full-vector
+/// loads, which the hardware prefetchers follow (the x86 hint is there for
+/// masked loads).
+#[cfg(target_arch = "aarch64")]
+#[inline(always)]
+pub(crate) fn prefetch_lines<S>(_p: *const S, _bytes: usize) {}

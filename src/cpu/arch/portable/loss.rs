@@ -400,8 +400,11 @@ pub(crate) fn pearson_row<F: Lf>(x: &[F], y: &[F], keep: &[bool]) -> Option<F> {
 /// Generates a room's forwarding entry points: the portable kernels below
 /// compiled under the room's `#[target_feature]` attributes (the compiler
 /// vectorizes their branch-free fixed-lane chunks; the operations are the
-/// same, so are the bits). Each x86-64 room invokes it once.
-#[cfg_attr(not(target_arch = "x86_64"), allow(unused_macros))]
+/// same, so are the bits). Each x86-64 room and the NEON room invoke it once.
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(unused_macros)
+)]
 macro_rules! forwarders {
     ($(#[$attr:meta])*) => {
         use $crate::cpu::arch::portable::loss as fwd;
@@ -460,6 +463,6 @@ macro_rules! forwarders {
         }
     };
 }
-// the x86 rooms' loss entry points (the NEON room has none yet)
-#[cfg(target_arch = "x86_64")]
+// the x86 and NEON rooms' loss entry points
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub(crate) use forwarders;

@@ -2,3 +2,29 @@
 
 pub mod avx2;
 pub mod avx512;
+
+/// Writes [`MathLanes`](crate::cpu::arch::generic::math::MathLanes)'
+/// compares (`gt`, `lt`, `eq`, `nge`) inside a room's `impl MathLanes`
+/// block from its `f32` compare intrinsic `$cmp::<PREDICATE>` (a vector of
+/// lane masks on AVX2, a `k` mask on AVX-512).
+macro_rules! math_cmps {
+    ($m:ty, $cmp:ident) => {
+        #[inline(always)]
+        unsafe fn gt(self, o: Self) -> $m {
+            $cmp::<_CMP_GT_OQ>(self.0, o.0)
+        }
+        #[inline(always)]
+        unsafe fn lt(self, o: Self) -> $m {
+            $cmp::<_CMP_LT_OQ>(self.0, o.0)
+        }
+        #[inline(always)]
+        unsafe fn eq(self, o: Self) -> $m {
+            $cmp::<_CMP_EQ_OQ>(self.0, o.0)
+        }
+        #[inline(always)]
+        unsafe fn nge(self, o: Self) -> $m {
+            $cmp::<_CMP_NGE_UQ>(self.0, o.0)
+        }
+    };
+}
+pub(crate) use math_cmps;

@@ -1,6 +1,10 @@
-//! Kernels for the `neon` room: the reduce engine (whole and per-dim
-//! reductions, softmax and its backward) and Adagrad have NEON lanes; the
-//! losses and the elementwise ops run the `portable` room on aarch64.
+//! Kernels for the `neon` room: every family has NEON lanes. The reduce
+//! engine (reductions whole and per dim, softmax and its backward) has its
+//! 32-lane types in [`reduce`]; the losses, the elementwise ops and Adagrad
+//! run the generic bodies over the one-register types of [`lanes`].
 
 pub mod adagrad;
+pub mod elementwise;
+pub mod lanes;
+pub mod loss;
 pub mod reduce;

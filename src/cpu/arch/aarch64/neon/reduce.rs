@@ -25,7 +25,7 @@ pub struct Q64([float64x2_t; 16]);
 
 /// Bit of each `f32` lane of register `g` in the 32-bit mask word: lane
 /// `4g + j` is bit `4g + j`.
-const BIT4: [[u32; 4]; 8] = {
+pub(super) const BIT4: [[u32; 4]; 8] = {
     let mut t = [[0u32; 4]; 8];
     let mut k = 0;
     while k < 32 {
@@ -35,7 +35,7 @@ const BIT4: [[u32; 4]; 8] = {
     t
 };
 /// Bit of each `f64` lane of register `g`: lane `2g + j` is bit `2g + j`.
-const BIT2: [[u64; 2]; 16] = {
+pub(super) const BIT2: [[u64; 2]; 16] = {
     let mut t = [[0u64; 2]; 16];
     let mut k = 0;
     while k < 32 {

@@ -5,7 +5,8 @@
 //! broadcast / and / compare; masked-out lanes are zeroed by an AND, and
 //! tails go through `vmaskmovps`/`vmaskmovpd`, which touch selected lanes
 //! only. `exp`/`ln` for `f32` are `generic::math`'s over this room's
-//! primitives; for `f64` they (and a general `pow`) call `std` lane by lane.
+//! primitives; for `f64` they (and a general `pow`) call `std` lane by lane
+//! (`Arith`'s defaults).
 //!
 //! Every method requires AVX2: they are only inlined into this room's
 //! `#[target_feature]` entry points.
@@ -50,18 +51,6 @@ macro_rules! blendv {
 blendv!(blend_ps, __m256, "vblendvps");
 blendv!(blend_pd, __m256d, "vblendvpd");
 
-/// Lane-by-lane scalar fallback through memory.
-macro_rules! per_lane {
-    ($v:expr, $t:ty, $n:expr, $f:expr, $load:ident, $store:ident) => {{
-        let mut buf = [0 as $t; $n];
-        $store(buf.as_mut_ptr(), $v);
-        for x in buf.iter_mut() {
-            *x = $f(*x);
-        }
-        $load(buf.as_ptr())
-    }};
-}
-
 /// 8 `f32` lanes.
 #[derive(Clone, Copy)]
 pub struct Y8(__m256);
@@ -89,40 +78,18 @@ impl Vreg for Y8 {
     type T = f32;
     type M = __m256;
     const W: usize = 8;
-    #[inline(always)]
-    unsafe fn splat(x: f32) -> Self {
-        Y8(_mm256_set1_ps(x))
-    }
-    #[inline(always)]
-    unsafe fn load(p: *const f32) -> Self {
-        // SAFETY: 8 readable elements at `p`, by the trait's contract.
-        Y8(_mm256_loadu_ps(p))
-    }
-    #[inline(always)]
-    unsafe fn store(self, p: *mut f32) {
-        // SAFETY: 8 writable elements at `p`, by the trait's contract.
-        _mm256_storeu_ps(p, self.0)
-    }
-    #[inline(always)]
-    unsafe fn add(self, o: Self) -> Self {
-        Y8(_mm256_add_ps(self.0, o.0))
-    }
-    #[inline(always)]
-    unsafe fn sub(self, o: Self) -> Self {
-        Y8(_mm256_sub_ps(self.0, o.0))
-    }
-    #[inline(always)]
-    unsafe fn mul(self, o: Self) -> Self {
-        Y8(_mm256_mul_ps(self.0, o.0))
-    }
-    #[inline(always)]
-    unsafe fn div(self, o: Self) -> Self {
-        Y8(_mm256_div_ps(self.0, o.0))
-    }
-    #[inline(always)]
-    unsafe fn sqrt(self) -> Self {
-        Y8(_mm256_sqrt_ps(self.0))
-    }
+    crate::cpu::arch::generic::vreg_ops!(
+        Y8,
+        f32,
+        splat = _mm256_set1_ps,
+        load = _mm256_loadu_ps,
+        store = _mm256_storeu_ps,
+        add = _mm256_add_ps,
+        sub = _mm256_sub_ps,
+        mul = _mm256_mul_ps,
+        div = _mm256_div_ps,
+        sqrt = _mm256_sqrt_ps
+    );
     #[inline(always)]
     unsafe fn neg(self) -> Self {
         Y8(_mm256_xor_ps(self.0, _mm256_set1_ps(-0.0)))
@@ -178,18 +145,6 @@ impl Arith for Y8 {
         ln_f32(self)
     }
     #[inline(always)]
-    unsafe fn powf(self, p: f32) -> Self {
-        // SAFETY: 8-element stack buffer.
-        Y8(per_lane!(
-            self.0,
-            f32,
-            8,
-            |x: f32| x.powf(p),
-            _mm256_loadu_ps,
-            _mm256_storeu_ps
-        ))
-    }
-    #[inline(always)]
     unsafe fn load_kept(p: *const f32, m: __m256, whole: bool) -> Self {
         // SAFETY: `whole`: 8 readable elements; otherwise vmaskmov reads
         // only the selected lanes (the trait's contract).
@@ -214,22 +169,7 @@ impl Arith for Y8 {
 }
 
 impl MathLanes for Y8 {
-    #[inline(always)]
-    unsafe fn gt(self, o: Self) -> __m256 {
-        _mm256_cmp_ps::<_CMP_GT_OQ>(self.0, o.0)
-    }
-    #[inline(always)]
-    unsafe fn lt(self, o: Self) -> __m256 {
-        _mm256_cmp_ps::<_CMP_LT_OQ>(self.0, o.0)
-    }
-    #[inline(always)]
-    unsafe fn eq(self, o: Self) -> __m256 {
-        _mm256_cmp_ps::<_CMP_EQ_OQ>(self.0, o.0)
-    }
-    #[inline(always)]
-    unsafe fn nge(self, o: Self) -> __m256 {
-        _mm256_cmp_ps::<_CMP_NGE_UQ>(self.0, o.0)
-    }
+    crate::cpu::arch::x86_64::math_cmps!(__m256, _mm256_cmp_ps);
     #[inline(always)]
     unsafe fn round(self) -> Self {
         Y8(_mm256_round_ps::<
@@ -349,40 +289,18 @@ impl Vreg for Y4 {
     type T = f64;
     type M = __m256d;
     const W: usize = 4;
-    #[inline(always)]
-    unsafe fn splat(x: f64) -> Self {
-        Y4(_mm256_set1_pd(x))
-    }
-    #[inline(always)]
-    unsafe fn load(p: *const f64) -> Self {
-        // SAFETY: 4 readable elements at `p`, by the trait's contract.
-        Y4(_mm256_loadu_pd(p))
-    }
-    #[inline(always)]
-    unsafe fn store(self, p: *mut f64) {
-        // SAFETY: 4 writable elements at `p`, by the trait's contract.
-        _mm256_storeu_pd(p, self.0)
-    }
-    #[inline(always)]
-    unsafe fn add(self, o: Self) -> Self {
-        Y4(_mm256_add_pd(self.0, o.0))
-    }
-    #[inline(always)]
-    unsafe fn sub(self, o: Self) -> Self {
-        Y4(_mm256_sub_pd(self.0, o.0))
-    }
-    #[inline(always)]
-    unsafe fn mul(self, o: Self) -> Self {
-        Y4(_mm256_mul_pd(self.0, o.0))
-    }
-    #[inline(always)]
-    unsafe fn div(self, o: Self) -> Self {
-        Y4(_mm256_div_pd(self.0, o.0))
-    }
-    #[inline(always)]
-    unsafe fn sqrt(self) -> Self {
-        Y4(_mm256_sqrt_pd(self.0))
-    }
+    crate::cpu::arch::generic::vreg_ops!(
+        Y4,
+        f64,
+        splat = _mm256_set1_pd,
+        load = _mm256_loadu_pd,
+        store = _mm256_storeu_pd,
+        add = _mm256_add_pd,
+        sub = _mm256_sub_pd,
+        mul = _mm256_mul_pd,
+        div = _mm256_div_pd,
+        sqrt = _mm256_sqrt_pd
+    );
     #[inline(always)]
     unsafe fn neg(self) -> Self {
         Y4(_mm256_xor_pd(self.0, _mm256_set1_pd(-0.0)))
@@ -428,42 +346,6 @@ impl Arith for Y4 {
     #[inline(always)]
     unsafe fn keep(m: __m256d, v: Self) -> Self {
         Y4(_mm256_and_pd(v.0, m))
-    }
-    #[inline(always)]
-    unsafe fn exp(self) -> Self {
-        // SAFETY: 4-element stack buffer.
-        Y4(per_lane!(
-            self.0,
-            f64,
-            4,
-            f64::exp,
-            _mm256_loadu_pd,
-            _mm256_storeu_pd
-        ))
-    }
-    #[inline(always)]
-    unsafe fn ln(self) -> Self {
-        // SAFETY: 4-element stack buffer.
-        Y4(per_lane!(
-            self.0,
-            f64,
-            4,
-            f64::ln,
-            _mm256_loadu_pd,
-            _mm256_storeu_pd
-        ))
-    }
-    #[inline(always)]
-    unsafe fn powf(self, p: f64) -> Self {
-        // SAFETY: 4-element stack buffer.
-        Y4(per_lane!(
-            self.0,
-            f64,
-            4,
-            |x: f64| x.powf(p),
-            _mm256_loadu_pd,
-            _mm256_storeu_pd
-        ))
     }
     #[inline(always)]
     unsafe fn load_kept(p: *const f64, m: __m256d, whole: bool) -> Self {

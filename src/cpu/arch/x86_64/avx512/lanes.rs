@@ -5,7 +5,7 @@
 //! masked-out lanes (and suppress their faults past the end), masked
 //! stores never touch them. `exp`/`ln` for `f32` are `generic::math`'s
 //! over this room's primitives; for `f64` they (and a general `pow`) call
-//! `std` lane by lane.
+//! `std` lane by lane (`Arith`'s defaults).
 //!
 //! Every method requires AVX-512 F/DQ (the losses and elementwise ops also
 //! BW/VL): they are only inlined into this room's `#[target_feature]`
@@ -90,20 +90,6 @@ macro_rules! zmm {
             type M = $m;
             const W: usize = $w;
             #[inline(always)]
-            unsafe fn splat(x: $t) -> Self {
-                $name($set1(x))
-            }
-            #[inline(always)]
-            unsafe fn load(p: *const $t) -> Self {
-                // SAFETY: W readable elements at `p`, by the trait's contract.
-                $name($loadu(p))
-            }
-            #[inline(always)]
-            unsafe fn store(self, p: *mut $t) {
-                // SAFETY: W writable elements at `p`, by the trait's contract.
-                $storeu(p, self.0)
-            }
-            #[inline(always)]
             unsafe fn load_part(p: *const $t, k: usize) -> Self {
                 // SAFETY: a masked load reads only the `k` lanes of the mask,
                 // readable by the trait's contract.
@@ -114,26 +100,18 @@ macro_rules! zmm {
                 // SAFETY: a masked store writes only the `k` lanes of the mask.
                 $msu(p, ((1u32 << k) - 1) as $m, self.0)
             }
-            #[inline(always)]
-            unsafe fn add(self, o: Self) -> Self {
-                $name($add(self.0, o.0))
-            }
-            #[inline(always)]
-            unsafe fn sub(self, o: Self) -> Self {
-                $name($sub(self.0, o.0))
-            }
-            #[inline(always)]
-            unsafe fn mul(self, o: Self) -> Self {
-                $name($mul(self.0, o.0))
-            }
-            #[inline(always)]
-            unsafe fn div(self, o: Self) -> Self {
-                $name($div(self.0, o.0))
-            }
-            #[inline(always)]
-            unsafe fn sqrt(self) -> Self {
-                $name($sqrt(self.0))
-            }
+            $crate::cpu::arch::generic::vreg_ops!(
+                $name,
+                $t,
+                splat = $set1,
+                load = $loadu,
+                store = $storeu,
+                add = $add,
+                sub = $sub,
+                mul = $mul,
+                div = $div,
+                sqrt = $sqrt
+            );
             #[inline(always)]
             unsafe fn neg(self) -> Self {
                 $name($xor(self.0, $set1(-0.0)))
@@ -196,18 +174,6 @@ zmm!(
     xor = _mm512_xor_pd
 );
 
-/// Lane-by-lane scalar fallback through memory.
-macro_rules! per_lane {
-    ($v:expr, $t:ty, $n:expr, $f:expr, $load:ident, $store:ident) => {{
-        let mut buf = [0 as $t; $n];
-        $store(buf.as_mut_ptr(), $v);
-        for x in buf.iter_mut() {
-            *x = $f(*x);
-        }
-        $load(buf.as_ptr())
-    }};
-}
-
 #[inline(always)]
 unsafe fn set1(v: f32) -> __m512 {
     _mm512_set1_ps(v)
@@ -251,18 +217,6 @@ impl Arith for Z16 {
         ln_f32(self)
     }
     #[inline(always)]
-    unsafe fn powf(self, p: f32) -> Self {
-        // SAFETY: 16-element stack buffer.
-        Z16(per_lane!(
-            self.0,
-            f32,
-            16,
-            |x: f32| x.powf(p),
-            _mm512_loadu_ps,
-            _mm512_storeu_ps
-        ))
-    }
-    #[inline(always)]
     unsafe fn load_kept(p: *const f32, m: __mmask16, _whole: bool) -> Self {
         // SAFETY: every lane of `m` is readable (the trait's contract);
         // masked-out lanes are not accessed (fault suppression).
@@ -276,22 +230,7 @@ impl Arith for Z16 {
 }
 
 impl MathLanes for Z16 {
-    #[inline(always)]
-    unsafe fn gt(self, o: Self) -> __mmask16 {
-        _mm512_cmp_ps_mask::<_CMP_GT_OQ>(self.0, o.0)
-    }
-    #[inline(always)]
-    unsafe fn lt(self, o: Self) -> __mmask16 {
-        _mm512_cmp_ps_mask::<_CMP_LT_OQ>(self.0, o.0)
-    }
-    #[inline(always)]
-    unsafe fn eq(self, o: Self) -> __mmask16 {
-        _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(self.0, o.0)
-    }
-    #[inline(always)]
-    unsafe fn nge(self, o: Self) -> __mmask16 {
-        _mm512_cmp_ps_mask::<_CMP_NGE_UQ>(self.0, o.0)
-    }
+    crate::cpu::arch::x86_64::math_cmps!(__mmask16, _mm512_cmp_ps_mask);
     #[inline(always)]
     unsafe fn round(self) -> Self {
         Z16(_mm512_roundscale_ps::<
@@ -436,42 +375,6 @@ impl Arith for Z8 {
     #[inline(always)]
     unsafe fn keep(m: __mmask8, v: Self) -> Self {
         Z8(_mm512_maskz_mov_pd(m, v.0))
-    }
-    #[inline(always)]
-    unsafe fn exp(self) -> Self {
-        // SAFETY: 8-element stack buffer.
-        Z8(per_lane!(
-            self.0,
-            f64,
-            8,
-            f64::exp,
-            _mm512_loadu_pd,
-            _mm512_storeu_pd
-        ))
-    }
-    #[inline(always)]
-    unsafe fn ln(self) -> Self {
-        // SAFETY: 8-element stack buffer.
-        Z8(per_lane!(
-            self.0,
-            f64,
-            8,
-            f64::ln,
-            _mm512_loadu_pd,
-            _mm512_storeu_pd
-        ))
-    }
-    #[inline(always)]
-    unsafe fn powf(self, p: f64) -> Self {
-        // SAFETY: 8-element stack buffer.
-        Z8(per_lane!(
-            self.0,
-            f64,
-            8,
-            |x: f64| x.powf(p),
-            _mm512_loadu_pd,
-            _mm512_storeu_pd
-        ))
     }
     #[inline(always)]
     unsafe fn load_kept(p: *const f64, m: __mmask8, _whole: bool) -> Self {
