@@ -53,8 +53,8 @@ use mpi::raw::AsRaw;
 use mpi::topology::{Communicator, SimpleCommunicator};
 
 use crate::element::Element;
-use crate::error::{Error, Result};
-use crate::optim::{Adagrad, AdagradElement, AdagradState};
+use crate::error::{check_shape, Error, Result};
+use crate::optim::{validate, Adagrad, AdagradElement, AdagradState};
 use crate::shard::{exclusive_prefix, Buckets, Shard, Sharding};
 
 /// What one collective call moved, as seen by this rank. Entries and bytes
@@ -259,14 +259,7 @@ impl Exchange {
         let local = self
             .check_step(opt, param.len(), state.sum.len(), cols)
             .and_then(|()| {
-                if let Some(position) = col_inds.iter().position(|&c| c >= cols) {
-                    return Err(Error::Index {
-                        arg: "col_inds",
-                        index: col_inds[position],
-                        position,
-                        bound: cols,
-                    });
-                }
+                validate::check_indices("col_inds", col_inds, cols)?;
                 self.sharding.partition_coo(row_inds, col_inds, values)
             })
             .and_then(|b| self.check_volume(b, 2, std::mem::size_of::<P>()));
@@ -286,23 +279,8 @@ impl Exchange {
     ) -> Result<Traffic> {
         let sz = std::mem::size_of::<P>();
         let local = (|| {
-            let want = self.shard.rows().checked_mul(cols);
-            if want != Some(param.len()) {
-                return Err(Error::Shape {
-                    arg: "param",
-                    rows: self.shard.rows(),
-                    cols,
-                    len: param.len(),
-                });
-            }
-            if ids.len().checked_mul(cols) != Some(out.len()) {
-                return Err(Error::Shape {
-                    arg: "out",
-                    rows: ids.len(),
-                    cols,
-                    len: out.len(),
-                });
-            }
+            validate::check_param_shape(self.shard.rows(), cols, param.len())?;
+            check_shape("out", ids.len(), cols, out.len())?;
             let route = self.sharding.route(ids, "ids")?;
             let bytes = ids.len().saturating_mul(8 + cols * sz);
             if bytes > self.max_bytes_per_call() {
@@ -319,9 +297,10 @@ impl Exchange {
         self.send_ids.extend(route.ids().iter().map(|&g| g as u64));
         self.alltoallv_ids(route.counts(), &recv_counts, 1)?;
         // the owners answer from their shards
-        let asked: Vec<usize> = self.recv_ids.iter().map(|&g| g as usize).collect();
-        let mut reply = vec![P::default(); asked.len() * cols];
-        self.shard.read_rows(param, cols, &asked, &mut reply)?;
+        self.rows.clear();
+        self.rows.extend(self.recv_ids.iter().map(|&g| g as usize));
+        let mut reply = vec![P::default(); self.rows.len() * cols];
+        self.shard.read_rows(param, cols, &self.rows, &mut reply)?;
         let mut packed = vec![P::default(); ids.len() * cols];
         let (sc, sd) = counts_displs(&recv_counts, cols * sz);
         let (rc, rd) = counts_displs(route.counts(), cols * sz);
@@ -364,15 +343,8 @@ impl Exchange {
             })
         } else if total.is_none_or(|t| t > i32::MAX as usize) {
             Err(self.volume_error(total.unwrap_or(usize::MAX)))
-        } else if self.shard.rows().checked_mul(width) != Some(local.len()) {
-            Err(Error::Shape {
-                arg: "local",
-                rows: self.shard.rows(),
-                cols: width,
-                len: local.len(),
-            })
         } else {
-            Ok(vec![0; self.size])
+            check_shape("local", self.shard.rows(), width, local.len()).map(|()| vec![0; self.size])
         };
         // a refusal on one rank must not leave the others in the gather
         self.agree(ok.as_deref(), width)?;
@@ -443,22 +415,8 @@ impl Exchange {
 
     fn check_step(&self, opt: &Adagrad, param: usize, state: usize, cols: usize) -> Result<()> {
         opt.validate()?;
-        if self.shard.rows().checked_mul(cols) != Some(param) {
-            return Err(Error::Shape {
-                arg: "param",
-                rows: self.shard.rows(),
-                cols,
-                len: param,
-            });
-        }
-        if state != param {
-            return Err(Error::Length {
-                arg: "state.sum",
-                expected: param,
-                actual: state,
-            });
-        }
-        Ok(())
+        validate::check_param_shape(self.shard.rows(), cols, param)?;
+        validate::check_state(param, state)
     }
 
     fn check_volume<T: Copy>(

@@ -69,7 +69,7 @@
 
 use std::cell::RefCell;
 
-use crate::error::{Error, Result};
+use crate::error::{check_shape, Error, Result};
 use crate::optim::{Adagrad, AdagradElement, AdagradState};
 
 /// How the rows of a table are split among `ranks` processes.
@@ -254,7 +254,7 @@ impl Sharding {
         cols: usize,
         values: &[T],
     ) -> Result<Buckets<T>> {
-        check_values("values", ids.len(), cols, values.len())?;
+        check_shape("values", ids.len(), cols, values.len())?;
         let route = self.route(ids, "ids")?;
         let mut packed = Vec::with_capacity(values.len());
         for &k in &route.order {
@@ -279,8 +279,8 @@ impl Sharding {
         col_inds: &[usize],
         values: &[T],
     ) -> Result<Buckets<T>> {
-        check_values("col_inds", row_inds.len(), 1, col_inds.len())?;
-        check_values("values", row_inds.len(), 1, values.len())?;
+        check_shape("col_inds", row_inds.len(), 1, col_inds.len())?;
+        check_shape("values", row_inds.len(), 1, values.len())?;
         let route = self.route(row_inds, "row_inds")?;
         let col_inds = route.order.iter().map(|&k| col_inds[k]).collect();
         let values = route.order.iter().map(|&k| values[k]).collect();
@@ -339,18 +339,6 @@ fn check_ranks(ranks: usize) -> Result<()> {
         });
     }
     Ok(())
-}
-
-fn check_values(arg: &'static str, entries: usize, width: usize, actual: usize) -> Result<()> {
-    match entries.checked_mul(width) {
-        Some(expected) if expected == actual => Ok(()),
-        _ => Err(Error::Shape {
-            arg,
-            rows: entries,
-            cols: width,
-            len: actual,
-        }),
-    }
 }
 
 /// `[0, c0, c0 + c1, …]`, one entry per count.
@@ -457,8 +445,8 @@ impl Shard {
         ids: &[usize],
         out: &mut [T],
     ) -> Result<()> {
-        check_values("param", self.rows(), cols, param.len())?;
-        check_values("out", ids.len(), cols, out.len())?;
+        check_shape("param", self.rows(), cols, param.len())?;
+        check_shape("out", ids.len(), cols, out.len())?;
         if cols == 0 {
             return Ok(());
         }
@@ -518,8 +506,8 @@ impl Route {
     /// the requester's half of a lookup.
     pub fn place_rows<T: Copy>(&self, packed: &[T], width: usize, out: &mut [T]) -> Result<()> {
         let n = self.ids.len();
-        check_values("packed", n, width, packed.len())?;
-        check_values("out", n, width, out.len())?;
+        check_shape("packed", n, width, packed.len())?;
+        check_shape("out", n, width, out.len())?;
         if width == 0 {
             return Ok(());
         }
