@@ -202,6 +202,38 @@ pub fn run(ctx: &Ctx) {
         }
     }
 
+    // the half types run the f32 kernels on widened pieces (src/cpu/reduce/widen.rs)
+    header("reduce: f16 / bf16 vs f32 along a dimension and softmax (4096 x 4096, one thread, density 0.9)");
+    {
+        let (r, c) = (4096usize, 4096usize);
+        let x = data(r * c, 23);
+        let m = Mask::random(r * c, 0.1, 5);
+        let xh: Vec<f16> = x.iter().map(|&v| f16::from_f32(v)).collect();
+        let xb: Vec<bf16> = x.iter().map(|&v| bf16::from_f32(v)).collect();
+        fn t<T: Element>(ctx: &Ctx, x: &[T], m: &Mask, r: usize, c: usize, what: &str) -> f64 {
+            let v = MaskedView::matrix(x, m, r, c).unwrap();
+            match what {
+                "sum dim 0" => ctx.time(|| reduce_dim(&v, 0, Reduction::Sum).unwrap()),
+                "sum dim 1" => ctx.time(|| reduce_dim(&v, 1, Reduction::Sum).unwrap()),
+                _ => ctx.time(|| softmax(&v, 1, false).unwrap()),
+            }
+        }
+        for what in ["sum dim 0", "sum dim 1", "softmax"] {
+            let t32 = p1.install(|| t(ctx, &x, &m, r, c, what));
+            let t16 = p1.install(|| t(ctx, &xh, &m, r, c, what));
+            let tb = p1.install(|| t(ctx, &xb, &m, r, c, what));
+            let e = |t: f64| (r * c) as f64 / t / 1e9;
+            println!(
+                "{what:<10}: f32 {:>6.2}  f16 {:>6.2} ({:.2}x f32)  bf16 {:>6.2} ({:.2}x f32)",
+                e(t32),
+                e(t16),
+                t32 / t16,
+                e(tb),
+                t32 / tb
+            );
+        }
+    }
+
     header("reduce: one vs two threads, N = 2^24 f32, density 0.9 (wall clock)");
     let n = 1usize << 24;
     let x = data(n, 17);

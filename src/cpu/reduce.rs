@@ -36,6 +36,7 @@
 //! and softmax ([`crate::softmax`] for the `_into` and backward forms).
 
 pub mod engine;
+pub(crate) mod widen;
 
 use crate::canonical::{canonical_fold, BLOCK, LANES};
 use crate::cpu::{arch, Isa};

@@ -1881,41 +1881,348 @@ pub unsafe fn dim0_dot_block<T: Element, V: LoadT<T>>(
     out[..w].copy_from_slice(&acc[..w]);
 }
 
+/// `dst[i] = src[i]` widened to the accumulator type, with the room's
+/// loads (the conversion the engine applies to every element it reads):
+/// how the half types reach the `f32` kernels ([`super::widen`]).
+///
+/// # Safety
+/// Room features (see [`Lanes`]).
+#[inline(always)]
+pub unsafe fn widen<T: SimdElem, V: LoadT<T, A = T::Acc>>(src: &[T], dst: &mut [T::Acc]) {
+    let z = V::splat(T::Acc::ZERO);
+    let n = src.len().min(dst.len());
+    let mut i = 0;
+    while i + LANES <= n {
+        // the engine's own distance ahead (prefetches never fault)
+        V::prefetch(
+            (src.as_ptr().add(i) as *const u8).wrapping_add(PF_BYTES),
+            false,
+        );
+        // SAFETY: `src` and `dst` hold LANES elements from `i`.
+        V::load(src.as_ptr().add(i), u32::MAX, z).store_acc(dst.as_mut_ptr().add(i));
+        i += LANES;
+    }
+    if i < n {
+        let k = n - i;
+        let mut bs = [T::ZERO; LANES];
+        bs[..k].copy_from_slice(&src[i..n]);
+        let mut bd = [T::Acc::ZERO; LANES];
+        // SAFETY: both buffers hold LANES elements.
+        V::load(bs.as_ptr(), u32::MAX, z).store_acc(bd.as_mut_ptr());
+        dst[i..n].copy_from_slice(&bd[..k]);
+    }
+}
+
+/// `dst[i] = src[i]` rounded from the accumulator type, with the room's
+/// stores (the rounding the engine applies to every element it writes).
+///
+/// # Safety
+/// Room features (see [`Lanes`]).
+#[inline(always)]
+pub unsafe fn narrow<T: SimdElem, V: LoadT<T, A = T::Acc>>(src: &[T::Acc], dst: &mut [T]) {
+    let n = src.len().min(dst.len());
+    let mut i = 0;
+    while i + LANES <= n {
+        // SAFETY: `src` and `dst` hold LANES elements from `i`.
+        V::load_acc(src.as_ptr().add(i)).store(dst.as_mut_ptr().add(i));
+        i += LANES;
+    }
+    if i < n {
+        let k = n - i;
+        let mut bs = [T::Acc::ZERO; LANES];
+        bs[..k].copy_from_slice(&src[i..n]);
+        let mut bd = [T::ZERO; LANES];
+        // SAFETY: both buffers hold LANES elements.
+        V::load_acc(bs.as_ptr()).store(bd.as_mut_ptr());
+        dst[i..n].copy_from_slice(&bd[..k]);
+    }
+}
+
 /// Generates a room's entry points: each instantiates the generic bodies
-/// above with the room's lane type `T::V`, under the room's attributes
+/// above with the room's lane type, under the room's attributes
 /// (`#[target_feature]`). `$v32` holds 32 `f32` lanes (for `f32`, `f16` and
-/// `bf16` elements), `$v64` 32 `f64` lanes; the macro also writes the
-/// room's trait `E` that maps each element type to its lane type.
+/// `bf16`), `$v64` 32 `f64` lanes. `native:` instantiates the engine for
+/// all four element types (the SIMD rooms); `widened:` for `f32` and `f64`
+/// only, the half types reaching the room's `f32` entries on widened
+/// pieces ([`super::widen`], the portable room). The macro also writes the
+/// room's trait `E`, through which each entry reaches its element type's
+/// body.
 macro_rules! room_entries {
-    ($v32:ty, $v64:ty $(, #[$attr:meta])*) => {
+    // SIMD rooms: the engine instantiated for the half types too (their
+    // loads convert in registers: the fastest half-precision folds)
+    (native: $v32:ty, $v64:ty $(, #[$attr:meta])*) => {
+        $crate::cpu::reduce::engine::room_entries!(@common $v32, $v64 $(, #[$attr])*);
+        native!(half::f16, $v32);
+        native!(half::bf16, $v32);
+    };
+    // the portable room: the half types widened to the `f32` entries
+    (widened: $v32:ty, $v64:ty $(, #[$attr:meta])*) => {
+        $crate::cpu::reduce::engine::room_entries!(@common $v32, $v64 $(, #[$attr])*);
+        use $crate::cpu::reduce::widen;
+
+        /// The half types and their 32-lane type (for the conversions).
+        pub trait Hv: eng::SimdElem<Acc = f32> {
+            /// The 32-lane type.
+            type V: eng::LoadT<Self, A = f32>;
+        }
+        impl Hv for half::f16 {
+            type V = $v32;
+        }
+        impl Hv for half::bf16 {
+            type V = $v32;
+        }
+
+        /// A half type widened to `f32` (see `eng::widen`).
+        ///
+        /// # Safety
+        /// The room's CPU features must be available.
+        $(#[$attr])*
+        #[inline(never)]
+        pub unsafe fn widen_half<T: Hv>(src: &[T], dst: &mut [f32]) {
+            eng::widen::<T, T::V>(src, dst)
+        }
+
+        /// `f32` rounded to a half type (see `eng::narrow`).
+        ///
+        /// # Safety
+        /// The room's CPU features must be available.
+        $(#[$attr])*
+        #[inline(never)]
+        pub unsafe fn narrow_half<T: Hv>(src: &[f32], dst: &mut [T]) {
+            eng::narrow::<T, T::V>(src, dst)
+        }
+
+        // The room's conversions of `$t`, for `widen`.
+        // SAFETY (every `unsafe` call below): the closures run inside one of
+        // this room's entry points, so the room's CPU features are available
+        // to the `f32` entries and the conversions they call.
+        macro_rules! cv {
+            ($t:ty) => {
+                widen::Cv::<$t> {
+                    widen: &|s, d| unsafe { widen_half::<$t>(s, d) },
+                    narrow: &|s, d| unsafe { narrow_half::<$t>(s, d) },
+                }
+            };
+        }
+
+        macro_rules! widened {
+            ($t:ty) => {
+                impl E for $t {
+                    #[inline(always)]
+                    unsafe fn seq_fold_b<K: Kind>(x: &[$t], words: &[u64], bit0: usize, c: f32) -> f32 {
+                        widen::seq_fold(
+                            cv!($t),
+                            x, words, bit0, c,
+                            &|a, w, b, c| unsafe { seq_fold::<f32, K>(a, w, b, c) },
+                            &|a, w, b, c, o| unsafe { block_partials::<f32, K>(a, w, b, c, o) },
+                            &|p| eng::fold_partials_in(p, K::identity(), K::op),
+                        )
+                    }
+                    #[inline(always)]
+                    unsafe fn block_partials_b<K: Kind>(
+                        x: &[$t], words: &[u64], bit0: usize, c: f32, out: &mut [f32],
+                    ) {
+                        widen::block_partials(cv!($t), x, words, bit0, c, out, &|a, w, b, c, o| unsafe {
+                            block_partials::<f32, K>(a, w, b, c, o)
+                        })
+                    }
+                    #[inline(always)]
+                    unsafe fn rows_fold_b<K: Kind>(
+                        x: &[$t], words: &[u64], bit0: usize, cols: usize, c: Option<&[f32]>,
+                        out: &mut [f32],
+                    ) {
+                        widen::rows_fold(cv!($t), x, words, bit0, cols, c, out, &|a, w, b, n, c, o| unsafe {
+                            rows_fold::<f32, K>(a, w, b, n, c, o)
+                        })
+                    }
+                    #[inline(always)]
+                    unsafe fn dim0_block_b<K: Kind>(
+                        x: &[$t], words: &[u64], cols: usize, col0: usize, w: usize, row0: usize,
+                        nrows: usize, c: Option<&[f32]>, out: &mut [f32],
+                    ) {
+                        widen::dim0_block(
+                            cv!($t),
+                            x, words, cols, col0, w, row0, nrows, c, out,
+                            &|a, ws, n, c0, w, r0, nr, c, o| unsafe {
+                                dim0_block::<f32, K>(a, ws, n, c0, w, r0, nr, c, o)
+                            },
+                        )
+                    }
+                    #[inline(always)]
+                    unsafe fn dim0_dot_block_b(
+                        g: &[$t], y: &[$t], words: &[u64], cols: usize, col0: usize, w: usize,
+                        row0: usize, nrows: usize, out: &mut [f32],
+                    ) {
+                        widen::dim0_dot_block(
+                            cv!($t),
+                            g, y, words, cols, col0, w, row0, nrows, out,
+                            &|a, b, ws, n, c0, w, r0, nr, o| unsafe {
+                                dim0_dot_block::<f32>(a, b, ws, n, c0, w, r0, nr, o)
+                            },
+                        )
+                    }
+                    #[inline(always)]
+                    unsafe fn softmax_rows_b(
+                        x: &[$t], y: &mut [$t], words: &[u64], bit0: usize, cols: usize, log: bool,
+                    ) {
+                        widen::map_rows(cv!($t), x, y, bit0, cols, &|a, o, b| unsafe {
+                            softmax_rows::<f32>(a, o, words, b, cols, log)
+                        })
+                    }
+                    #[inline(always)]
+                    unsafe fn softmax_cols_map_b(
+                        x: &[$t], y: &mut [$t], words: &[u64], bit0: usize, cols: usize,
+                        shift: &[f32], scale: &[f32], log: bool,
+                    ) {
+                        widen::map_rows(cv!($t), x, y, bit0, cols, &|a, o, b| unsafe {
+                            softmax_cols_map::<f32>(a, o, words, b, cols, shift, scale, log)
+                        })
+                    }
+                    #[inline(always)]
+                    unsafe fn softmax_bwd_rows_b(
+                        g: &[$t], y: &[$t], dx: &mut [$t], words: &[u64], bit0: usize,
+                        cols: usize, log: bool,
+                    ) {
+                        widen::map_rows2(cv!($t), g, y, dx, bit0, cols, &|a, b, o, p| unsafe {
+                            softmax_bwd_rows::<f32>(a, b, o, words, p, cols, log)
+                        })
+                    }
+                    #[inline(always)]
+                    unsafe fn softmax_bwd_cols_map_b(
+                        g: &[$t], y: &[$t], dx: &mut [$t], words: &[u64], bit0: usize,
+                        cols: usize, k: &[f32], log: bool,
+                    ) {
+                        widen::map_rows2(cv!($t), g, y, dx, bit0, cols, &|a, b, o, p| unsafe {
+                            softmax_bwd_cols_map::<f32>(a, b, o, words, p, cols, k, log)
+                        })
+                    }
+                }
+            };
+        }
+        widened!(half::f16);
+        widened!(half::bf16);
+    };
+    (@common $v32:ty, $v64:ty $(, #[$attr:meta])*) => {
         use $crate::cpu::reduce::engine as eng;
         use eng::Kind;
 
-        /// Element types this room handles, with their lane type.
+        /// Element types this room handles: each one's bodies behind the
+        /// room's entry points (the engine's, or the `f32` entries on
+        /// widened pieces).
+        ///
+        /// # Safety
+        /// Every method needs the room's CPU features: they are called only
+        /// from the entry points below.
+        #[allow(clippy::missing_safety_doc, clippy::too_many_arguments)]
         pub trait E: eng::SimdElem {
-            /// The 32-lane type.
-            type V: eng::LoadT<Self, A = Self::Acc>;
+            unsafe fn seq_fold_b<K: Kind>(x: &[Self], words: &[u64], bit0: usize, c: Self::Acc) -> Self::Acc;
+            unsafe fn block_partials_b<K: Kind>(
+                x: &[Self], words: &[u64], bit0: usize, c: Self::Acc, out: &mut [Self::Acc],
+            );
+            unsafe fn rows_fold_b<K: Kind>(
+                x: &[Self], words: &[u64], bit0: usize, cols: usize, c: Option<&[Self::Acc]>,
+                out: &mut [Self::Acc],
+            );
+            unsafe fn dim0_block_b<K: Kind>(
+                x: &[Self], words: &[u64], cols: usize, col0: usize, w: usize, row0: usize,
+                nrows: usize, c: Option<&[Self::Acc]>, out: &mut [Self::Acc],
+            );
+            unsafe fn dim0_dot_block_b(
+                g: &[Self], y: &[Self], words: &[u64], cols: usize, col0: usize, w: usize,
+                row0: usize, nrows: usize, out: &mut [Self::Acc],
+            );
+            unsafe fn softmax_rows_b(
+                x: &[Self], y: &mut [Self], words: &[u64], bit0: usize, cols: usize, log: bool,
+            );
+            unsafe fn softmax_cols_map_b(
+                x: &[Self], y: &mut [Self], words: &[u64], bit0: usize, cols: usize,
+                shift: &[Self::Acc], scale: &[Self::Acc], log: bool,
+            );
+            unsafe fn softmax_bwd_rows_b(
+                g: &[Self], y: &[Self], dx: &mut [Self], words: &[u64], bit0: usize, cols: usize,
+                log: bool,
+            );
+            unsafe fn softmax_bwd_cols_map_b(
+                g: &[Self], y: &[Self], dx: &mut [Self], words: &[u64], bit0: usize, cols: usize,
+                k: &[Self::Acc], log: bool,
+            );
         }
-        impl E for f32 {
-            type V = $v32;
+
+        macro_rules! native {
+            ($t:ty, $v:ty) => {
+                impl E for $t {
+                    #[inline(always)]
+                    unsafe fn seq_fold_b<K: Kind>(x: &[$t], words: &[u64], bit0: usize, c: <$t as eng::SimdElem>::Acc) -> <$t as eng::SimdElem>::Acc {
+                        eng::whole_fold::<$t, $v, K>(x, words, bit0, c)
+                    }
+                    #[inline(always)]
+                    unsafe fn block_partials_b<K: Kind>(
+                        x: &[$t], words: &[u64], bit0: usize, c: <$t as eng::SimdElem>::Acc, out: &mut [<$t as eng::SimdElem>::Acc],
+                    ) {
+                        eng::block_partials::<$t, $v, K>(x, words, bit0, c, out)
+                    }
+                    #[inline(always)]
+                    unsafe fn rows_fold_b<K: Kind>(
+                        x: &[$t], words: &[u64], bit0: usize, cols: usize, c: Option<&[<$t as eng::SimdElem>::Acc]>,
+                        out: &mut [<$t as eng::SimdElem>::Acc],
+                    ) {
+                        eng::rows_fold::<$t, $v, K>(x, words, bit0, cols, c, out)
+                    }
+                    #[inline(always)]
+                    unsafe fn dim0_block_b<K: Kind>(
+                        x: &[$t], words: &[u64], cols: usize, col0: usize, w: usize, row0: usize,
+                        nrows: usize, c: Option<&[<$t as eng::SimdElem>::Acc]>, out: &mut [<$t as eng::SimdElem>::Acc],
+                    ) {
+                        eng::dim0_block::<$t, $v, K>(x, words, cols, col0, w, row0, nrows, c, out)
+                    }
+                    #[inline(always)]
+                    unsafe fn dim0_dot_block_b(
+                        g: &[$t], y: &[$t], words: &[u64], cols: usize, col0: usize, w: usize,
+                        row0: usize, nrows: usize, out: &mut [<$t as eng::SimdElem>::Acc],
+                    ) {
+                        eng::dim0_dot_block::<$t, $v>(g, y, words, cols, col0, w, row0, nrows, out)
+                    }
+                    #[inline(always)]
+                    unsafe fn softmax_rows_b(
+                        x: &[$t], y: &mut [$t], words: &[u64], bit0: usize, cols: usize, log: bool,
+                    ) {
+                        eng::softmax_rows::<$t, $v>(x, y, words, bit0, cols, log)
+                    }
+                    #[inline(always)]
+                    unsafe fn softmax_cols_map_b(
+                        x: &[$t], y: &mut [$t], words: &[u64], bit0: usize, cols: usize,
+                        shift: &[<$t as eng::SimdElem>::Acc], scale: &[<$t as eng::SimdElem>::Acc], log: bool,
+                    ) {
+                        eng::softmax_cols_map::<$t, $v>(x, y, words, bit0, cols, shift, scale, log)
+                    }
+                    #[inline(always)]
+                    unsafe fn softmax_bwd_rows_b(
+                        g: &[$t], y: &[$t], dx: &mut [$t], words: &[u64], bit0: usize,
+                        cols: usize, log: bool,
+                    ) {
+                        eng::softmax_bwd_rows::<$t, $v>(g, y, dx, words, bit0, cols, log)
+                    }
+                    #[inline(always)]
+                    unsafe fn softmax_bwd_cols_map_b(
+                        g: &[$t], y: &[$t], dx: &mut [$t], words: &[u64], bit0: usize,
+                        cols: usize, k: &[<$t as eng::SimdElem>::Acc], log: bool,
+                    ) {
+                        eng::softmax_bwd_cols_map::<$t, $v>(g, y, dx, words, bit0, cols, k, log)
+                    }
+                }
+            };
         }
-        impl E for f64 {
-            type V = $v64;
-        }
-        impl E for half::f16 {
-            type V = $v32;
-        }
-        impl E for half::bf16 {
-            type V = $v32;
-        }
+        native!(f32, $v32);
+        native!(f64, $v64);
 
         /// Canonical fold of a whole sequence.
         ///
         /// # Safety
         /// The room's CPU features must be available.
         $(#[$attr])*
+        #[inline(never)]
         pub unsafe fn seq_fold<T: E, K: Kind>(x: &[T], words: &[u64], bit0: usize, c: T::Acc) -> T::Acc {
-            eng::whole_fold::<T, T::V, K>(x, words, bit0, c)
+            T::seq_fold_b::<K>(x, words, bit0, c)
         }
 
         /// Number of kept bits in `start .. start + len`.
@@ -1932,10 +2239,11 @@ macro_rules! room_entries {
         /// # Safety
         /// The room's CPU features must be available.
         $(#[$attr])*
+        #[inline(never)]
         pub unsafe fn block_partials<T: E, K: Kind>(
             x: &[T], words: &[u64], bit0: usize, c: T::Acc, out: &mut [T::Acc],
         ) {
-            eng::block_partials::<T, T::V, K>(x, words, bit0, c, out)
+            T::block_partials_b::<K>(x, words, bit0, c, out)
         }
 
         /// One canonical fold per row.
@@ -1943,10 +2251,11 @@ macro_rules! room_entries {
         /// # Safety
         /// The room's CPU features must be available.
         $(#[$attr])*
+        #[inline(never)]
         pub unsafe fn rows_fold<T: E, K: Kind>(
             x: &[T], words: &[u64], bit0: usize, cols: usize, c: Option<&[T::Acc]>, out: &mut [T::Acc],
         ) {
-            eng::rows_fold::<T, T::V, K>(x, words, bit0, cols, c, out)
+            T::rows_fold_b::<K>(x, words, bit0, cols, c, out)
         }
 
         /// Dim-0 block partials of a column tile.
@@ -1955,11 +2264,12 @@ macro_rules! room_entries {
         /// The room's CPU features must be available.
         #[allow(clippy::too_many_arguments)]
         $(#[$attr])*
+        #[inline(never)]
         pub unsafe fn dim0_block<T: E, K: Kind>(
             x: &[T], words: &[u64], cols: usize, col0: usize, w: usize, row0: usize, nrows: usize,
             c: Option<&[T::Acc]>, out: &mut [T::Acc],
         ) {
-            eng::dim0_block::<T, T::V, K>(x, words, cols, col0, w, row0, nrows, c, out)
+            T::dim0_block_b::<K>(x, words, cols, col0, w, row0, nrows, c, out)
         }
 
         /// Dim-0 `sum g*y` block partials of a column tile.
@@ -1968,11 +2278,12 @@ macro_rules! room_entries {
         /// The room's CPU features must be available.
         #[allow(clippy::too_many_arguments)]
         $(#[$attr])*
+        #[inline(never)]
         pub unsafe fn dim0_dot_block<T: E>(
             g: &[T], y: &[T], words: &[u64], cols: usize, col0: usize, w: usize, row0: usize,
             nrows: usize, out: &mut [T::Acc],
         ) {
-            eng::dim0_dot_block::<T, T::V>(g, y, words, cols, col0, w, row0, nrows, out)
+            T::dim0_dot_block_b(g, y, words, cols, col0, w, row0, nrows, out)
         }
 
         /// Softmax / log-softmax of each row.
@@ -1980,10 +2291,11 @@ macro_rules! room_entries {
         /// # Safety
         /// The room's CPU features must be available.
         $(#[$attr])*
+        #[inline(never)]
         pub unsafe fn softmax_rows<T: E>(
             x: &[T], y: &mut [T], words: &[u64], bit0: usize, cols: usize, log: bool,
         ) {
-            eng::softmax_rows::<T, T::V>(x, y, words, bit0, cols, log)
+            T::softmax_rows_b(x, y, words, bit0, cols, log)
         }
 
         /// Dim-0 softmax map with per-column constants.
@@ -1992,11 +2304,12 @@ macro_rules! room_entries {
         /// The room's CPU features must be available.
         #[allow(clippy::too_many_arguments)]
         $(#[$attr])*
+        #[inline(never)]
         pub unsafe fn softmax_cols_map<T: E>(
             x: &[T], y: &mut [T], words: &[u64], bit0: usize, cols: usize,
             shift: &[T::Acc], scale: &[T::Acc], log: bool,
         ) {
-            eng::softmax_cols_map::<T, T::V>(x, y, words, bit0, cols, shift, scale, log)
+            T::softmax_cols_map_b(x, y, words, bit0, cols, shift, scale, log)
         }
 
         /// Softmax / log-softmax backward along each row.
@@ -2005,10 +2318,11 @@ macro_rules! room_entries {
         /// The room's CPU features must be available.
         #[allow(clippy::too_many_arguments)]
         $(#[$attr])*
+        #[inline(never)]
         pub unsafe fn softmax_bwd_rows<T: E>(
             g: &[T], y: &[T], dx: &mut [T], words: &[u64], bit0: usize, cols: usize, log: bool,
         ) {
-            eng::softmax_bwd_rows::<T, T::V>(g, y, dx, words, bit0, cols, log)
+            T::softmax_bwd_rows_b(g, y, dx, words, bit0, cols, log)
         }
 
         /// Dim-0 backward map with per-column `k`.
@@ -2017,11 +2331,12 @@ macro_rules! room_entries {
         /// The room's CPU features must be available.
         #[allow(clippy::too_many_arguments)]
         $(#[$attr])*
+        #[inline(never)]
         pub unsafe fn softmax_bwd_cols_map<T: E>(
             g: &[T], y: &[T], dx: &mut [T], words: &[u64], bit0: usize, cols: usize,
             k: &[T::Acc], log: bool,
         ) {
-            eng::softmax_bwd_cols_map::<T, T::V>(g, y, dx, words, bit0, cols, k, log)
+            T::softmax_bwd_cols_map_b(g, y, dx, words, bit0, cols, k, log)
         }
     };
 }

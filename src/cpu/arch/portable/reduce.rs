@@ -131,4 +131,4 @@ load_store!(f64, f64, |x: f64| x, |a: f64| a);
 load_store!(f16, f32, |x: f16| x.to_f32(), f16::from_f32);
 load_store!(bf16, f32, |x: bf16| x.to_f32(), bf16::from_f32);
 
-crate::cpu::reduce::engine::room_entries!(P<f32>, P<f64>);
+crate::cpu::reduce::engine::room_entries!(widened: P<f32>, P<f64>);

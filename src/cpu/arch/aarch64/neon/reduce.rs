@@ -424,6 +424,6 @@ impl LoadT<f64> for Q64 {
 }
 
 crate::cpu::reduce::engine::room_entries!(
-    Q32, Q64,
+    native: Q32, Q64,
     #[target_feature(enable = "neon")]
 );

@@ -399,6 +399,6 @@ impl LoadT<f64> for Y64 {
 }
 
 crate::cpu::reduce::engine::room_entries!(
-    Y32, Y64,
+    native: Y32, Y64,
     #[target_feature(enable = "avx2,fma,f16c,popcnt")]
 );

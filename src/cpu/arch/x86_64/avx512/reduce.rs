@@ -421,7 +421,7 @@ impl LoadT<f64> for Z64 {
 }
 
 crate::cpu::reduce::engine::room_entries!(
-    Z32, Z64,
+    native: Z32, Z64,
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c,popcnt")]
 );
 
