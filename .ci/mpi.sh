@@ -23,7 +23,7 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 RAYON_NUM_THREA
 cargo test -p maskops --features mpi --test mpi_ranks --test shard
 cargo test -p maskops --features mpi --doc dist
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p maskops --features mpi
-cargo build -p maskops --features mpi --example sharded_embedding
+cargo build -p maskops-examples --features mpi --example sharded_embedding
 ex=target/debug/examples/sharded_embedding
 "$ex" --steps 60
 # the example's own size: 100k x 32, 300 steps, 2048 ids per rank per step
