@@ -241,20 +241,30 @@ pub fn dim0_block<H: Copy>(
             let o = row0 * cols + col0 + j0;
             let a = take(&mut s.a, nrows * ws);
             widen_tile(cv, x, o, cols, ws, nrows, a);
-            let m = take(&mut s.w, nrows);
-            pack_rows(words, o, cols, ws, nrows, m);
-            // dense rows of `ws` columns: row r's bits start at r * ws only
-            // when ws == 64; narrower (last) sub-tiles repack their bits
-            if ws < 64 {
-                let dense = repack_dense(m, ws);
-                let cs = c.map(|c| &c[j0..j0 + ws]);
-                f(a, &dense, ws, 0, ws, 0, nrows, cs, &mut out[j0..j0 + ws]);
-            } else {
-                let cs = c.map(|c| &c[j0..j0 + ws]);
-                f(a, m, ws, 0, ws, 0, nrows, cs, &mut out[j0..j0 + ws]);
-            }
+            let m = tile_mask(take(&mut s.w, nrows), words, o, cols, ws);
+            let cs = c.map(|c| &c[j0..j0 + ws]);
+            f(a, &m, ws, 0, ws, 0, nrows, cs, &mut out[j0..j0 + ws]);
         }
     })
+}
+
+/// The mask words of a dense `m.len() x ws` sub-tile whose first element is
+/// bit `o`, rows `cols` bits apart: one word per row when `ws == 64`,
+/// otherwise the rows' bits back to back (row `r` from bit `r * ws`).
+fn tile_mask<'m>(
+    m: &'m mut [u64],
+    words: &[u64],
+    o: usize,
+    cols: usize,
+    ws: usize,
+) -> std::borrow::Cow<'m, [u64]> {
+    let nrows = m.len();
+    pack_rows(words, o, cols, ws, nrows, m);
+    if ws < 64 {
+        std::borrow::Cow::Owned(repack_dense(m, ws))
+    } else {
+        std::borrow::Cow::Borrowed(m)
+    }
 }
 
 /// Rows of `ws < 64` bits (one word each) packed back to back.
@@ -302,14 +312,8 @@ pub fn dim0_dot_block<H: Copy>(
             widen_tile(cv, g, o, cols, ws, nrows, a);
             let b = take(&mut s.b, nrows * ws);
             widen_tile(cv, y, o, cols, ws, nrows, b);
-            let m = take(&mut s.w, nrows);
-            pack_rows(words, o, cols, ws, nrows, m);
-            let out = &mut out[j0..j0 + ws];
-            if ws < 64 {
-                f(a, b, &repack_dense(m, ws), ws, 0, ws, 0, nrows, out);
-            } else {
-                f(a, b, m, ws, 0, ws, 0, nrows, out);
-            }
+            let m = tile_mask(take(&mut s.w, nrows), words, o, cols, ws);
+            f(a, b, &m, ws, 0, ws, 0, nrows, &mut out[j0..j0 + ws]);
         }
     })
 }
