@@ -181,15 +181,7 @@ pub fn rows_fold<H: Copy>(
 fn pack_rows(words: &[u64], o: usize, cols: usize, ws: usize, nrows: usize, w: &mut [u64]) {
     let keep = if ws == 64 { u64::MAX } else { (1u64 << ws) - 1 };
     for (r, d) in w[..nrows].iter_mut().enumerate() {
-        let p = o + r * cols;
-        let (i, sh) = (p / 64, p % 64);
-        let lo = words.get(i).copied().unwrap_or(0) >> sh;
-        let hi = if sh == 0 {
-            0
-        } else {
-            words.get(i + 1).copied().unwrap_or(0) << (64 - sh)
-        };
-        *d = (lo | hi) & keep;
+        *d = super::word_at(words, o + r * cols) & keep;
     }
 }
 
