@@ -35,6 +35,15 @@ fn kernel_files(dir: &Path) -> Vec<PathBuf> {
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    // `maskops_o0`: this build of maskops is unoptimized (a caller's debug
+    // profile). The kernels' `#[inline(always)]` helpers are then plain
+    // `#[inline]` (see `src/cpu/reduce/engine.rs`): at opt-level 0 forced
+    // inlining only multiplies each kernel body by its call sites (the
+    // debug binary of a caller was 82 MB), it makes nothing faster.
+    println!("cargo:rustc-check-cfg=cfg(maskops_o0)");
+    if std::env::var("OPT_LEVEL").as_deref() == Ok("0") {
+        println!("cargo:rustc-cfg=maskops_o0");
+    }
     let cuda = std::env::var_os("CARGO_FEATURE_CUDA").is_some();
     let emu = std::env::var_os("CARGO_FEATURE_CUDA_EMULATOR").is_some();
     if !cuda && !emu {

@@ -43,23 +43,28 @@ macro_rules! impl_prim {
         impl Element for $t {
             const NAME: &'static str = $name;
             const ZERO: Self = 0.0;
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             fn to_f64(self) -> f64 {
                 self as f64
             }
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             fn from_f64(v: f64) -> Self {
                 v as $t
             }
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             fn to_f32(self) -> f32 {
                 self as f32
             }
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             fn from_f32(v: f32) -> Self {
                 v as $t
             }
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             fn is_nan(self) -> bool {
                 <$t>::is_nan(self)
             }
@@ -74,23 +79,28 @@ macro_rules! impl_half {
         impl Element for $t {
             const NAME: &'static str = $name;
             const ZERO: Self = <$t>::ZERO;
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             fn to_f64(self) -> f64 {
                 <$t>::to_f64(self)
             }
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             fn from_f64(v: f64) -> Self {
                 <$t>::from_f64(v)
             }
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             fn to_f32(self) -> f32 {
                 <$t>::to_f32(self)
             }
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             fn from_f32(v: f32) -> Self {
                 <$t>::from_f32(v)
             }
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             fn is_nan(self) -> bool {
                 <$t>::is_nan(self)
             }
@@ -139,35 +149,43 @@ macro_rules! impl_float {
     ($t:ty) => {
         impl Float for $t {
             const ONE: Self = 1.0;
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             fn sqrt(self) -> Self {
                 <$t>::sqrt(self)
             }
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             fn abs(self) -> Self {
                 <$t>::abs(self)
             }
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             fn exp(self) -> Self {
                 <$t>::exp(self)
             }
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             fn ln(self) -> Self {
                 <$t>::ln(self)
             }
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             fn powf(self, p: Self) -> Self {
                 <$t>::powf(self, p)
             }
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             fn max(self, o: Self) -> Self {
                 <$t>::max(self, o)
             }
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             fn min(self, o: Self) -> Self {
                 <$t>::min(self, o)
             }
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             fn is_finite(self) -> bool {
                 <$t>::is_finite(self)
             }

@@ -47,7 +47,8 @@ pub const LOG_P: [f32; 9] = [
 pub const SQRTHF: f32 = std::f32::consts::FRAC_1_SQRT_2;
 
 /// `2^k` for `-126 <= k <= 127`, built from the exponent bits.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 fn pow2i(k: i32) -> f32 {
     f32::from_bits(((k + 127) as u32) << 23)
 }

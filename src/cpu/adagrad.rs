@@ -107,7 +107,8 @@ dispatch!(f32, dense_f32, masked_f32, rows_f32);
 dispatch!(f64, dense_f64, masked_f64, rows_f64);
 
 /// Hints the CPU to fetch the cache line holding `ptr` (no-op off x86-64).
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub fn prefetch<T>(ptr: *const T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch is only a hint and never faults, whatever the
@@ -121,7 +122,8 @@ pub fn prefetch<T>(ptr: *const T) {
 
 /// Hints the CPU to fetch the `bytes` bytes at `ptr`, one [`prefetch`] per
 /// 64-byte line from `ptr` on (a hint: never faults, whatever the address).
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub(crate) fn prefetch_bytes<T>(ptr: *const T, bytes: usize) {
     let p = ptr as *const u8;
     let mut off = 0;

@@ -96,7 +96,8 @@ unsafe impl<T> Send for SendPtr<T> {}
 // SAFETY: as above.
 unsafe impl<T> Sync for SendPtr<T> {}
 impl<T> SendPtr<T> {
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     fn get(self) -> *mut T {
         self.0
     }

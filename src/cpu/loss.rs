@@ -100,30 +100,36 @@ pub(crate) trait Lf: Float {
 }
 
 impl Lf for f32 {
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     fn dexp(self) -> f32 {
         crate::math::exp_f32(self)
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     fn dln(self) -> f32 {
         crate::math::ln_f32(self)
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     fn keep_or_zero(self, bit: u64) -> f32 {
         f32::from_bits(self.to_bits() & ((bit & 1) as u32).wrapping_neg())
     }
 }
 
 impl Lf for f64 {
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     fn dexp(self) -> f64 {
         self.exp()
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     fn dln(self) -> f64 {
         self.ln()
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     fn keep_or_zero(self, bit: u64) -> f64 {
         f64::from_bits(self.to_bits() & (bit & 1).wrapping_neg())
     }

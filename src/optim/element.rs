@@ -248,11 +248,13 @@ macro_rules! simd_element {
     ($t:ty, $dense:ident, $masked:ident, $rows:ident) => {
         impl AdagradElement for $t {
             type State = $t;
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             fn to_state(self) -> $t {
                 self
             }
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             fn from_state(s: $t) -> $t {
                 s
             }
@@ -276,11 +278,13 @@ macro_rules! half_element {
     ($t:ty) => {
         impl AdagradElement for $t {
             type State = f32;
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             fn to_state(self) -> f32 {
                 self.to_f32()
             }
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             fn from_state(s: f32) -> $t {
                 <$t>::from_f32(s)
             }

@@ -195,7 +195,8 @@ pub(crate) fn sparse<P: AdagradElement>(
 /// Whether grouped items carry the gradient value itself (its `f32` bits)
 /// instead of its position: when the state type is `f32`, the conversion
 /// `P -> f32 -> bits -> f32` is exact.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 fn packs_values<P: AdagradElement>() -> bool {
     std::mem::size_of::<P::State>() == 4
 }

@@ -218,7 +218,8 @@ impl RowwiseAdagrad {
 
 /// The gradient of column `j`: the `values` rows `items[k] & pos_mask`
 /// summed in order, negated if maximizing, plus weight decay.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 fn grad_at<P: AdagradElement>(
     p: P,
     values: &[P],

@@ -366,13 +366,15 @@ pub(crate) struct Sorted<'a> {
 
 impl Sorted<'_> {
     /// Number of entries.
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     pub fn len(&self) -> usize {
         self.items.len()
     }
 
     /// Key of the `i`-th sorted entry.
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     pub fn key(&self, i: usize) -> usize {
         match self.pairs {
             None => (self.items[i] >> self.pos_bits) as usize,
@@ -381,13 +383,15 @@ impl Sorted<'_> {
     }
 
     /// Position (in the gradient) of the `i`-th sorted entry.
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     pub fn pos(&self, i: usize) -> usize {
         (self.items[i] & self.pos_mask) as usize
     }
 
     /// `key = item >> shift` when the keys are packed in the items.
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     pub fn key_shift(&self) -> Option<u32> {
         match self.pairs {
             None => Some(self.pos_bits),
@@ -396,7 +400,8 @@ impl Sorted<'_> {
     }
 
     /// End of the run of equal keys starting at `i`.
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     pub fn run_end(&self, i: usize) -> usize {
         let k = self.key(i);
         let mut j = i + 1;

@@ -4,7 +4,18 @@
 //! `#[inline(always)]` and generic over a 32-lane vector type ([`Lanes`],
 //! [`LoadT`]) that each ISA room implements. A room's `#[target_feature]`
 //! entry point instantiates these bodies with its own lane type, so the
-//! intrinsics are inlined and compiled for that room's ISA.
+//! intrinsics are inlined and compiled for that room's ISA. (In an
+//! unoptimized build of maskops, `cfg(maskops_o0)` set by `build.rs` from
+//! the profile's opt-level, the attribute is a plain `#[inline]`: at
+//! opt-level 0 forced inlining makes nothing faster and copied the bodies
+//! into every call site, 82 MB of a caller's debug binary.)
+//!
+//! Where a body would inline another large one a second time (the pair
+//! path of a whole-array fold, the per-block fold of the partials), it
+//! calls the room's own entry point instead, passed in as a function
+//! pointer (see [`whole_fold`], [`block_partials`]); the dim-0 tile calls
+//! its row kernel from one place. Each of these bodies is compiled once per
+//! room, element type and fold.
 //!
 //! The 32 lanes are the 32 canonical lane accumulators of
 //! [`crate::canonical`]: lane `j` of chunk `c` of a block is block offset
@@ -75,59 +86,73 @@ macro_rules! impl_acc {
             const INF: Self = <$t>::INFINITY;
             const NEG_INF: Self = <$t>::NEG_INFINITY;
             const NAN: Self = <$t>::NAN;
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             fn add(self, o: Self) -> Self {
                 self + o
             }
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             fn sub(self, o: Self) -> Self {
                 self - o
             }
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             fn mul(self, o: Self) -> Self {
                 self * o
             }
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             fn div(self, o: Self) -> Self {
                 self / o
             }
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             fn abs(self) -> Self {
                 <$t>::abs(self)
             }
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             fn is_nan(self) -> bool {
                 <$t>::is_nan(self)
             }
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             fn is_finite(self) -> bool {
                 <$t>::is_finite(self)
             }
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             fn exp(self) -> Self {
                 $exp(self)
             }
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             fn ln(self) -> Self {
                 $ln(self)
             }
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             fn sqrt(self) -> Self {
                 <$t>::sqrt(self)
             }
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             fn powf(self, p: Self) -> Self {
                 <$t>::powf(self, p)
             }
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             fn from_count(n: usize) -> Self {
                 n as $t
             }
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             fn from_f64(v: f64) -> Self {
                 v as $t
             }
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             fn to_f64(self) -> f64 {
                 self as f64
             }
@@ -149,44 +174,52 @@ pub trait SimdElem: Element {
 
 impl SimdElem for f32 {
     type Acc = f32;
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     fn to_acc(self) -> f32 {
         self
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     fn from_acc(a: f32) -> f32 {
         a
     }
 }
 impl SimdElem for f64 {
     type Acc = f64;
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     fn to_acc(self) -> f64 {
         self
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     fn from_acc(a: f64) -> f64 {
         a
     }
 }
 impl SimdElem for f16 {
     type Acc = f32;
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     fn to_acc(self) -> f32 {
         self.to_f32()
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     fn from_acc(a: f32) -> f16 {
         f16::from_f32(a)
     }
 }
 impl SimdElem for bf16 {
     type Acc = f32;
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     fn to_acc(self) -> f32 {
         self.to_f32()
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     fn from_acc(a: f32) -> bf16 {
         bf16::from_f32(a)
     }
@@ -227,7 +260,8 @@ pub trait Lanes: Copy {
     /// goes through memory, lane by lane (the `f64` rooms keep it: `f64`
     /// uses std `exp`, docs/design.md); `f32` rooms transcribe
     /// `math::exp_f32` in registers.
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn exp(self) -> Self {
         let mut arr = [Self::A::default(); LANES];
         self.store_acc(arr.as_mut_ptr());
@@ -243,17 +277,20 @@ pub trait Lanes: Copy {
     /// is NaN may hold anything; the fold patches them, see
     /// [`Kind::NAN_SPLIT`]). Rooms use the hardware max (one instruction,
     /// no NaN compare and blend).
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn max_fast(self, o: Self) -> Self {
         self.max_op(o)
     }
     /// Lane-wise `if o < self { o } else { self }`, as [`Lanes::max_fast`].
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn min_fast(self, o: Self) -> Self {
         self.min_op(o)
     }
     /// Bit `i` set where lane `i` is NaN.
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn nan_lanes(self) -> u32 {
         let mut arr = [Self::A::default(); LANES];
         self.store_acc(arr.as_mut_ptr());
@@ -267,7 +304,8 @@ pub trait Lanes: Copy {
     /// (`acc_j = op(acc_j, acc_{j+w})`, w = 16, 8, 4, 2, 1): lane 0 of the
     /// result. The default goes through memory and [`tree32`]; rooms may
     /// shuffle in registers (same operations, same bits).
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn tree<K: Kind>(self) -> Self::A {
         let mut arr = [Self::A::default(); LANES];
         self.store_acc(arr.as_mut_ptr());
@@ -275,19 +313,22 @@ pub trait Lanes: Copy {
     }
     /// Lane-wise `self + o` where bit `i` of `bits` is set, `self` elsewhere
     /// (the same bits as adding `-0.0` there). Rooms use a masked add.
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn add_masked(self, bits: u32, o: Self) -> Self {
         self.add(Self::select(bits, o, Self::splat(Self::A::NEG_ZERO)))
     }
     /// [`Lanes::tree`] with [`Kind::op_fast_v`] (a [`Kind::NAN_SPLIT`] fold
     /// whose lanes hold no NaN: the fast op then gives the canonical bits).
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn tree_fast<K: Kind>(self) -> Self::A {
         self.tree::<K>()
     }
     /// Software prefetch of the cache line at `p` for reading (`write`:
     /// for writing). A hint only; the default does nothing.
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn prefetch(p: *const u8, write: bool) {
         let _ = (p, write);
     }
@@ -297,7 +338,8 @@ pub trait Lanes: Copy {
 ///
 /// # Safety
 /// Room features (see [`Lanes`]); prefetches never fault.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn prefetch_range<V: Lanes>(p: *const u8, bytes: usize, write: bool) {
     let mut o = 0;
     while o < bytes {
@@ -322,7 +364,8 @@ pub trait LoadT<T>: Lanes {
 }
 
 /// The canonical max: NaN-propagating, first operand kept on ties.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub fn max_op<A: Acc>(a: A, b: A) -> A {
     if b > a || (b.is_nan() && !a.is_nan()) {
         b
@@ -332,7 +375,8 @@ pub fn max_op<A: Acc>(a: A, b: A) -> A {
 }
 
 /// The canonical min: NaN-propagating, first operand kept on ties.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub fn min_op<A: Acc>(a: A, b: A) -> A {
     if b < a || (b.is_nan() && !a.is_nan()) {
         b
@@ -386,7 +430,8 @@ pub trait Kind: Copy + Send + Sync + 'static {
     ///
     /// # Safety
     /// Room features must be available (see [`Lanes`]).
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn op_masked_v<V: Lanes>(a: V, bits: u32, x: V) -> V {
         let _ = bits;
         Self::op_v(a, x)
@@ -395,7 +440,8 @@ pub trait Kind: Copy + Send + Sync + 'static {
     ///
     /// # Safety
     /// Room features must be available (see [`Lanes`]).
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn op_fast_v<V: Lanes>(a: V, b: V) -> V {
         Self::op_v(a, b)
     }
@@ -411,48 +457,57 @@ macro_rules! kind {
         #[derive(Clone, Copy, Debug)]
         pub struct $name;
         impl Kind for $name {
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             fn identity<A: Acc>() -> A {
                 $id
             }
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             #[allow(unused_variables)]
             fn neutral<A: Acc>($c0: A) -> A {
                 $neu
             }
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             #[allow(unused_variables)]
             fn val<A: Acc>($x: A, $c: A) -> A {
                 $val
             }
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             fn op<A: Acc>($a: A, $b: A) -> A {
                 $op
             }
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             #[allow(unused_variables)]
             unsafe fn neutral_v<V: Lanes>($c1: V) -> V {
                 $neuv
             }
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             #[allow(unused_variables)]
             unsafe fn val_v<V: Lanes>($xv: V, $cv: V) -> V {
                 $valv
             }
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             unsafe fn op_v<V: Lanes>($av: V, $bv: V) -> V {
                 $opv
             }
             $(
                 const NAN_SPLIT: bool = true;
-                #[inline(always)]
+                #[cfg_attr(not(maskops_o0), inline(always))]
+                #[cfg_attr(maskops_o0, inline)]
                 unsafe fn op_fast_v<V: Lanes>($fa: V, $fb: V) -> V {
                     $fast
                 }
             )?
             $(
                 const MASKED_OP: bool = true;
-                #[inline(always)]
+                #[cfg_attr(not(maskops_o0), inline(always))]
+                #[cfg_attr(maskops_o0, inline)]
                 unsafe fn op_masked_v<V: Lanes>($ma: V, $mb: u32, $mx: V) -> V {
                     $masked
                 }
@@ -522,7 +577,8 @@ kind!(
 
 /// The 32 mask bits starting at bit `pos` (bit `k` = element `pos + k`);
 /// bits past the end of `words` read 0.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub fn bits32(words: &[u64], pos: usize) -> u32 {
     let w = pos >> 6;
     let s = pos & 63;
@@ -537,7 +593,8 @@ pub fn bits32(words: &[u64], pos: usize) -> u32 {
 
 /// The 64 mask bits starting at bit `pos`; bits past the end of `words`
 /// read 0.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub fn bits64(words: &[u64], pos: usize) -> u64 {
     let w = pos >> 6;
     let s = pos & 63;
@@ -551,7 +608,8 @@ pub fn bits64(words: &[u64], pos: usize) -> u64 {
 
 /// Number of set bits in `start .. start + len` (inlined into each room's
 /// entry point, where `count_ones` is one `popcnt`).
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub fn count_range(words: &[u64], start: usize, len: usize) -> usize {
     let mut n = 0usize;
     let mut pos = start;
@@ -578,7 +636,8 @@ pub fn count_range(words: &[u64], start: usize, len: usize) -> usize {
     n
 }
 
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 fn low_mask64(k: usize) -> u64 {
     if k >= 64 {
         u64::MAX
@@ -587,7 +646,8 @@ fn low_mask64(k: usize) -> u64 {
     }
 }
 
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 fn low_mask32(k: usize) -> u32 {
     if k >= 32 {
         u32::MAX
@@ -597,7 +657,8 @@ fn low_mask32(k: usize) -> u32 {
 }
 
 /// The halving tree of [`crate::canonical`] over 32 lanes.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub fn tree32<A: Acc>(v: &mut [A; LANES], op: impl Fn(A, A) -> A) -> A {
     let mut w = LANES;
     while w > 1 {
@@ -631,7 +692,8 @@ pub fn fold_partials_in<A: Acc>(p: &mut Vec<A>, identity: A, op: impl Fn(A, A) -
 ///
 /// # Safety
 /// Room features (see [`Lanes`]).
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn load_at<T: Element, V: LoadT<T>>(
     x: &[T],
     off: usize,
@@ -656,7 +718,8 @@ unsafe fn load_at<T: Element, V: LoadT<T>>(
 ///
 /// # Safety
 /// Room features (see [`Lanes`]).
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn store_at<T: Element, V: LoadT<T>>(v: V, y: &mut [T], off: usize) {
     let rem = y.len() - off;
     if rem >= 32 {
@@ -688,7 +751,8 @@ impl<V: Lanes> LaneAcc<V> {
     ///
     /// # Safety
     /// Room features (see [`Lanes`]).
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn step<K: Kind, const FAST: bool>(&mut self, v: V) {
         if FAST {
             self.acc = K::op_fast_v(self.acc, v);
@@ -709,7 +773,8 @@ impl<V: Lanes> LaneAcc<V> {
 ///
 /// # Safety
 /// Room features (see [`Lanes`]).
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub unsafe fn block_fold<T: Element, V: LoadT<T>, K: Kind>(
     x: &[T],
     words: &[u64],
@@ -732,7 +797,8 @@ pub unsafe fn block_fold<T: Element, V: LoadT<T>, K: Kind>(
 ///
 /// # Safety
 /// Room features (see [`Lanes`]).
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn block_lanes<T: Element, V: LoadT<T>, K: Kind, const FAST: bool>(
     x: &[T],
     words: &[u64],
@@ -816,19 +882,27 @@ unsafe fn block_lanes<T: Element, V: LoadT<T>, K: Kind, const FAST: bool>(
 /// per-row folds, which inline [`seq_fold`], keep their smaller loop (with
 /// the pair path inlined too, LLVM spilled their constants).
 ///
+/// `partials` is the room's own [`block_partials`] entry point (not
+/// inlined): the pair path is compiled once per room, element type and
+/// fold, not again inside every whole-array fold; with the same change in
+/// [`block_partials`], a third less optimized code in maskops' reduce
+/// entry points, and a quarter off its release build time.
+///
 /// # Safety
-/// Room features (see [`Lanes`]).
-#[inline(always)]
+/// Room features (see [`Lanes`]); `partials` computes [`block_partials`].
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub unsafe fn whole_fold<T: Element, V: LoadT<T>, K: Kind>(
     x: &[T],
     words: &[u64],
     bit0: usize,
     c: V::A,
+    partials: PartialsEntry<T, V::A>,
 ) -> V::A {
     let nb = x.len().div_ceil(BLOCK);
     if nb >= 2 && bit0.is_multiple_of(64) && std::mem::size_of_val(x) <= PAIR_MAX_BYTES {
         let mut parts = vec![K::identity(); nb];
-        block_partials::<T, V, K>(x, words, bit0, c, &mut parts);
+        partials(x, words, bit0, c, &mut parts);
         return fold_partials_in(&mut parts, K::identity(), K::op);
     }
     seq_fold::<T, V, K>(x, words, bit0, c)
@@ -839,7 +913,8 @@ pub unsafe fn whole_fold<T: Element, V: LoadT<T>, K: Kind>(
 ///
 /// # Safety
 /// Room features (see [`Lanes`]).
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub unsafe fn seq_fold<T: Element, V: LoadT<T>, K: Kind>(
     x: &[T],
     words: &[u64],
@@ -867,17 +942,31 @@ pub unsafe fn seq_fold<T: Element, V: LoadT<T>, K: Kind>(
     fold_partials_in(&mut parts, K::identity(), K::op)
 }
 
+/// A room's `seq_fold` entry point (see [`whole_fold`]).
+pub type SeqEntry<T, A> = unsafe fn(&[T], &[u64], usize, A) -> A;
+
+/// A room's `block_partials` entry point (see [`block_partials`]).
+pub type PartialsEntry<T, A> = unsafe fn(&[T], &[u64], usize, A, &mut [A]);
+
 /// Partials of consecutive blocks: `out[b]` = partial of `x[b*BLOCK..]`.
 ///
+/// The blocks that do not go two at a time are folded one by one by `seq`,
+/// the room's own `seq_fold` entry point (not inlined; one call per block of
+/// `BLOCK` elements): one block's [`seq_fold`] is its [`block_fold`], so the
+/// partials are the same, and [`block_fold`] is not compiled once more in
+/// here.
+///
 /// # Safety
-/// Room features (see [`Lanes`]).
-#[inline(always)]
+/// Room features (see [`Lanes`]); `seq` computes [`whole_fold`].
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub unsafe fn block_partials<T: Element, V: LoadT<T>, K: Kind>(
     x: &[T],
     words: &[u64],
     bit0: usize,
     c: V::A,
     out: &mut [V::A],
+    seq: SeqEntry<T, V::A>,
 ) {
     let mut b = 0;
     // in cache, whole blocks on mask words go two at a time (see
@@ -900,7 +989,7 @@ pub unsafe fn block_partials<T: Element, V: LoadT<T>, K: Kind>(
         .zip(out[b..].iter_mut())
         .enumerate()
     {
-        *o = block_fold::<T, V, K>(xb, words, bit0 + (b + i) * BLOCK, c);
+        *o = seq(xb, words, bit0 + (b + i) * BLOCK, c);
     }
 }
 
@@ -918,7 +1007,8 @@ pub const PAIR_MAX_BYTES: usize = 256 << 10;
 ///
 /// # Safety
 /// Room features (see [`Lanes`]).
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn block_fold_pair<T: Element, V: LoadT<T>, K: Kind>(
     x: &[T],
     ws: &[u64],
@@ -951,7 +1041,8 @@ unsafe fn block_fold_pair<T: Element, V: LoadT<T>, K: Kind>(
 ///
 /// # Safety
 /// Room features (see [`Lanes`]).
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn block_lanes_pair<T: Element, V: LoadT<T>, K: Kind, const FAST: bool>(
     x: &[T],
     ws: &[u64],
@@ -991,7 +1082,8 @@ unsafe fn block_lanes_pair<T: Element, V: LoadT<T>, K: Kind, const FAST: bool>(
 ///
 /// # Safety
 /// Room features (see [`Lanes`]).
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub unsafe fn rows_fold<T: Element, V: LoadT<T>, K: Kind>(
     x: &[T],
     words: &[u64],
@@ -1033,7 +1125,8 @@ const DIM0_PF_BYTES: usize = 2048;
 ///
 /// # Safety
 /// Room features (see [`Lanes`]).
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn fold_step<V: Lanes, K: Kind, const FAST: bool>(a: V, v: V, nan: &mut u32) -> V {
     if FAST {
         *nan |= v.nan_lanes();
@@ -1053,7 +1146,8 @@ unsafe fn fold_step<V: Lanes, K: Kind, const FAST: bool>(a: V, v: V, nan: &mut u
 /// rows' `w` columns lie inside `x` (`x[o..]` is block row 0, column
 /// `col0`).
 #[allow(clippy::too_many_arguments)]
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn dim0_rows<T: Element, V: LoadT<T>, K: Kind, const FAST: bool>(
     x: &[T],
     o: usize,
@@ -1151,7 +1245,8 @@ unsafe fn dim0_rows<T: Element, V: LoadT<T>, K: Kind, const FAST: bool>(
 /// # Safety
 /// As [`dim0_rows`].
 #[allow(clippy::too_many_arguments)]
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn dim0_tile<T: Element, V: LoadT<T>, K: Kind, const FAST: bool>(
     x: &[T],
     o: usize,
@@ -1167,40 +1262,25 @@ unsafe fn dim0_tile<T: Element, V: LoadT<T>, K: Kind, const FAST: bool>(
     let mut nan = 0u32;
     let band = LANES * DIM0_ROWS;
     let bands = nrows / band;
-    for b in 0..bands {
-        for j in 0..LANES {
-            // SAFETY: lane j < LANES owns wp accumulators of `acc`; rows
-            // b * band + j + p * 32 < nrows (asserted extent above).
-            nan |= dim0_rows::<T, V, K, FAST>(
-                x,
-                o,
-                words,
-                cols,
-                w,
-                ap.add(j * wp),
-                cp,
-                b * band + j,
-                DIM0_ROWS,
-                aligned,
-            );
-        }
-    }
     let r0 = bands * band;
-    for j in 0..LANES.min(nrows - r0) {
-        let u = (nrows - r0 - j).div_ceil(LANES);
-        // SAFETY: as above, rows r0 + j + p * 32 < nrows.
-        nan |= dim0_rows::<T, V, K, FAST>(
-            x,
-            o,
-            words,
-            cols,
-            w,
-            ap.add(j * wp),
-            cp,
-            r0 + j,
-            u,
-            aligned,
-        );
+    // The full bands (`DIM0_ROWS` rows per lane), then the rows after the
+    // last one, lane by lane, through one call site: one inlined copy of
+    // `dim0_rows` per tile kernel instead of two (build time and code size;
+    // the same rows in the same order).
+    for b in 0..=bands {
+        for j in 0..LANES {
+            let (r, u) = if b < bands {
+                (b * band + j, DIM0_ROWS)
+            } else if r0 + j < nrows {
+                (r0 + j, (nrows - r0 - j).div_ceil(LANES))
+            } else {
+                break;
+            };
+            // SAFETY: lane j < LANES owns wp accumulators of `acc`; rows
+            // r + p * 32 < nrows for p < u (asserted extent above).
+            nan |=
+                dim0_rows::<T, V, K, FAST>(x, o, words, cols, w, ap.add(j * wp), cp, r, u, aligned);
+        }
     }
     nan
 }
@@ -1221,7 +1301,8 @@ unsafe fn dim0_tile<T: Element, V: LoadT<T>, K: Kind, const FAST: bool>(
 /// # Safety
 /// Room features (see [`Lanes`]).
 #[allow(clippy::too_many_arguments)]
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub unsafe fn dim0_block<T: Element, V: LoadT<T>, K: Kind>(
     x: &[T],
     words: &[u64],
@@ -1289,7 +1370,8 @@ pub unsafe fn dim0_block<T: Element, V: LoadT<T>, K: Kind>(
 /// `(x - shift) - scale` (log-softmax, `scale = ln s`).
 /// A non-finite max (a kept `±inf` or NaN) gives NaN for every kept element,
 /// as PyTorch does.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub fn softmax_consts<A: Acc>(m: A, s: A, log: bool) -> (A, A) {
     if !m.is_finite() {
         return (A::ZERO, A::NAN);
@@ -1315,7 +1397,8 @@ pub enum PerLane<'a, A> {
 ///
 /// # Safety
 /// Room features (see [`Lanes`]).
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn lanes_at<V: Lanes>(p: PerLane<'_, V::A>, off: usize, fill: V::A) -> V {
     match p {
         PerLane::Splat(a) => V::splat(a),
@@ -1340,7 +1423,8 @@ unsafe fn lanes_at<V: Lanes>(p: PerLane<'_, V::A>, off: usize, fill: V::A) -> V 
 /// # Safety
 /// Room features (see [`Lanes`]).
 #[allow(clippy::too_many_arguments)]
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub unsafe fn softmax_map<T: Element, V: LoadT<T>>(
     x: &[T],
     y: &mut [T],
@@ -1384,7 +1468,8 @@ const PF_Y: usize = 2;
 ///
 /// # Safety
 /// Room features (see [`Lanes`]).
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn block_sumexp_store<T: Element, V: LoadT<T>, const STORE: bool>(
     x: &[T],
     y: &mut [T],
@@ -1465,7 +1550,8 @@ unsafe fn block_sumexp_store<T: Element, V: LoadT<T>, const STORE: bool>(
 ///
 /// # Safety
 /// Room features (see [`Lanes`]).
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn scale_kept<T: Element, V: LoadT<T>>(y: &mut [T], words: &[u64], bit0: usize, r: V::A) {
     let rv = V::splat(r);
     let zero = V::splat(V::A::ZERO);
@@ -1509,7 +1595,8 @@ unsafe fn scale_kept<T: Element, V: LoadT<T>>(y: &mut [T], words: &[u64], bit0: 
 /// # Safety
 /// Room features (see [`Lanes`]); `x` holds `64 * ws.len()` elements,
 /// `ws.len() * 64 <= BLOCK`.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn row_max_aligned<T: Element, V: LoadT<T>>(x: &[T], ws: &[u64]) -> Option<V::A> {
     debug_assert!(x.len() == ws.len() * 64 && x.len() <= BLOCK);
     let ninf = V::splat(V::A::NEG_INF);
@@ -1537,7 +1624,8 @@ unsafe fn row_max_aligned<T: Element, V: LoadT<T>>(x: &[T], ws: &[u64]) -> Optio
 ///
 /// # Safety
 /// Room features (see [`Lanes`]).
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub unsafe fn softmax_rows<T: Element, V: LoadT<T>>(
     x: &[T],
     y: &mut [T],
@@ -1638,7 +1726,8 @@ pub unsafe fn softmax_rows<T: Element, V: LoadT<T>>(
 /// # Safety
 /// Room features (see [`Lanes`]).
 #[allow(clippy::too_many_arguments)]
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub unsafe fn softmax_cols_map<T: Element, V: LoadT<T>>(
     x: &[T],
     y: &mut [T],
@@ -1670,7 +1759,8 @@ pub unsafe fn softmax_cols_map<T: Element, V: LoadT<T>>(
 ///
 /// # Safety
 /// Room features (see [`Lanes`]).
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub unsafe fn block_dot<T: Element, V: LoadT<T>>(
     g: &[T],
     y: &[T],
@@ -1696,7 +1786,8 @@ pub unsafe fn block_dot<T: Element, V: LoadT<T>>(
 ///
 /// # Safety
 /// Room features (see [`Lanes`]).
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub unsafe fn seq_dot<T: Element, V: LoadT<T>>(
     g: &[T],
     y: &[T],
@@ -1727,7 +1818,8 @@ pub unsafe fn seq_dot<T: Element, V: LoadT<T>>(
 /// # Safety
 /// Room features (see [`Lanes`]).
 #[allow(clippy::too_many_arguments)]
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub unsafe fn softmax_bwd_map<T: Element, V: LoadT<T>>(
     g: &[T],
     y: &[T],
@@ -1758,7 +1850,8 @@ pub unsafe fn softmax_bwd_map<T: Element, V: LoadT<T>>(
 /// # Safety
 /// Room features (see [`Lanes`]).
 #[allow(clippy::too_many_arguments)]
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub unsafe fn softmax_bwd_rows<T: Element, V: LoadT<T>>(
     g: &[T],
     y: &[T],
@@ -1792,7 +1885,8 @@ pub unsafe fn softmax_bwd_rows<T: Element, V: LoadT<T>>(
 /// # Safety
 /// Room features (see [`Lanes`]).
 #[allow(clippy::too_many_arguments)]
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub unsafe fn softmax_bwd_cols_map<T: Element, V: LoadT<T>>(
     g: &[T],
     y: &[T],
@@ -1821,7 +1915,8 @@ pub unsafe fn softmax_bwd_cols_map<T: Element, V: LoadT<T>>(
 /// # Safety
 /// Room features (see [`Lanes`]).
 #[allow(clippy::too_many_arguments)]
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub unsafe fn dim0_dot_block<T: Element, V: LoadT<T>>(
     g: &[T],
     y: &[T],
@@ -1887,7 +1982,8 @@ pub unsafe fn dim0_dot_block<T: Element, V: LoadT<T>>(
 ///
 /// # Safety
 /// Room features (see [`Lanes`]).
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub unsafe fn widen<T: SimdElem, V: LoadT<T, A = T::Acc>>(src: &[T], dst: &mut [T::Acc]) {
     let z = V::splat(T::Acc::ZERO);
     let n = src.len().min(dst.len());
@@ -1918,7 +2014,8 @@ pub unsafe fn widen<T: SimdElem, V: LoadT<T, A = T::Acc>>(src: &[T], dst: &mut [
 ///
 /// # Safety
 /// Room features (see [`Lanes`]).
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub unsafe fn narrow<T: SimdElem, V: LoadT<T, A = T::Acc>>(src: &[T::Acc], dst: &mut [T]) {
     let n = src.len().min(dst.len());
     let mut i = 0;
@@ -2008,7 +2105,8 @@ macro_rules! room_entries {
         macro_rules! widened {
             ($t:ty) => {
                 impl E for $t {
-                    #[inline(always)]
+                    #[cfg_attr(not(maskops_o0), inline(always))]
+                    #[cfg_attr(maskops_o0, inline)]
                     unsafe fn seq_fold_b<K: Kind>(x: &[$t], words: &[u64], bit0: usize, c: f32) -> f32 {
                         widen::seq_fold(
                             cv!($t),
@@ -2018,7 +2116,8 @@ macro_rules! room_entries {
                             &|p| eng::fold_partials_in(p, K::identity(), K::op),
                         )
                     }
-                    #[inline(always)]
+                    #[cfg_attr(not(maskops_o0), inline(always))]
+                    #[cfg_attr(maskops_o0, inline)]
                     unsafe fn block_partials_b<K: Kind>(
                         x: &[$t], words: &[u64], bit0: usize, c: f32, out: &mut [f32],
                     ) {
@@ -2026,7 +2125,8 @@ macro_rules! room_entries {
                             block_partials::<f32, K>(a, w, b, c, o)
                         })
                     }
-                    #[inline(always)]
+                    #[cfg_attr(not(maskops_o0), inline(always))]
+                    #[cfg_attr(maskops_o0, inline)]
                     unsafe fn rows_fold_b<K: Kind>(
                         x: &[$t], words: &[u64], bit0: usize, cols: usize, c: Option<&[f32]>,
                         out: &mut [f32],
@@ -2035,7 +2135,8 @@ macro_rules! room_entries {
                             rows_fold::<f32, K>(a, w, b, n, c, o)
                         })
                     }
-                    #[inline(always)]
+                    #[cfg_attr(not(maskops_o0), inline(always))]
+                    #[cfg_attr(maskops_o0, inline)]
                     unsafe fn dim0_block_b<K: Kind>(
                         x: &[$t], words: &[u64], cols: usize, col0: usize, w: usize, row0: usize,
                         nrows: usize, c: Option<&[f32]>, out: &mut [f32],
@@ -2048,7 +2149,8 @@ macro_rules! room_entries {
                             },
                         )
                     }
-                    #[inline(always)]
+                    #[cfg_attr(not(maskops_o0), inline(always))]
+                    #[cfg_attr(maskops_o0, inline)]
                     unsafe fn dim0_dot_block_b(
                         g: &[$t], y: &[$t], words: &[u64], cols: usize, col0: usize, w: usize,
                         row0: usize, nrows: usize, out: &mut [f32],
@@ -2061,7 +2163,8 @@ macro_rules! room_entries {
                             },
                         )
                     }
-                    #[inline(always)]
+                    #[cfg_attr(not(maskops_o0), inline(always))]
+                    #[cfg_attr(maskops_o0, inline)]
                     unsafe fn softmax_rows_b(
                         x: &[$t], y: &mut [$t], words: &[u64], bit0: usize, cols: usize, log: bool,
                     ) {
@@ -2069,7 +2172,8 @@ macro_rules! room_entries {
                             softmax_rows::<f32>(a, o, words, b, cols, log)
                         })
                     }
-                    #[inline(always)]
+                    #[cfg_attr(not(maskops_o0), inline(always))]
+                    #[cfg_attr(maskops_o0, inline)]
                     unsafe fn softmax_cols_map_b(
                         x: &[$t], y: &mut [$t], words: &[u64], bit0: usize, cols: usize,
                         shift: &[f32], scale: &[f32], log: bool,
@@ -2078,7 +2182,8 @@ macro_rules! room_entries {
                             softmax_cols_map::<f32>(a, o, words, b, cols, shift, scale, log)
                         })
                     }
-                    #[inline(always)]
+                    #[cfg_attr(not(maskops_o0), inline(always))]
+                    #[cfg_attr(maskops_o0, inline)]
                     unsafe fn softmax_bwd_rows_b(
                         g: &[$t], y: &[$t], dx: &mut [$t], words: &[u64], bit0: usize,
                         cols: usize, log: bool,
@@ -2087,7 +2192,8 @@ macro_rules! room_entries {
                             softmax_bwd_rows::<f32>(a, b, o, words, p, cols, log)
                         })
                     }
-                    #[inline(always)]
+                    #[cfg_attr(not(maskops_o0), inline(always))]
+                    #[cfg_attr(maskops_o0, inline)]
                     unsafe fn softmax_bwd_cols_map_b(
                         g: &[$t], y: &[$t], dx: &mut [$t], words: &[u64], bit0: usize,
                         cols: usize, k: &[f32], log: bool,
@@ -2151,58 +2257,67 @@ macro_rules! room_entries {
         macro_rules! native {
             ($t:ty, $v:ty) => {
                 impl E for $t {
-                    #[inline(always)]
+                    #[cfg_attr(not(maskops_o0), inline(always))]
+                    #[cfg_attr(maskops_o0, inline)]
                     unsafe fn seq_fold_b<K: Kind>(x: &[$t], words: &[u64], bit0: usize, c: <$t as eng::SimdElem>::Acc) -> <$t as eng::SimdElem>::Acc {
-                        eng::whole_fold::<$t, $v, K>(x, words, bit0, c)
+                        eng::whole_fold::<$t, $v, K>(x, words, bit0, c, block_partials::<$t, K>)
                     }
-                    #[inline(always)]
+                    #[cfg_attr(not(maskops_o0), inline(always))]
+                    #[cfg_attr(maskops_o0, inline)]
                     unsafe fn block_partials_b<K: Kind>(
                         x: &[$t], words: &[u64], bit0: usize, c: <$t as eng::SimdElem>::Acc, out: &mut [<$t as eng::SimdElem>::Acc],
                     ) {
-                        eng::block_partials::<$t, $v, K>(x, words, bit0, c, out)
+                        eng::block_partials::<$t, $v, K>(x, words, bit0, c, out, seq_fold::<$t, K>)
                     }
-                    #[inline(always)]
+                    #[cfg_attr(not(maskops_o0), inline(always))]
+                    #[cfg_attr(maskops_o0, inline)]
                     unsafe fn rows_fold_b<K: Kind>(
                         x: &[$t], words: &[u64], bit0: usize, cols: usize, c: Option<&[<$t as eng::SimdElem>::Acc]>,
                         out: &mut [<$t as eng::SimdElem>::Acc],
                     ) {
                         eng::rows_fold::<$t, $v, K>(x, words, bit0, cols, c, out)
                     }
-                    #[inline(always)]
+                    #[cfg_attr(not(maskops_o0), inline(always))]
+                    #[cfg_attr(maskops_o0, inline)]
                     unsafe fn dim0_block_b<K: Kind>(
                         x: &[$t], words: &[u64], cols: usize, col0: usize, w: usize, row0: usize,
                         nrows: usize, c: Option<&[<$t as eng::SimdElem>::Acc]>, out: &mut [<$t as eng::SimdElem>::Acc],
                     ) {
                         eng::dim0_block::<$t, $v, K>(x, words, cols, col0, w, row0, nrows, c, out)
                     }
-                    #[inline(always)]
+                    #[cfg_attr(not(maskops_o0), inline(always))]
+                    #[cfg_attr(maskops_o0, inline)]
                     unsafe fn dim0_dot_block_b(
                         g: &[$t], y: &[$t], words: &[u64], cols: usize, col0: usize, w: usize,
                         row0: usize, nrows: usize, out: &mut [<$t as eng::SimdElem>::Acc],
                     ) {
                         eng::dim0_dot_block::<$t, $v>(g, y, words, cols, col0, w, row0, nrows, out)
                     }
-                    #[inline(always)]
+                    #[cfg_attr(not(maskops_o0), inline(always))]
+                    #[cfg_attr(maskops_o0, inline)]
                     unsafe fn softmax_rows_b(
                         x: &[$t], y: &mut [$t], words: &[u64], bit0: usize, cols: usize, log: bool,
                     ) {
                         eng::softmax_rows::<$t, $v>(x, y, words, bit0, cols, log)
                     }
-                    #[inline(always)]
+                    #[cfg_attr(not(maskops_o0), inline(always))]
+                    #[cfg_attr(maskops_o0, inline)]
                     unsafe fn softmax_cols_map_b(
                         x: &[$t], y: &mut [$t], words: &[u64], bit0: usize, cols: usize,
                         shift: &[<$t as eng::SimdElem>::Acc], scale: &[<$t as eng::SimdElem>::Acc], log: bool,
                     ) {
                         eng::softmax_cols_map::<$t, $v>(x, y, words, bit0, cols, shift, scale, log)
                     }
-                    #[inline(always)]
+                    #[cfg_attr(not(maskops_o0), inline(always))]
+                    #[cfg_attr(maskops_o0, inline)]
                     unsafe fn softmax_bwd_rows_b(
                         g: &[$t], y: &[$t], dx: &mut [$t], words: &[u64], bit0: usize,
                         cols: usize, log: bool,
                     ) {
                         eng::softmax_bwd_rows::<$t, $v>(g, y, dx, words, bit0, cols, log)
                     }
-                    #[inline(always)]
+                    #[cfg_attr(not(maskops_o0), inline(always))]
+                    #[cfg_attr(maskops_o0, inline)]
                     unsafe fn softmax_bwd_cols_map_b(
                         g: &[$t], y: &[$t], dx: &mut [$t], words: &[u64], bit0: usize,
                         cols: usize, k: &[<$t as eng::SimdElem>::Acc], log: bool,

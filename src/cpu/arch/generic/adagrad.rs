@@ -23,7 +23,8 @@ pub struct Consts<V> {
 ///
 /// # Safety
 /// Room features (see [`Vreg`]).
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub unsafe fn consts<V: Vreg>(h: &Hp<V::T>) -> Consts<V> {
     Consts {
         clr: V::splat(h.clr),
@@ -38,7 +39,8 @@ pub unsafe fn consts<V: Vreg>(h: &Hp<V::T>) -> Consts<V> {
 ///
 /// # Safety
 /// Room features (see [`Vreg`]).
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub unsafe fn update<V: Vreg>(p: V, g: V, s: V, c: &Consts<V>) -> (V, V) {
     let g = if c.maximize { g.neg() } else { g };
     let g = if c.decay { g.add(c.wd.mul(p)) } else { g };
@@ -51,7 +53,8 @@ pub unsafe fn update<V: Vreg>(p: V, g: V, s: V, c: &Consts<V>) -> (V, V) {
 ///
 /// # Safety
 /// Room features; `s.len()`, `g.len()` `>= p.len()`.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub unsafe fn dense<V: Vreg>(p: &mut [V::T], s: &mut [V::T], g: &[V::T], h: &Hp<V::T>) {
     let n = p.len();
     debug_assert!(s.len() >= n && g.len() >= n);
@@ -91,7 +94,8 @@ pub unsafe fn dense<V: Vreg>(p: &mut [V::T], s: &mut [V::T], g: &[V::T], h: &Hp<
 ///
 /// # Safety
 /// Room features; `s.len()`, `g.len()` `>= p.len()`; `words.len() * 64 >= p.len()`.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub unsafe fn masked<V: Vreg>(
     p: &mut [V::T],
     s: &mut [V::T],
@@ -172,7 +176,8 @@ pub unsafe fn masked<V: Vreg>(
 /// # Safety
 /// Room features; `items` non-empty; `s.len() >= p.len()`; every
 /// `((items[k] & pos_mask) + 1) * p.len() <= values.len()`.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub unsafe fn row<V: Vreg>(
     p: &mut [V::T],
     s: &mut [V::T],

@@ -49,19 +49,22 @@ pub trait Arith: Vreg {
     /// `crate::math::exp_f32` per lane (`f32`), `std`'s `exp` (`f64`):
     /// by default the scalar function lane by lane; the rooms give `f32`
     /// the vector transcription (`generic::math`).
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn exp(self) -> Self {
         self.per_lane(exp_scalar)
     }
     /// `crate::math::ln_f32` per lane (`f32`), `std`'s `ln` (`f64`), as
     /// [`Arith::exp`].
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn ln(self) -> Self {
         self.per_lane(ln_scalar)
     }
     /// `f` on each lane, through memory: the scalar fallbacks (`std`'s
     /// `exp`/`ln` for `f64`, a general `pow`).
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn per_lane(self, f: impl Fn(Self::T) -> Self::T) -> Self {
         let mut buf = core::mem::MaybeUninit::<[Self::T; 64]>::uninit();
         let p = buf.as_mut_ptr() as *mut Self::T;
@@ -75,7 +78,8 @@ pub trait Arith: Vreg {
         Self::load(p)
     }
     /// `std`'s `powf` per lane.
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn powf(self, p: Self::T) -> Self {
         self.per_lane(|x| x.powf(p))
     }
@@ -112,7 +116,8 @@ pub enum Un<V: Vreg> {
 
 /// # Safety
 /// Room features (see [`Vreg`]).
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub unsafe fn prep<V: Arith>(op: UnaryOp<V::T>) -> Un<V> {
     match op {
         UnaryOp::Neg => Un::Neg,
@@ -138,7 +143,8 @@ pub unsafe fn prep<V: Arith>(op: UnaryOp<V::T>) -> Un<V> {
 
 /// # Safety
 /// Room features (see [`Vreg`]).
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub unsafe fn eval_un<V: Arith>(op: Un<V>, x: V) -> V {
     let one = || V::splat(V::T::ONE);
     match op {
@@ -165,7 +171,8 @@ pub unsafe fn eval_un<V: Arith>(op: Un<V>, x: V) -> V {
 
 /// # Safety
 /// Room features (see [`Vreg`]).
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub unsafe fn eval_bin<V: Arith>(op: BinaryOp, a: V, b: V) -> V {
     match op {
         BinaryOp::Add => a.add(b),
@@ -184,7 +191,8 @@ enum Op<V: Vreg> {
     Bin(BinaryOp),
 }
 
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn eval<V: Arith>(op: Op<V>, x: V, y: Option<V>) -> V {
     match (op, y) {
         (Op::Un(u), _) => eval_un(u, x),
@@ -202,14 +210,16 @@ enum B<V: Vreg> {
 }
 
 /// Prefetches the 64 elements at `p + i` (plus the prefetch distance).
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 fn prefetch64<S>(p: *const S, i: usize) {
     prefetch_lines(p.wrapping_add(i), 64 * core::mem::size_of::<S>());
 }
 
 /// One vector: `dst = op(a, b)` in the lanes of `m` (see [`Arith::load_kept`]
 /// for `whole`); `at` is the vector's element offset into `b`.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn step<V: Arith>(
     op: Op<V>,
     a: *const V::T,
@@ -232,7 +242,8 @@ unsafe fn step<V: Arith>(
 ///
 /// # Safety
 /// The portable module's contract; room features.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn run<V: Arith>(
     op: Op<V>,
     a: *const V::T,
@@ -282,7 +293,8 @@ unsafe fn run<V: Arith>(
 
 /// # Safety
 /// The portable module's contract; room features.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub unsafe fn unary<V: Arith>(
     op: UnaryOp<V::T>,
     src: *const V::T,
@@ -297,7 +309,8 @@ pub unsafe fn unary<V: Arith>(
 
 /// # Safety
 /// The portable module's contract; room features.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub unsafe fn binary<V: Arith>(
     op: BinaryOp,
     a: *const V::T,

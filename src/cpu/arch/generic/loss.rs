@@ -59,7 +59,8 @@ struct C<V> {
 }
 
 /// `portable::elem_op` on `W` lanes: `(value, gradient)`.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn op<V: LossLanes, const K: u8>(c: &C<V>, x: V, y: V, pw: V) -> (V, V) {
     let half = V::splat(0.5);
     let one = V::splat(1.0);
@@ -107,7 +108,8 @@ unsafe fn op<V: LossLanes, const K: u8>(c: &C<V>, x: V, y: V, pw: V) -> (V, V) {
 }
 
 /// Folds the 32 lanes (`R` registers) by the canonical halving tree.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn lane_tree<V: LossLanes>(acc: &[V; MAX_R]) -> f32 {
     let mut lanes = [0.0f32; LANES];
     for (q, a) in acc.iter().take(LANES / V::W).enumerate() {
@@ -118,7 +120,8 @@ unsafe fn lane_tree<V: LossLanes>(acc: &[V; MAX_R]) -> f32 {
 }
 
 /// The lane masks of the `R` registers of a chunk from its 32 bits.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn masks<V: LossLanes>(bits: u32) -> [V::M; MAX_R] {
     let lanes = (1u64 << V::W) - 1;
     // registers past `LANES / W` keep the empty mask (never used); a loop,
@@ -147,7 +150,8 @@ struct Io {
 /// # Safety
 /// Room features; `W` elements at `o` of the inputs and outputs, or the
 /// lanes of `tail` only.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn elem_reg<V: LossLanes, const K: u8>(
     c: &C<V>,
     io: &Io,
@@ -176,7 +180,8 @@ unsafe fn elem_reg<V: LossLanes, const K: u8>(
 /// Room features. Slices as in the portable room: `y`, `grad` (and `vals`)
 /// have `x.len() <= BLOCK` elements and `words` covers them.
 #[allow(clippy::too_many_arguments)]
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub unsafe fn elem_block<V: LossLanes, const K: u8>(
     p: &ElemParams<f32>,
     x: &[f32],
@@ -281,7 +286,8 @@ pub unsafe fn elem_block<V: LossLanes, const K: u8>(
 ///
 /// # Safety
 /// Room features; `g` and `w` (if any) have `x.len()` elements.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub unsafe fn ce_stats<V: LossLanes>(
     x: &[f32],
     w: Option<&[f32]>,
@@ -352,7 +358,8 @@ pub unsafe fn ce_stats<V: LossLanes>(
 ///
 /// # Safety
 /// Room features; `w` (if any) has `g.len()` elements.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub unsafe fn ce_grad<V: LossLanes>(g: &mut [f32], w: Option<&[f32]>, alpha: f32, beta: f32) {
     let n = g.len();
     assert!(w.is_none_or(|w| w.len() == n));
@@ -386,7 +393,8 @@ pub unsafe fn ce_grad<V: LossLanes>(g: &mut [f32], w: Option<&[f32]>, alpha: f32
 ///
 /// # Safety
 /// Room features; `out.len() == x.len()`.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub unsafe fn map<V: LossLanes>(x: &[f32], out: &mut [f32], exp: bool) {
     let n = x.len();
     assert_eq!(out.len(), n);
@@ -403,7 +411,8 @@ pub unsafe fn map<V: LossLanes>(x: &[f32], out: &mut [f32], exp: bool) {
     }
 }
 
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn map1<V: LossLanes>(v: V, exp: bool) -> V {
     if exp {
         v.exp()
@@ -417,7 +426,8 @@ unsafe fn map1<V: LossLanes>(v: V, exp: bool) -> V {
 ///
 /// # Safety
 /// Room features.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub unsafe fn zero_stream<V: LossLanes>(g: &mut [f32]) {
     let n = g.len();
     let head = g

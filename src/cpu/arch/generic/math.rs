@@ -39,7 +39,8 @@ pub trait MathLanes: Arith<T = f32> {
 ///
 /// # Safety
 /// Room features.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub unsafe fn exp_f32<V: MathLanes>(x: V) -> V {
     let nan = x.unord(x);
     let hi = x.gt(V::splat(EXP_HI));
@@ -64,7 +65,8 @@ pub unsafe fn exp_f32<V: MathLanes>(x: V) -> V {
 ///
 /// # Safety
 /// Room features.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub unsafe fn ln_f32<V: MathLanes>(x: V) -> V {
     let zero = V::splat(0.0);
     let bad = x.nge(zero); // NaN or < 0

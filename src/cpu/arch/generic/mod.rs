@@ -2,7 +2,10 @@
 //! `arch/generic`): each ISA room implements the lane trait for its
 //! registers and instantiates the bodies inside its `#[target_feature]`
 //! entry points. The bodies are `#[inline(always)]`, so every lane
-//! operation is compiled with the entry point's features.
+//! operation is compiled with the entry point's features (except in an
+//! unoptimized build, `cfg(maskops_o0)` from `build.rs`, where they are
+//! plain `#[inline]`: forced inlining at opt-level 0 only copies each body
+//! into every call site).
 //!
 //! One lane-trait hierarchy: [`Vreg`] (registers, memory, IEEE arithmetic,
 //! lane masks) is what Adagrad needs; [`elementwise::Arith`] adds what the
@@ -52,7 +55,8 @@ pub trait Vreg: Copy {
     unsafe fn store(self, p: *mut Self::T);
     /// The first `k < W` elements from `p`, the other lanes `+0.0`; reads
     /// only those `k`.
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn load_part(p: *const Self::T, k: usize) -> Self {
         let mut buf = [Self::T::ZERO; 64];
         // SAFETY: `k < W <= 64` readable elements at `p`, by the contract.
@@ -60,7 +64,8 @@ pub trait Vreg: Copy {
         Self::load(buf.as_ptr())
     }
     /// The first `k < W` lanes to `p`; writes only those `k`.
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn store_part(self, p: *mut Self::T, k: usize) {
         let mut buf = [Self::T::ZERO; 64];
         self.store(buf.as_mut_ptr());
@@ -98,37 +103,45 @@ macro_rules! vreg_ops {
         add = $add:path, sub = $sub:path, mul = $mul:path, div = $div:path,
         sqrt = $sqrt:path $(,)?
     ) => {
-        #[inline(always)]
+        #[cfg_attr(not(maskops_o0), inline(always))]
+        #[cfg_attr(maskops_o0, inline)]
         unsafe fn splat(x: $t) -> Self {
             $reg($splat(x))
         }
-        #[inline(always)]
+        #[cfg_attr(not(maskops_o0), inline(always))]
+        #[cfg_attr(maskops_o0, inline)]
         unsafe fn load(p: *const $t) -> Self {
             // SAFETY: W readable elements at `p`, by the trait's contract.
             $reg($load(p))
         }
-        #[inline(always)]
+        #[cfg_attr(not(maskops_o0), inline(always))]
+        #[cfg_attr(maskops_o0, inline)]
         unsafe fn store(self, p: *mut $t) {
             // SAFETY: W writable elements at `p`, by the trait's contract.
             $store(p, self.0)
         }
-        #[inline(always)]
+        #[cfg_attr(not(maskops_o0), inline(always))]
+        #[cfg_attr(maskops_o0, inline)]
         unsafe fn add(self, o: Self) -> Self {
             $reg($add(self.0, o.0))
         }
-        #[inline(always)]
+        #[cfg_attr(not(maskops_o0), inline(always))]
+        #[cfg_attr(maskops_o0, inline)]
         unsafe fn sub(self, o: Self) -> Self {
             $reg($sub(self.0, o.0))
         }
-        #[inline(always)]
+        #[cfg_attr(not(maskops_o0), inline(always))]
+        #[cfg_attr(maskops_o0, inline)]
         unsafe fn mul(self, o: Self) -> Self {
             $reg($mul(self.0, o.0))
         }
-        #[inline(always)]
+        #[cfg_attr(not(maskops_o0), inline(always))]
+        #[cfg_attr(maskops_o0, inline)]
         unsafe fn div(self, o: Self) -> Self {
             $reg($div(self.0, o.0))
         }
-        #[inline(always)]
+        #[cfg_attr(not(maskops_o0), inline(always))]
+        #[cfg_attr(maskops_o0, inline)]
         unsafe fn sqrt(self) -> Self {
             $reg($sqrt(self.0))
         }
@@ -146,7 +159,8 @@ const PF_BYTES: usize = 8192;
 /// Prefetches the `bytes` bytes at `p` plus `PF_BYTES`, one hint per
 /// 64-byte line (a hint: never faults, whatever the address).
 #[cfg(target_arch = "x86_64")]
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub(crate) fn prefetch_lines<S>(p: *const S, bytes: usize) {
     let base = p as *const i8;
     let mut o = 0;
@@ -166,5 +180,6 @@ pub(crate) fn prefetch_lines<S>(p: *const S, bytes: usize) {
 /// loads, which the hardware prefetchers follow (the x86 hint is there for
 /// masked loads).
 #[cfg(target_arch = "aarch64")]
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub(crate) fn prefetch_lines<S>(_p: *const S, _bytes: usize) {}

@@ -56,7 +56,8 @@ pub struct GroupedRows<'a, P: AdagradElement> {
 }
 
 /// One element: returns `(new_param, new_sum)`.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub fn update<S: Float>(p: S, g: S, s: S, h: &Hp<S>) -> (S, S) {
     let g = if h.maximize { -g } else { g };
     let g = if h.decay { g + h.wd * p } else { g };
@@ -65,7 +66,8 @@ pub fn update<S: Float>(p: S, g: S, s: S, h: &Hp<S>) -> (S, S) {
 }
 
 /// Applies [`update`] to `p[i]`, `s[i]` with gradient `g` (state type).
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub fn update_at<P: AdagradElement>(p: &mut P, s: &mut P::State, g: P::State, h: &Hp<P::State>) {
     let (np, ns) = update(p.to_state(), g, *s, h);
     *p = P::from_state(np);
@@ -143,7 +145,8 @@ pub fn row<P: AdagradElement>(
 ///
 /// Callers guarantee `key_shift < 64` and every key in `base .. base +
 /// param.len() / cols` (the row slices are still bounds-checked).
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub fn rows_driver<P: AdagradElement>(
     param: &mut [P],
     sum: &mut [P::State],

@@ -18,13 +18,15 @@ use crate::math::{exp_f32, ln_f32};
 use std::any::TypeId;
 
 /// `true` when `T` is `f32`.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub fn is_f32<T: 'static>() -> bool {
     TypeId::of::<T>() == TypeId::of::<f32>()
 }
 
 /// The 64 mask bits starting at bit `pos` of `words` (zero past the end).
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub fn bits_at(words: &[u64], pos: usize) -> u64 {
     let w = pos / 64;
     let b = pos % 64;
@@ -38,7 +40,8 @@ pub fn bits_at(words: &[u64], pos: usize) -> u64 {
 
 /// The keep bits of the 64-element chunk starting at element `i` of an
 /// `n`-element run whose bit 0 is bit `off` of `words` (bits past `n` cleared).
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub fn chunk_bits(words: &[u64], off: usize, i: usize, n: usize) -> u64 {
     let bits = bits_at(words, off + i);
     let rem = n - i;
@@ -50,7 +53,8 @@ pub fn chunk_bits(words: &[u64], off: usize, i: usize, n: usize) -> u64 {
 }
 
 /// `e^x`: [`exp_f32`] for `f32` (bit-identical on every path), `std` for `f64`.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub fn exp_scalar<T: Float>(x: T) -> T {
     if is_f32::<T>() {
         T::from_f32(exp_f32(x.to_f32()))
@@ -60,7 +64,8 @@ pub fn exp_scalar<T: Float>(x: T) -> T {
 }
 
 /// `ln x`: [`ln_f32`] for `f32` (bit-identical on every path), `std` for `f64`.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub fn ln_scalar<T: Float>(x: T) -> T {
     if is_f32::<T>() {
         T::from_f32(ln_f32(x.to_f32()))
@@ -72,7 +77,8 @@ pub fn ln_scalar<T: Float>(x: T) -> T {
 /// `x^p` with PyTorch's special exponents: `0.5` is `sqrt(x)`, `1` is `x`,
 /// `2` is `x*x`, `3` is `(x*x)*x`, `-0.5` is `1/sqrt(x)`, `-1` is `1/x`,
 /// `-2` is `1/(x*x)`; any other exponent is `std`'s `powf`.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub fn pow_scalar<T: Float>(x: T, p: T) -> T {
     match PowKind::of(p) {
         PowKind::Half => x.sqrt(),
@@ -109,7 +115,8 @@ pub enum PowKind {
 
 impl PowKind {
     /// Classifies an exponent.
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     pub fn of<T: Float>(p: T) -> PowKind {
         let p = p.to_f64();
         if p == 0.5 {
@@ -135,7 +142,8 @@ impl PowKind {
 /// `clamp(x, lo, hi)` as PyTorch: NaN stays NaN, otherwise
 /// `y = if x > lo { x } else { lo }; if y < hi { y } else { hi }`
 /// (so `lo > hi` gives `hi`, and `clamp(-0.0, 0.0, _)` is `+0.0`).
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub fn clamp_scalar<T: Float>(x: T, lo: T, hi: T) -> T {
     if x.is_nan() {
         return x;
@@ -152,7 +160,8 @@ pub fn clamp_scalar<T: Float>(x: T, lo: T, hi: T) -> T {
 /// (PyTorch's `torch.maximum`): a NaN operand gives `a + b`; otherwise
 /// `if a > b { a } else { b }` (`minimum`: `a < b`), which is x86's
 /// `maxps`/`minps` operand order.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub fn binary_scalar<T: Float>(op: BinaryOp, a: T, b: T) -> T {
     match op {
         BinaryOp::Add => a + b,
@@ -188,7 +197,8 @@ pub fn binary_scalar<T: Float>(op: BinaryOp, a: T, b: T) -> T {
 ///
 /// # Safety
 /// The module contract.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn run_unary<T: Float>(
     f: impl Fn(T) -> T,
     src: *const T,
@@ -313,7 +323,8 @@ pub unsafe fn binary<T: Float>(
 ///
 /// # Safety
 /// The module contract.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn run_binary<T: Float>(
     f: impl Fn(T, T) -> T,

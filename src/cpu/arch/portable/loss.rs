@@ -10,7 +10,8 @@ use crate::canonical::{fold_partials, halving_tree, BLOCK, LANES};
 use crate::cpu::loss::{kind, ElemParams, Lf};
 
 /// `sign(d)`: 1, -1, 0 for ±0, NaN for NaN.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub(crate) fn sgn<F: Lf>(d: F) -> F {
     if d.is_nan() {
         d
@@ -26,7 +27,8 @@ pub(crate) fn sgn<F: Lf>(d: F) -> F {
 /// The per-element `(value, gradient)` of loss kind `K` for one kept
 /// element (`pw` is the positive weight, 1 without one; BCE only). The SIMD
 /// rooms transcribe exactly these operations.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 pub(crate) fn elem_op<F: Lf, const K: u8>(p: &ElemParams<F>, x: F, y: F, pw: F) -> (F, F) {
     let half = F::from_f64(0.5);
     match K {

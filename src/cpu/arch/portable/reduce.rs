@@ -11,7 +11,8 @@ use half::{bf16, f16};
 #[repr(C, align(64))]
 pub struct P<A>([A; 32]);
 
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 fn map1<A: Acc>(a: P<A>, f: impl Fn(A) -> A) -> P<A> {
     let mut o = a.0;
     for v in o.iter_mut() {
@@ -20,7 +21,8 @@ fn map1<A: Acc>(a: P<A>, f: impl Fn(A) -> A) -> P<A> {
     P(o)
 }
 
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 fn map2<A: Acc>(a: P<A>, b: P<A>, f: impl Fn(A, A) -> A) -> P<A> {
     let mut o = a.0;
     for (v, w) in o.iter_mut().zip(b.0.iter()) {
@@ -31,62 +33,76 @@ fn map2<A: Acc>(a: P<A>, b: P<A>, f: impl Fn(A, A) -> A) -> P<A> {
 
 impl<A: Acc> Lanes for P<A> {
     type A = A;
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn splat(a: A) -> Self {
         P([a; 32])
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn load_acc(p: *const A) -> Self {
         // SAFETY: the caller guarantees 32 readable accumulators at `p`.
         P(std::ptr::read_unaligned(p as *const [A; 32]))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn store_acc(self, p: *mut A) {
         // SAFETY: the caller guarantees 32 writable accumulators at `p`.
         std::ptr::write_unaligned(p as *mut [A; 32], self.0)
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn add(self, o: Self) -> Self {
         map2(self, o, |a, b| a.add(b))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn sub(self, o: Self) -> Self {
         map2(self, o, |a, b| a.sub(b))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn mul(self, o: Self) -> Self {
         map2(self, o, |a, b| a.mul(b))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn div(self, o: Self) -> Self {
         map2(self, o, |a, b| a.div(b))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn abs(self) -> Self {
         map1(self, |a| a.abs())
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn max_op(self, o: Self) -> Self {
         map2(self, o, max_op)
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn min_op(self, o: Self) -> Self {
         map2(self, o, min_op)
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn max_fast(self, o: Self) -> Self {
         // a plain compare-select (auto-vectorizes to a hardware max)
         map2(self, o, |a, b| if b > a { b } else { a })
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn min_fast(self, o: Self) -> Self {
         map2(self, o, |a, b| if b < a { b } else { a })
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn exp(self) -> Self {
         map1(self, |a| a.exp())
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn select(bits: u32, a: Self, b: Self) -> Self {
         let mut o = b.0;
         for (i, v) in o.iter_mut().enumerate() {
@@ -101,7 +117,8 @@ impl<A: Acc> Lanes for P<A> {
 macro_rules! load_store {
     ($t:ty, $a:ty, $widen:expr, $narrow:expr) => {
         impl LoadT<$t> for P<$a> {
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             unsafe fn load(p: *const $t, bits: u32, neutral: Self) -> Self {
                 // SAFETY: the caller guarantees 32 readable elements at `p`.
                 let x = std::ptr::read_unaligned(p as *const [$t; 32]);
@@ -114,7 +131,8 @@ macro_rules! load_store {
                 }
                 P(o)
             }
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             unsafe fn store(self, p: *mut $t) {
                 let mut o = [<$t>::default(); 32];
                 for (d, s) in o.iter_mut().zip(self.0.iter()) {

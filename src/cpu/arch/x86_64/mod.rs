@@ -9,19 +9,23 @@ pub mod avx512;
 /// lane masks on AVX2, a `k` mask on AVX-512).
 macro_rules! math_cmps {
     ($m:ty, $cmp:ident) => {
-        #[inline(always)]
+        #[cfg_attr(not(maskops_o0), inline(always))]
+        #[cfg_attr(maskops_o0, inline)]
         unsafe fn gt(self, o: Self) -> $m {
             $cmp::<_CMP_GT_OQ>(self.0, o.0)
         }
-        #[inline(always)]
+        #[cfg_attr(not(maskops_o0), inline(always))]
+        #[cfg_attr(maskops_o0, inline)]
         unsafe fn lt(self, o: Self) -> $m {
             $cmp::<_CMP_LT_OQ>(self.0, o.0)
         }
-        #[inline(always)]
+        #[cfg_attr(not(maskops_o0), inline(always))]
+        #[cfg_attr(maskops_o0, inline)]
         unsafe fn eq(self, o: Self) -> $m {
             $cmp::<_CMP_EQ_OQ>(self.0, o.0)
         }
-        #[inline(always)]
+        #[cfg_attr(not(maskops_o0), inline(always))]
+        #[cfg_attr(maskops_o0, inline)]
         unsafe fn nge(self, o: Self) -> $m {
             $cmp::<_CMP_NGE_UQ>(self.0, o.0)
         }

@@ -36,14 +36,16 @@ pub struct Q4(pub(super) float32x4_t);
 pub struct Q2(pub(super) float64x2_t);
 
 /// The selected lanes of a 4-lane mask as bits (lane `j` is bit `j`).
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn bits4(m: uint32x4_t) -> u32 {
     // SAFETY: BIT4[0] holds 4 u32.
     vaddvq_u32(vandq_u32(m, vld1q_u32(BIT4[0].as_ptr())))
 }
 
 /// The selected lanes of a 2-lane mask as bits.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn bits2(m: uint64x2_t) -> u32 {
     // SAFETY: BIT2[0] holds 2 u64.
     vaddvq_u64(vandq_u64(m, vld1q_u64(BIT2[0].as_ptr()))) as u32
@@ -54,7 +56,8 @@ unsafe fn bits2(m: uint64x2_t) -> u32 {
 ///
 /// # Safety
 /// For each set bit `j`, `src + j` is readable and `dst + j` writable.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn copy_lanes<T: Copy>(src: *const T, dst: *mut T, bits: u32, w: usize) {
     for j in 0..w {
         if bits >> j & 1 != 0 {
@@ -80,24 +83,28 @@ impl Vreg for Q4 {
         div = vdivq_f32,
         sqrt = vsqrtq_f32
     );
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn neg(self) -> Self {
         // fneg flips the sign bit only (NaN payloads kept), as Rust's `-x`
         Q4(vnegq_f32(self.0))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn mask(bits: u64) -> uint32x4_t {
         // SAFETY: BIT4[0] holds 4 u32.
         vtstq_u32(vdupq_n_u32(bits as u32), vld1q_u32(BIT4[0].as_ptr()))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn zero_unless(m: uint32x4_t, v: Self) -> Self {
         Q4(vreinterpretq_f32_u32(vandq_u32(
             vreinterpretq_u32_f32(v.0),
             m,
         )))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn blend(m: uint32x4_t, old: Self, new: Self) -> Self {
         Q4(vbslq_f32(m, new.0, old.0))
     }
@@ -105,40 +112,49 @@ impl Vreg for Q4 {
 
 impl Arith for Q4 {
     const SKIP_EMPTY: bool = false;
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn abs(self) -> Self {
         // fabs clears the sign bit only (NaN payloads kept)
         Q4(vabsq_f32(self.0))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn max_raw(self, o: Self) -> Self {
         Q4(vbslq_f32(vcgtq_f32(self.0, o.0), self.0, o.0))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn min_raw(self, o: Self) -> Self {
         Q4(vbslq_f32(vcltq_f32(self.0, o.0), self.0, o.0))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn unord(self, o: Self) -> uint32x4_t {
         vmvnq_u32(vandq_u32(vceqq_f32(self.0, self.0), vceqq_f32(o.0, o.0)))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn select(self, m: uint32x4_t, t: Self) -> Self {
         Q4(vbslq_f32(m, t.0, self.0))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn keep(m: uint32x4_t, v: Self) -> Self {
         Self::zero_unless(m, v)
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn exp(self) -> Self {
         exp_f32(self)
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn ln(self) -> Self {
         ln_f32(self)
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn load_kept(p: *const f32, m: uint32x4_t, whole: bool) -> Self {
         if whole {
             // SAFETY: 4 readable elements at `p` (`whole`).
@@ -150,7 +166,8 @@ impl Arith for Q4 {
             Q4(vld1q_f32(buf.as_ptr()))
         }
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn store_kept(self, p: *mut f32, m: uint32x4_t, whole: bool) {
         if whole {
             // SAFETY: 4 readable and writable elements at `p` (`whole`);
@@ -166,28 +183,34 @@ impl Arith for Q4 {
 }
 
 impl MathLanes for Q4 {
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn gt(self, o: Self) -> uint32x4_t {
         vcgtq_f32(self.0, o.0)
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn lt(self, o: Self) -> uint32x4_t {
         vcltq_f32(self.0, o.0)
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn eq(self, o: Self) -> uint32x4_t {
         vceqq_f32(self.0, o.0)
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn nge(self, o: Self) -> uint32x4_t {
         vmvnq_u32(vcgeq_f32(self.0, o.0))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn round(self) -> Self {
         // frintn: to nearest, ties to even
         Q4(vrndnq_f32(self.0))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn pow2_halves(self) -> (Self, Self) {
         // n is integral (and in range wherever the result is used): exact
         let ni = vcvtq_s32_f32(self.0);
@@ -200,7 +223,8 @@ impl MathLanes for Q4 {
         let p2 = vreinterpretq_f32_s32(vshlq_n_s32::<23>(vaddq_s32(n2, bias)));
         (Q4(p1), Q4(p2))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn ln_reduce(self) -> (Self, Self) {
         let x = self.0;
         // positive inputs have the sign bit clear, so a signed compare is
@@ -229,11 +253,13 @@ impl MathLanes for Q4 {
 impl LossLanes for Q4 {
     // eight registers per chunk, two independent exp/ln chains at a time
     const PAIRS: bool = true;
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn ge(self, o: Self) -> uint32x4_t {
         vcgeq_f32(self.0, o.0)
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn sgn(self) -> Self {
         // the three cases are exclusive, so AND/OR selects them
         let d = self.0;
@@ -243,12 +269,14 @@ impl LossLanes for Q4 {
         let nan = vandq_u32(vmvnq_u32(vceqq_f32(d, d)), vreinterpretq_u32_f32(d));
         Q4(vreinterpretq_f32_u32(vorrq_u32(vorrq_u32(pos, neg), nan)))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn add_kept(acc: Self, m: uint32x4_t, v: Self) -> Self {
         // a masked-out lane adds +0
         acc.add(Self::zero_unless(m, v))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn load_valid(p: *const f32, tail: Option<uint32x4_t>) -> Self {
         match tail {
             // SAFETY: 4 readable elements at `p` (the trait's contract).
@@ -257,7 +285,8 @@ impl LossLanes for Q4 {
             Some(m) => Self::load_kept(p, m, false),
         }
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn store_valid(self, p: *mut f32, tail: Option<uint32x4_t>, _stream: bool) {
         match tail {
             // SAFETY: 4 writable elements at `p` (the trait's contract).
@@ -266,17 +295,20 @@ impl LossLanes for Q4 {
             Some(m) => self.store_kept(p, m, false),
         }
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn stream(self, p: *mut f32) {
         // SAFETY: 4 writable elements at `p` (the trait's contract); a
         // plain store (see the module documentation).
         vst1q_f32(p, self.0)
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn sfence() {
         // plain stores: nothing to order
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn row_max(x: &[f32]) -> f32 {
         // fmaxnm ignores NaN, as the portable room's `f32::max` fold does;
         // the maximum is exact, so the order does not matter
@@ -315,23 +347,27 @@ impl Vreg for Q2 {
         div = vdivq_f64,
         sqrt = vsqrtq_f64
     );
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn neg(self) -> Self {
         Q2(vnegq_f64(self.0))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn mask(bits: u64) -> uint64x2_t {
         // SAFETY: BIT2[0] holds 2 u64.
         vtstq_u64(vdupq_n_u64(bits), vld1q_u64(BIT2[0].as_ptr()))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn zero_unless(m: uint64x2_t, v: Self) -> Self {
         Q2(vreinterpretq_f64_u64(vandq_u64(
             vreinterpretq_u64_f64(v.0),
             m,
         )))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn blend(m: uint64x2_t, old: Self, new: Self) -> Self {
         Q2(vbslq_f64(m, new.0, old.0))
     }
@@ -339,33 +375,40 @@ impl Vreg for Q2 {
 
 impl Arith for Q2 {
     const SKIP_EMPTY: bool = false;
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn abs(self) -> Self {
         Q2(vabsq_f64(self.0))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn max_raw(self, o: Self) -> Self {
         Q2(vbslq_f64(vcgtq_f64(self.0, o.0), self.0, o.0))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn min_raw(self, o: Self) -> Self {
         Q2(vbslq_f64(vcltq_f64(self.0, o.0), self.0, o.0))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn unord(self, o: Self) -> uint64x2_t {
         let ord = vandq_u64(vceqq_f64(self.0, self.0), vceqq_f64(o.0, o.0));
         // no 64-bit `mvn`: the 32-bit one flips the same bits
         vreinterpretq_u64_u32(vmvnq_u32(vreinterpretq_u32_u64(ord)))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn select(self, m: uint64x2_t, t: Self) -> Self {
         Q2(vbslq_f64(m, t.0, self.0))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn keep(m: uint64x2_t, v: Self) -> Self {
         Self::zero_unless(m, v)
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn load_kept(p: *const f64, m: uint64x2_t, whole: bool) -> Self {
         if whole {
             // SAFETY: 2 readable elements at `p` (`whole`).
@@ -377,7 +420,8 @@ impl Arith for Q2 {
             Q2(vld1q_f64(buf.as_ptr()))
         }
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn store_kept(self, p: *mut f64, m: uint64x2_t, whole: bool) {
         if whole {
             // SAFETY: 2 readable and writable elements at `p` (`whole`);

@@ -48,14 +48,16 @@ pub(super) const BIT2: [[u64; 2]; 16] = {
 /// Lane mask of the 4 `f32` lanes of register `g`: the whole word
 /// broadcast (once: the compiler shares it between the eight registers)
 /// and tested against that register's lane bits, one `cmtst` per register.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn lane_mask4(bits: u32, g: usize) -> uint32x4_t {
     // SAFETY: `g < 8`; BIT4[g] holds 4 u32.
     vtstq_u32(vdupq_n_u32(bits), vld1q_u32(BIT4[g].as_ptr()))
 }
 
 /// Lane mask of the 2 `f64` lanes of register `g`, as [`lane_mask4`].
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn lane_mask2(bits: u32, g: usize) -> uint64x2_t {
     // SAFETY: `g < 16`; BIT2[g] holds 2 u64.
     vtstq_u64(vdupq_n_u64(bits as u64), vld1q_u64(BIT2[g].as_ptr()))
@@ -63,7 +65,8 @@ unsafe fn lane_mask2(bits: u32, g: usize) -> uint64x2_t {
 
 /// `math::exp_f32`, transcribed: same constants, same operation order, no
 /// FMA, round-ties-even range reduction.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn exp_ps(x: float32x4_t) -> float32x4_t {
     let s = |v: f32| vdupq_n_f32(v);
     let n = vrndnq_f32(vmulq_f32(x, s(LOG2E)));
@@ -94,26 +97,30 @@ unsafe fn exp_ps(x: float32x4_t) -> float32x4_t {
 }
 
 /// `b` where `b > a` or (`b` is NaN and `a` is not), else `a`: `max_op`.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn max_ps(a: float32x4_t, b: float32x4_t) -> float32x4_t {
     let b_nan_a_ord = vbicq_u32(vceqq_f32(a, a), vceqq_f32(b, b));
     vbslq_f32(vorrq_u32(vcgtq_f32(b, a), b_nan_a_ord), b, a)
 }
 
 /// `min_op`, as [`max_ps`].
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn min_ps(a: float32x4_t, b: float32x4_t) -> float32x4_t {
     let b_nan_a_ord = vbicq_u32(vceqq_f32(a, a), vceqq_f32(b, b));
     vbslq_f32(vorrq_u32(vcltq_f32(b, a), b_nan_a_ord), b, a)
 }
 
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn max_pd(a: float64x2_t, b: float64x2_t) -> float64x2_t {
     let b_nan_a_ord = vbicq_u64(vceqq_f64(a, a), vceqq_f64(b, b));
     vbslq_f64(vorrq_u64(vcgtq_f64(b, a), b_nan_a_ord), b, a)
 }
 
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn min_pd(a: float64x2_t, b: float64x2_t) -> float64x2_t {
     let b_nan_a_ord = vbicq_u64(vceqq_f64(a, a), vceqq_f64(b, b));
     vbslq_f64(vorrq_u64(vcltq_f64(b, a), b_nan_a_ord), b, a)
@@ -125,64 +132,75 @@ unsafe fn min_pd(a: float64x2_t, b: float64x2_t) -> float64x2_t {
 
 impl Lanes for Q32 {
     type A = f32;
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn splat(a: f32) -> Self {
         Q32([vdupq_n_f32(a); 8])
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn load_acc(p: *const f32) -> Self {
         // SAFETY: the caller guarantees 32 readable accumulators at `p`.
         Q32(core::array::from_fn(|i| unsafe { vld1q_f32(p.add(4 * i)) }))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn store_acc(self, p: *mut f32) {
         for (i, v) in self.0.iter().enumerate() {
             // SAFETY: the caller guarantees 32 writable accumulators at `p`.
             vst1q_f32(p.add(4 * i), *v);
         }
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn add(self, o: Self) -> Self {
         Q32(core::array::from_fn(|i| unsafe {
             vaddq_f32(self.0[i], o.0[i])
         }))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn sub(self, o: Self) -> Self {
         Q32(core::array::from_fn(|i| unsafe {
             vsubq_f32(self.0[i], o.0[i])
         }))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn mul(self, o: Self) -> Self {
         Q32(core::array::from_fn(|i| unsafe {
             vmulq_f32(self.0[i], o.0[i])
         }))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn div(self, o: Self) -> Self {
         Q32(core::array::from_fn(|i| unsafe {
             vdivq_f32(self.0[i], o.0[i])
         }))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn abs(self) -> Self {
         // fabs clears the sign bit only (NaN payloads kept), as x86's andnot
         Q32(core::array::from_fn(|i| unsafe { vabsq_f32(self.0[i]) }))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn max_op(self, o: Self) -> Self {
         Q32(core::array::from_fn(|i| unsafe {
             max_ps(self.0[i], o.0[i])
         }))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn min_op(self, o: Self) -> Self {
         Q32(core::array::from_fn(|i| unsafe {
             min_ps(self.0[i], o.0[i])
         }))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn max_fast(self, o: Self) -> Self {
         // `fmax` would turn max(-0, +0) into +0 where the canonical op keeps
         // the first operand: a compare and select instead
@@ -190,13 +208,15 @@ impl Lanes for Q32 {
             vbslq_f32(vcgtq_f32(o.0[i], self.0[i]), o.0[i], self.0[i])
         }))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn min_fast(self, o: Self) -> Self {
         Q32(core::array::from_fn(|i| unsafe {
             vbslq_f32(vcltq_f32(o.0[i], self.0[i]), o.0[i], self.0[i])
         }))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn nan_lanes(self) -> u32 {
         // lane j of a 4-lane word is bit j: the lane bits of register 0
         let bit = vld1q_u32(BIT4[0].as_ptr());
@@ -207,11 +227,13 @@ impl Lanes for Q32 {
         }
         m
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn exp(self) -> Self {
         Q32(core::array::from_fn(|i| unsafe { exp_ps(self.0[i]) }))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn select(bits: u32, a: Self, b: Self) -> Self {
         Q32(core::array::from_fn(|i| unsafe {
             vbslq_f32(lane_mask4(bits, i), a.0[i], b.0[i])
@@ -220,7 +242,8 @@ impl Lanes for Q32 {
 }
 
 impl LoadT<f32> for Q32 {
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn load(p: *const f32, bits: u32, n: Self) -> Self {
         // the select happens before any arithmetic: masked-out lanes are replaced
         // SAFETY: the caller guarantees 32 readable elements at `p`.
@@ -228,7 +251,8 @@ impl LoadT<f32> for Q32 {
             vbslq_f32(lane_mask4(bits, i), vld1q_f32(p.add(4 * i)), n.0[i])
         }))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn store(self, p: *mut f32) {
         self.store_acc(p)
     }
@@ -236,7 +260,8 @@ impl LoadT<f32> for Q32 {
 
 /// Four `f16` (bits) widened exactly to `f32`; signalling NaNs come out
 /// quiet with their payload, as `half` and x86's F16C do.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn f16x4_to_f32(h: uint16x4_t) -> float32x4_t {
     let r: float32x4_t;
     // SAFETY: FCVTL (half to single) is base AArch64 Advanced SIMD; it reads
@@ -254,7 +279,8 @@ unsafe fn f16x4_to_f32(h: uint16x4_t) -> float32x4_t {
 /// Four `f32` narrowed to `f16` bits, round to nearest even (FPCR's default
 /// mode, which Rust code never changes); NaNs quieted with the payload's top
 /// bits, as `half` and F16C.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn f32_to_f16x4(v: float32x4_t) -> uint16x4_t {
     let r: uint16x4_t;
     // SAFETY: FCVTN (single to half) is base AArch64 Advanced SIMD; registers
@@ -269,7 +295,8 @@ unsafe fn f32_to_f16x4(v: float32x4_t) -> uint16x4_t {
 }
 
 impl LoadT<f16> for Q32 {
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn load(p: *const f16, bits: u32, n: Self) -> Self {
         let q = p as *const u16;
         // SAFETY: the caller guarantees 32 readable elements at `p`.
@@ -281,7 +308,8 @@ impl LoadT<f16> for Q32 {
             )
         }))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn store(self, p: *mut f16) {
         let q = p as *mut u16;
         for (i, v) in self.0.iter().enumerate() {
@@ -292,7 +320,8 @@ impl LoadT<f16> for Q32 {
 }
 
 /// `f32` -> `bf16` bits, round to nearest even, NaN quieted (as `half`).
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn to_bf16(v: float32x4_t) -> uint16x4_t {
     let b = vreinterpretq_u32_f32(v);
     let lsb = vandq_u32(vshrq_n_u32::<16>(b), vdupq_n_u32(1));
@@ -303,7 +332,8 @@ unsafe fn to_bf16(v: float32x4_t) -> uint16x4_t {
 }
 
 impl LoadT<bf16> for Q32 {
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn load(p: *const bf16, bits: u32, n: Self) -> Self {
         let q = p as *const u16;
         // SAFETY: the caller guarantees 32 readable elements at `p`.
@@ -312,7 +342,8 @@ impl LoadT<bf16> for Q32 {
             vbslq_f32(lane_mask4(bits, i), w, n.0[i])
         }))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn store(self, p: *mut bf16) {
         let q = p as *mut u16;
         for (i, v) in self.0.iter().enumerate() {
@@ -324,75 +355,88 @@ impl LoadT<bf16> for Q32 {
 
 impl Lanes for Q64 {
     type A = f64;
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn splat(a: f64) -> Self {
         Q64([vdupq_n_f64(a); 16])
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn load_acc(p: *const f64) -> Self {
         // SAFETY: the caller guarantees 32 readable accumulators at `p`.
         Q64(core::array::from_fn(|i| unsafe { vld1q_f64(p.add(2 * i)) }))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn store_acc(self, p: *mut f64) {
         for (i, v) in self.0.iter().enumerate() {
             // SAFETY: the caller guarantees 32 writable accumulators at `p`.
             vst1q_f64(p.add(2 * i), *v);
         }
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn add(self, o: Self) -> Self {
         Q64(core::array::from_fn(|i| unsafe {
             vaddq_f64(self.0[i], o.0[i])
         }))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn sub(self, o: Self) -> Self {
         Q64(core::array::from_fn(|i| unsafe {
             vsubq_f64(self.0[i], o.0[i])
         }))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn mul(self, o: Self) -> Self {
         Q64(core::array::from_fn(|i| unsafe {
             vmulq_f64(self.0[i], o.0[i])
         }))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn div(self, o: Self) -> Self {
         Q64(core::array::from_fn(|i| unsafe {
             vdivq_f64(self.0[i], o.0[i])
         }))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn abs(self) -> Self {
         Q64(core::array::from_fn(|i| unsafe { vabsq_f64(self.0[i]) }))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn max_op(self, o: Self) -> Self {
         Q64(core::array::from_fn(|i| unsafe {
             max_pd(self.0[i], o.0[i])
         }))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn min_op(self, o: Self) -> Self {
         Q64(core::array::from_fn(|i| unsafe {
             min_pd(self.0[i], o.0[i])
         }))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn max_fast(self, o: Self) -> Self {
         Q64(core::array::from_fn(|i| unsafe {
             vbslq_f64(vcgtq_f64(o.0[i], self.0[i]), o.0[i], self.0[i])
         }))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn min_fast(self, o: Self) -> Self {
         Q64(core::array::from_fn(|i| unsafe {
             vbslq_f64(vcltq_f64(o.0[i], self.0[i]), o.0[i], self.0[i])
         }))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn nan_lanes(self) -> u32 {
         let bit = vld1q_u64(BIT2[0].as_ptr());
         let mut ord = 0u32;
@@ -401,7 +445,8 @@ impl Lanes for Q64 {
         }
         !ord
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn select(bits: u32, a: Self, b: Self) -> Self {
         Q64(core::array::from_fn(|i| unsafe {
             vbslq_f64(lane_mask2(bits, i), a.0[i], b.0[i])
@@ -410,14 +455,16 @@ impl Lanes for Q64 {
 }
 
 impl LoadT<f64> for Q64 {
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn load(p: *const f64, bits: u32, n: Self) -> Self {
         // SAFETY: the caller guarantees 32 readable elements at `p`.
         Q64(core::array::from_fn(|i| unsafe {
             vbslq_f64(lane_mask2(bits, i), vld1q_f64(p.add(2 * i)), n.0[i])
         }))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn store(self, p: *mut f64) {
         self.store_acc(p)
     }

@@ -58,18 +58,21 @@ pub struct Y8(__m256);
 #[derive(Clone, Copy)]
 pub struct Y4(__m256d);
 
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn set1(v: f32) -> __m256 {
     _mm256_set1_ps(v)
 }
 
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn seti(v: i32) -> __m256i {
     _mm256_set1_epi32(v)
 }
 
 /// `a` where `m` is clear, `b` where it is set (lane masks of all ones/zeros).
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn sel(m: __m256, a: __m256, b: __m256) -> __m256 {
     _mm256_blendv_ps(a, b, m)
 }
@@ -90,21 +93,25 @@ impl Vreg for Y8 {
         div = _mm256_div_ps,
         sqrt = _mm256_sqrt_ps
     );
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn neg(self) -> Self {
         Y8(_mm256_xor_ps(self.0, _mm256_set1_ps(-0.0)))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn mask(bits: u64) -> __m256 {
         let lb = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
         let b = _mm256_set1_epi32(bits as i32);
         _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(b, lb), lb))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn zero_unless(m: __m256, v: Self) -> Self {
         Y8(_mm256_and_ps(v.0, m))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn blend(m: __m256, old: Self, new: Self) -> Self {
         Y8(blend_ps(m, old.0, new.0))
     }
@@ -112,39 +119,48 @@ impl Vreg for Y8 {
 
 impl Arith for Y8 {
     const SKIP_EMPTY: bool = false;
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn abs(self) -> Self {
         Y8(_mm256_andnot_ps(_mm256_set1_ps(-0.0), self.0))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn max_raw(self, o: Self) -> Self {
         Y8(_mm256_max_ps(self.0, o.0))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn min_raw(self, o: Self) -> Self {
         Y8(_mm256_min_ps(self.0, o.0))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn unord(self, o: Self) -> __m256 {
         _mm256_cmp_ps::<_CMP_UNORD_Q>(self.0, o.0)
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn select(self, m: __m256, t: Self) -> Self {
         Y8(_mm256_blendv_ps(self.0, t.0, m))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn keep(m: __m256, v: Self) -> Self {
         Y8(_mm256_and_ps(v.0, m))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn exp(self) -> Self {
         exp_f32(self)
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn ln(self) -> Self {
         ln_f32(self)
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn load_kept(p: *const f32, m: __m256, whole: bool) -> Self {
         // SAFETY: `whole`: 8 readable elements; otherwise vmaskmov reads
         // only the selected lanes (the trait's contract).
@@ -154,7 +170,8 @@ impl Arith for Y8 {
             Y8(_mm256_maskload_ps(p, _mm256_castps_si256(m)))
         }
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn store_kept(self, p: *mut f32, m: __m256, whole: bool) {
         // SAFETY: as `load_kept`; a whole store writes back the bits the
         // masked-out lanes held. The opaque `Vreg::blend`: with a plain
@@ -170,13 +187,15 @@ impl Arith for Y8 {
 
 impl MathLanes for Y8 {
     crate::cpu::arch::x86_64::math_cmps!(__m256, _mm256_cmp_ps);
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn round(self) -> Self {
         Y8(_mm256_round_ps::<
             { _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC },
         >(self.0))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn pow2_halves(self) -> (Self, Self) {
         let ni = _mm256_cvtps_epi32(self.0);
         // n1 = ni / 2 truncating toward zero.
@@ -186,7 +205,8 @@ impl MathLanes for Y8 {
         let p2 = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(n2, seti(127))));
         (Y8(p1), Y8(p2))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn ln_reduce(self) -> (Self, Self) {
         let x = self.0;
         // positive inputs have the sign bit clear, so a signed compare is the
@@ -219,11 +239,13 @@ impl MathLanes for Y8 {
 
 impl LossLanes for Y8 {
     const PAIRS: bool = false;
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn ge(self, o: Self) -> __m256 {
         _mm256_cmp_ps::<_CMP_GE_OQ>(self.0, o.0)
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn sgn(self) -> Self {
         // the three cases are exclusive, so AND/OR selects them (no blends)
         let d = self.0;
@@ -233,12 +255,14 @@ impl LossLanes for Y8 {
         let nan = _mm256_and_ps(_mm256_cmp_ps::<_CMP_UNORD_Q>(d, d), d);
         Y8(_mm256_or_ps(_mm256_or_ps(pos, neg), nan))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn add_kept(acc: Self, m: __m256, v: Self) -> Self {
         // a masked-out lane adds +0
         Y8(_mm256_add_ps(acc.0, _mm256_and_ps(v.0, m)))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn load_valid(p: *const f32, tail: Option<__m256>) -> Self {
         // SAFETY: by the trait's contract (vmaskmov reads selected lanes only).
         match tail {
@@ -246,7 +270,8 @@ impl LossLanes for Y8 {
             Some(m) => Y8(_mm256_maskload_ps(p, _mm256_castps_si256(m))),
         }
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn store_valid(self, p: *mut f32, tail: Option<__m256>, stream: bool) {
         // SAFETY: by the trait's contract (vmaskmov writes selected lanes only).
         match tail {
@@ -255,16 +280,19 @@ impl LossLanes for Y8 {
             Some(m) => _mm256_maskstore_ps(p, _mm256_castps_si256(m), self.0),
         }
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn stream(self, p: *mut f32) {
         // SAFETY: 32-byte aligned, 8 writable elements (the trait's contract).
         _mm256_stream_ps(p, self.0)
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn sfence() {
         _mm_sfence()
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn row_max(x: &[f32]) -> f32 {
         let n = x.len();
         let mut mx = set1(f32::NEG_INFINITY);
@@ -301,21 +329,25 @@ impl Vreg for Y4 {
         div = _mm256_div_pd,
         sqrt = _mm256_sqrt_pd
     );
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn neg(self) -> Self {
         Y4(_mm256_xor_pd(self.0, _mm256_set1_pd(-0.0)))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn mask(bits: u64) -> __m256d {
         let lb = _mm256_setr_epi64x(1, 2, 4, 8);
         let b = _mm256_set1_epi64x(bits as i64);
         _mm256_castsi256_pd(_mm256_cmpeq_epi64(_mm256_and_si256(b, lb), lb))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn zero_unless(m: __m256d, v: Self) -> Self {
         Y4(_mm256_and_pd(v.0, m))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn blend(m: __m256d, old: Self, new: Self) -> Self {
         Y4(blend_pd(m, old.0, new.0))
     }
@@ -323,31 +355,38 @@ impl Vreg for Y4 {
 
 impl Arith for Y4 {
     const SKIP_EMPTY: bool = false;
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn abs(self) -> Self {
         Y4(_mm256_andnot_pd(_mm256_set1_pd(-0.0), self.0))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn max_raw(self, o: Self) -> Self {
         Y4(_mm256_max_pd(self.0, o.0))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn min_raw(self, o: Self) -> Self {
         Y4(_mm256_min_pd(self.0, o.0))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn unord(self, o: Self) -> __m256d {
         _mm256_cmp_pd::<_CMP_UNORD_Q>(self.0, o.0)
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn select(self, m: __m256d, t: Self) -> Self {
         Y4(_mm256_blendv_pd(self.0, t.0, m))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn keep(m: __m256d, v: Self) -> Self {
         Y4(_mm256_and_pd(v.0, m))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn load_kept(p: *const f64, m: __m256d, whole: bool) -> Self {
         // SAFETY: `whole`: 4 readable elements; otherwise vmaskmov reads
         // only the selected lanes (the trait's contract).
@@ -357,7 +396,8 @@ impl Arith for Y4 {
             Y4(_mm256_maskload_pd(p, _mm256_castpd_si256(m)))
         }
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn store_kept(self, p: *mut f64, m: __m256d, whole: bool) {
         // SAFETY: as `load_kept`; a whole store writes back the bits the
         // masked-out lanes held. The opaque `Vreg::blend`: with a plain

@@ -19,7 +19,8 @@ pub struct Y32([__m256; 4]);
 pub struct Y64([__m256d; 8]);
 
 /// Lane mask of 8 `f32` lanes from bits `8g .. 8g + 8`.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn lane_mask8(bits: u32, g: u32) -> __m256 {
     let b = _mm256_set1_epi32(((bits >> (8 * g)) & 0xff) as i32);
     let m = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
@@ -27,7 +28,8 @@ unsafe fn lane_mask8(bits: u32, g: u32) -> __m256 {
 }
 
 /// Lane mask of 4 `f64` lanes from bits `4g .. 4g + 4`.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn lane_mask4(bits: u32, g: u32) -> __m256d {
     let b = _mm256_set1_epi64x(((bits >> (4 * g)) & 0xf) as i64);
     let m = _mm256_setr_epi64x(1, 2, 4, 8);
@@ -36,7 +38,8 @@ unsafe fn lane_mask4(bits: u32, g: u32) -> __m256d {
 
 /// `math::exp_f32`, transcribed: same constants, same operation order, no
 /// FMA, round-ties-even range reduction.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn exp_ps(x: __m256) -> __m256 {
     let s = _mm256_set1_ps;
     let n = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm256_mul_ps(
@@ -76,7 +79,8 @@ unsafe fn exp_ps(x: __m256) -> __m256 {
     _mm256_blendv_ps(res, x, _mm256_cmp_ps::<_CMP_UNORD_Q>(x, x))
 }
 
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn max_ps(a: __m256, b: __m256) -> __m256 {
     let take = _mm256_or_ps(
         _mm256_cmp_ps::<_CMP_GT_OQ>(b, a),
@@ -88,7 +92,8 @@ unsafe fn max_ps(a: __m256, b: __m256) -> __m256 {
     _mm256_blendv_ps(a, b, take)
 }
 
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn min_ps(a: __m256, b: __m256) -> __m256 {
     let take = _mm256_or_ps(
         _mm256_cmp_ps::<_CMP_LT_OQ>(b, a),
@@ -100,7 +105,8 @@ unsafe fn min_ps(a: __m256, b: __m256) -> __m256 {
     _mm256_blendv_ps(a, b, take)
 }
 
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn max_pd(a: __m256d, b: __m256d) -> __m256d {
     let take = _mm256_or_pd(
         _mm256_cmp_pd::<_CMP_GT_OQ>(b, a),
@@ -112,7 +118,8 @@ unsafe fn max_pd(a: __m256d, b: __m256d) -> __m256d {
     _mm256_blendv_pd(a, b, take)
 }
 
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn min_pd(a: __m256d, b: __m256d) -> __m256d {
     let take = _mm256_or_pd(
         _mm256_cmp_pd::<_CMP_LT_OQ>(b, a),
@@ -151,7 +158,8 @@ macro_rules! each {
 
 impl Lanes for Y32 {
     type A = f32;
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn prefetch(p: *const u8, write: bool) {
         if write {
             _mm_prefetch::<_MM_HINT_ET0>(p as *const i8);
@@ -159,60 +167,73 @@ impl Lanes for Y32 {
             _mm_prefetch::<_MM_HINT_T0>(p as *const i8);
         }
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn splat(a: f32) -> Self {
         Y32([_mm256_set1_ps(a); 4])
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn load_acc(p: *const f32) -> Self {
         each!(Y32, 4, |i| _mm256_loadu_ps(p.add(8 * i)))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn store_acc(self, p: *mut f32) {
         for i in 0..4 {
             _mm256_storeu_ps(p.add(8 * i), self.0[i]);
         }
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn add(self, o: Self) -> Self {
         each!(Y32, 4, |i| _mm256_add_ps(self.0[i], o.0[i]))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn sub(self, o: Self) -> Self {
         each!(Y32, 4, |i| _mm256_sub_ps(self.0[i], o.0[i]))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn mul(self, o: Self) -> Self {
         each!(Y32, 4, |i| _mm256_mul_ps(self.0[i], o.0[i]))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn div(self, o: Self) -> Self {
         each!(Y32, 4, |i| _mm256_div_ps(self.0[i], o.0[i]))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn abs(self) -> Self {
         let m = _mm256_set1_ps(-0.0);
         each!(Y32, 4, |i| _mm256_andnot_ps(m, self.0[i]))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn max_op(self, o: Self) -> Self {
         each!(Y32, 4, |i| max_ps(self.0[i], o.0[i]))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn min_op(self, o: Self) -> Self {
         each!(Y32, 4, |i| min_ps(self.0[i], o.0[i]))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn max_fast(self, o: Self) -> Self {
         // vmaxps(o, a) = o > a ? o : a (the second operand on NaN and ties)
         each!(Y32, 4, |i| _mm256_max_ps(o.0[i], self.0[i]))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn min_fast(self, o: Self) -> Self {
         // vminps(o, a) = o < a ? o : a
         each!(Y32, 4, |i| _mm256_min_ps(o.0[i], self.0[i]))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn nan_lanes(self) -> u32 {
         let mut m = 0u32;
         for i in 0..4 {
@@ -221,11 +242,13 @@ impl Lanes for Y32 {
         }
         m
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn exp(self) -> Self {
         each!(Y32, 4, |i| exp_ps(self.0[i]))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn select(bits: u32, a: Self, b: Self) -> Self {
         each!(Y32, 4, |i| _mm256_blendv_ps(
             b.0[i],
@@ -236,7 +259,8 @@ impl Lanes for Y32 {
 }
 
 impl LoadT<f32> for Y32 {
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn load(p: *const f32, bits: u32, n: Self) -> Self {
         // the blend happens before any arithmetic: masked-out lanes are replaced
         each!(Y32, 4, |i| _mm256_blendv_ps(
@@ -245,14 +269,16 @@ impl LoadT<f32> for Y32 {
             lane_mask8(bits, i as u32)
         ))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn store(self, p: *mut f32) {
         self.store_acc(p)
     }
 }
 
 impl LoadT<f16> for Y32 {
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn load(p: *const f16, bits: u32, n: Self) -> Self {
         let q = p as *const __m128i;
         each!(Y32, 4, |i| _mm256_blendv_ps(
@@ -261,7 +287,8 @@ impl LoadT<f16> for Y32 {
             lane_mask8(bits, i as u32)
         ))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn store(self, p: *mut f16) {
         let q = p as *mut __m128i;
         for i in 0..4 {
@@ -274,7 +301,8 @@ impl LoadT<f16> for Y32 {
 }
 
 /// `f32` -> `bf16` bits, round to nearest even, NaN quieted (as `half`).
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn to_bf16(v: __m256) -> __m128i {
     let b = _mm256_castps_si256(v);
     let lsb = _mm256_and_si256(_mm256_srli_epi32::<16>(b), _mm256_set1_epi32(1));
@@ -289,7 +317,8 @@ unsafe fn to_bf16(v: __m256) -> __m128i {
 }
 
 impl LoadT<bf16> for Y32 {
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn load(p: *const bf16, bits: u32, n: Self) -> Self {
         let q = p as *const __m128i;
         each!(Y32, 4, |i| _mm256_blendv_ps(
@@ -300,7 +329,8 @@ impl LoadT<bf16> for Y32 {
             lane_mask8(bits, i as u32)
         ))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn store(self, p: *mut bf16) {
         let q = p as *mut __m128i;
         for i in 0..4 {
@@ -311,60 +341,73 @@ impl LoadT<bf16> for Y32 {
 
 impl Lanes for Y64 {
     type A = f64;
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn splat(a: f64) -> Self {
         Y64([_mm256_set1_pd(a); 8])
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn load_acc(p: *const f64) -> Self {
         each!(Y64, 8, |i| _mm256_loadu_pd(p.add(4 * i)))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn store_acc(self, p: *mut f64) {
         for i in 0..8 {
             _mm256_storeu_pd(p.add(4 * i), self.0[i]);
         }
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn add(self, o: Self) -> Self {
         each!(Y64, 8, |i| _mm256_add_pd(self.0[i], o.0[i]))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn sub(self, o: Self) -> Self {
         each!(Y64, 8, |i| _mm256_sub_pd(self.0[i], o.0[i]))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn mul(self, o: Self) -> Self {
         each!(Y64, 8, |i| _mm256_mul_pd(self.0[i], o.0[i]))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn div(self, o: Self) -> Self {
         each!(Y64, 8, |i| _mm256_div_pd(self.0[i], o.0[i]))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn abs(self) -> Self {
         let m = _mm256_set1_pd(-0.0);
         each!(Y64, 8, |i| _mm256_andnot_pd(m, self.0[i]))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn max_op(self, o: Self) -> Self {
         each!(Y64, 8, |i| max_pd(self.0[i], o.0[i]))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn min_op(self, o: Self) -> Self {
         each!(Y64, 8, |i| min_pd(self.0[i], o.0[i]))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn max_fast(self, o: Self) -> Self {
         // vmaxpd(o, a) = o > a ? o : a
         each!(Y64, 8, |i| _mm256_max_pd(o.0[i], self.0[i]))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn min_fast(self, o: Self) -> Self {
         // vminpd(o, a) = o < a ? o : a
         each!(Y64, 8, |i| _mm256_min_pd(o.0[i], self.0[i]))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn nan_lanes(self) -> u32 {
         let mut m = 0u32;
         for i in 0..8 {
@@ -373,7 +416,8 @@ impl Lanes for Y64 {
         }
         m
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn select(bits: u32, a: Self, b: Self) -> Self {
         each!(Y64, 8, |i| _mm256_blendv_pd(
             b.0[i],
@@ -384,7 +428,8 @@ impl Lanes for Y64 {
 }
 
 impl LoadT<f64> for Y64 {
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn load(p: *const f64, bits: u32, n: Self) -> Self {
         each!(Y64, 8, |i| _mm256_blendv_pd(
             n.0[i],
@@ -392,7 +437,8 @@ impl LoadT<f64> for Y64 {
             lane_mask4(bits, i as u32)
         ))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn store(self, p: *mut f64) {
         self.store_acc(p)
     }

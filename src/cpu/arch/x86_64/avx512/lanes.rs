@@ -89,13 +89,15 @@ macro_rules! zmm {
             type T = $t;
             type M = $m;
             const W: usize = $w;
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             unsafe fn load_part(p: *const $t, k: usize) -> Self {
                 // SAFETY: a masked load reads only the `k` lanes of the mask,
                 // readable by the trait's contract.
                 $name($mzl(((1u32 << k) - 1) as $m, p))
             }
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             unsafe fn store_part(self, p: *mut $t, k: usize) {
                 // SAFETY: a masked store writes only the `k` lanes of the mask.
                 $msu(p, ((1u32 << k) - 1) as $m, self.0)
@@ -112,19 +114,23 @@ macro_rules! zmm {
                 div = $div,
                 sqrt = $sqrt
             );
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             unsafe fn neg(self) -> Self {
                 $name($xor(self.0, $set1(-0.0)))
             }
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             unsafe fn mask(bits: u64) -> $m {
                 bits as $m
             }
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             unsafe fn zero_unless(m: $m, v: Self) -> Self {
                 $name($mz(m, v.0))
             }
-            #[inline(always)]
+            #[cfg_attr(not(maskops_o0), inline(always))]
+            #[cfg_attr(maskops_o0, inline)]
             unsafe fn blend(m: $m, old: Self, new: Self) -> Self {
                 $name($mm(m, old.0, new.0))
             }
@@ -174,55 +180,66 @@ zmm!(
     xor = _mm512_xor_pd
 );
 
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn set1(v: f32) -> __m512 {
     _mm512_set1_ps(v)
 }
 
 impl Arith for Z16 {
     const SKIP_EMPTY: bool = true;
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn abs(self) -> Self {
         Z16(_mm512_castsi512_ps(_mm512_and_si512(
             _mm512_castps_si512(self.0),
             _mm512_set1_epi32(i32::MAX),
         )))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn max_raw(self, o: Self) -> Self {
         Z16(_mm512_max_ps(self.0, o.0))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn min_raw(self, o: Self) -> Self {
         Z16(_mm512_min_ps(self.0, o.0))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn unord(self, o: Self) -> __mmask16 {
         _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(self.0, o.0)
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn select(self, m: __mmask16, t: Self) -> Self {
         Z16(_mm512_mask_blend_ps(m, self.0, t.0))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn keep(m: __mmask16, v: Self) -> Self {
         Z16(_mm512_maskz_mov_ps(m, v.0))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn exp(self) -> Self {
         exp_f32(self)
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn ln(self) -> Self {
         ln_f32(self)
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn load_kept(p: *const f32, m: __mmask16, _whole: bool) -> Self {
         // SAFETY: every lane of `m` is readable (the trait's contract);
         // masked-out lanes are not accessed (fault suppression).
         Z16(_mm512_maskz_loadu_ps(m, p))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn store_kept(self, p: *mut f32, m: __mmask16, _whole: bool) {
         // SAFETY: as `load_kept`.
         _mm512_mask_storeu_ps(p, m, self.0)
@@ -231,13 +248,15 @@ impl Arith for Z16 {
 
 impl MathLanes for Z16 {
     crate::cpu::arch::x86_64::math_cmps!(__mmask16, _mm512_cmp_ps_mask);
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn round(self) -> Self {
         Z16(_mm512_roundscale_ps::<
             { _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC },
         >(self.0))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn pow2_halves(self) -> (Self, Self) {
         let ni = _mm512_cvtps_epi32(self.0);
         // n1 = ni / 2 truncating toward zero.
@@ -248,7 +267,8 @@ impl MathLanes for Z16 {
         let p2 = _mm512_castsi512_ps(_mm512_slli_epi32::<23>(_mm512_add_epi32(n2, bias)));
         (Z16(p1), Z16(p2))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn ln_reduce(self) -> (Self, Self) {
         let x = self.0;
         // negative inputs (sign bit set: not subnormal here) become NaN
@@ -278,11 +298,13 @@ impl MathLanes for Z16 {
 
 impl LossLanes for Z16 {
     const PAIRS: bool = true;
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn ge(self, o: Self) -> __mmask16 {
         _mm512_cmp_ps_mask::<_CMP_GE_OQ>(self.0, o.0)
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn sgn(self) -> Self {
         let d = self.0;
         let zero = _mm512_setzero_ps();
@@ -294,12 +316,14 @@ impl LossLanes for Z16 {
             d,
         ))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn add_kept(acc: Self, m: __mmask16, v: Self) -> Self {
         // a masked-out lane is never added
         Z16(_mm512_mask_add_ps(acc.0, m, acc.0, v.0))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn load_valid(p: *const f32, tail: Option<__mmask16>) -> Self {
         // SAFETY: by the trait's contract (a masked load reads only its lanes).
         match tail {
@@ -307,7 +331,8 @@ impl LossLanes for Z16 {
             Some(m) => Z16(_mm512_maskz_loadu_ps(m, p)),
         }
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn store_valid(self, p: *mut f32, tail: Option<__mmask16>, stream: bool) {
         // SAFETY: by the trait's contract (a masked store writes only its lanes).
         match tail {
@@ -316,16 +341,19 @@ impl LossLanes for Z16 {
             Some(m) => _mm512_mask_storeu_ps(p, m, self.0),
         }
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn stream(self, p: *mut f32) {
         // SAFETY: 64-byte aligned, 16 writable elements (the trait's contract).
         _mm512_stream_ps(p, self.0)
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn sfence() {
         _mm_sfence()
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn row_max(x: &[f32]) -> f32 {
         let n = x.len();
         let ninf = set1(f32::NEG_INFINITY);
@@ -349,39 +377,47 @@ impl LossLanes for Z16 {
 
 impl Arith for Z8 {
     const SKIP_EMPTY: bool = true;
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn abs(self) -> Self {
         Z8(_mm512_castsi512_pd(_mm512_and_si512(
             _mm512_castpd_si512(self.0),
             _mm512_set1_epi64(i64::MAX),
         )))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn max_raw(self, o: Self) -> Self {
         Z8(_mm512_max_pd(self.0, o.0))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn min_raw(self, o: Self) -> Self {
         Z8(_mm512_min_pd(self.0, o.0))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn unord(self, o: Self) -> __mmask8 {
         _mm512_cmp_pd_mask::<_CMP_UNORD_Q>(self.0, o.0)
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn select(self, m: __mmask8, t: Self) -> Self {
         Z8(_mm512_mask_blend_pd(m, self.0, t.0))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn keep(m: __mmask8, v: Self) -> Self {
         Z8(_mm512_maskz_mov_pd(m, v.0))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn load_kept(p: *const f64, m: __mmask8, _whole: bool) -> Self {
         // SAFETY: every lane of `m` is readable (the trait's contract).
         Z8(_mm512_maskz_loadu_pd(m, p))
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn store_kept(self, p: *mut f64, m: __mmask8, _whole: bool) {
         // SAFETY: as `load_kept`.
         _mm512_mask_storeu_pd(p, m, self.0)

@@ -36,7 +36,8 @@ const EXP_FIXUP: i32 = 0x5858_0011;
 /// results included); and the three clamps are one masked `vfixupimm`
 /// on the lanes with `x < EXP_LO`, `x > EXP_HI` or NaN. Checked against
 /// `exp_f32` on all 2^32 inputs.
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn exp_ps(x: __m512) -> __m512 {
     let s = _mm512_set1_ps;
     let n = _mm512_roundscale_ps::<RNE>(_mm512_mul_ps(x, s(LOG2E)));
@@ -58,28 +59,32 @@ unsafe fn exp_ps(x: __m512) -> __m512 {
     _mm512_mask_fixupimm_ps::<0>(res, out, x, _mm512_set1_epi32(EXP_FIXUP))
 }
 
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn max_ps(a: __m512, b: __m512) -> __m512 {
     let take = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(b, a)
         | (_mm512_cmp_ps_mask::<_CMP_UNORD_Q>(b, b) & _mm512_cmp_ps_mask::<_CMP_ORD_Q>(a, a));
     _mm512_mask_blend_ps(take, a, b)
 }
 
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn min_ps(a: __m512, b: __m512) -> __m512 {
     let take = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(b, a)
         | (_mm512_cmp_ps_mask::<_CMP_UNORD_Q>(b, b) & _mm512_cmp_ps_mask::<_CMP_ORD_Q>(a, a));
     _mm512_mask_blend_ps(take, a, b)
 }
 
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn max_pd(a: __m512d, b: __m512d) -> __m512d {
     let take = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(b, a)
         | (_mm512_cmp_pd_mask::<_CMP_UNORD_Q>(b, b) & _mm512_cmp_pd_mask::<_CMP_ORD_Q>(a, a));
     _mm512_mask_blend_pd(take, a, b)
 }
 
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn min_pd(a: __m512d, b: __m512d) -> __m512d {
     let take = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(b, a)
         | (_mm512_cmp_pd_mask::<_CMP_UNORD_Q>(b, b) & _mm512_cmp_pd_mask::<_CMP_ORD_Q>(a, a));
@@ -93,7 +98,8 @@ impl Z32 {
     ///
     /// # Safety
     /// The room's CPU features must be available.
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn tree_with<K: Kind, const FAST: bool>(self) -> f32 {
         // (a macro, not a closure: closures would not inherit the target features)
         macro_rules! op {
@@ -118,15 +124,18 @@ impl Z32 {
 
 impl Lanes for Z32 {
     type A = f32;
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn tree<K: Kind>(self) -> f32 {
         self.tree_with::<K, false>()
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn tree_fast<K: Kind>(self) -> f32 {
         self.tree_with::<K, true>()
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn prefetch(p: *const u8, write: bool) {
         if write {
             _mm_prefetch::<_MM_HINT_ET0>(p as *const i8);
@@ -134,60 +143,71 @@ impl Lanes for Z32 {
             _mm_prefetch::<_MM_HINT_T0>(p as *const i8);
         }
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn splat(a: f32) -> Self {
         Z32([_mm512_set1_ps(a); 2])
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn load_acc(p: *const f32) -> Self {
         Z32([_mm512_loadu_ps(p), _mm512_loadu_ps(p.add(16))])
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn store_acc(self, p: *mut f32) {
         _mm512_storeu_ps(p, self.0[0]);
         _mm512_storeu_ps(p.add(16), self.0[1]);
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn add(self, o: Self) -> Self {
         Z32([
             _mm512_add_ps(self.0[0], o.0[0]),
             _mm512_add_ps(self.0[1], o.0[1]),
         ])
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn sub(self, o: Self) -> Self {
         Z32([
             _mm512_sub_ps(self.0[0], o.0[0]),
             _mm512_sub_ps(self.0[1], o.0[1]),
         ])
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn mul(self, o: Self) -> Self {
         Z32([
             _mm512_mul_ps(self.0[0], o.0[0]),
             _mm512_mul_ps(self.0[1], o.0[1]),
         ])
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn div(self, o: Self) -> Self {
         Z32([
             _mm512_div_ps(self.0[0], o.0[0]),
             _mm512_div_ps(self.0[1], o.0[1]),
         ])
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn abs(self) -> Self {
         Z32([_mm512_abs_ps(self.0[0]), _mm512_abs_ps(self.0[1])])
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn max_op(self, o: Self) -> Self {
         Z32([max_ps(self.0[0], o.0[0]), max_ps(self.0[1], o.0[1])])
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn min_op(self, o: Self) -> Self {
         Z32([min_ps(self.0[0], o.0[0]), min_ps(self.0[1], o.0[1])])
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn max_fast(self, o: Self) -> Self {
         // vmaxps(o, a) = o > a ? o : a (the second operand on NaN and ties)
         Z32([
@@ -195,7 +215,8 @@ impl Lanes for Z32 {
             _mm512_max_ps(o.0[1], self.0[1]),
         ])
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn min_fast(self, o: Self) -> Self {
         // vminps(o, a) = o < a ? o : a
         Z32([
@@ -203,17 +224,20 @@ impl Lanes for Z32 {
             _mm512_min_ps(o.0[1], self.0[1]),
         ])
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn nan_lanes(self) -> u32 {
         let (a, b) = (self.0[0], self.0[1]);
         (_mm512_cmp_ps_mask::<_CMP_UNORD_Q>(a, a) as u32)
             | ((_mm512_cmp_ps_mask::<_CMP_UNORD_Q>(b, b) as u32) << 16)
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn exp(self) -> Self {
         Z32([exp_ps(self.0[0]), exp_ps(self.0[1])])
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn add_masked(self, bits: u32, o: Self) -> Self {
         let (k0, k1) = (bits as u16, (bits >> 16) as u16);
         Z32([
@@ -221,7 +245,8 @@ impl Lanes for Z32 {
             _mm512_mask_add_ps(self.0[1], k1, self.0[1], o.0[1]),
         ])
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn select(bits: u32, a: Self, b: Self) -> Self {
         Z32([
             _mm512_mask_blend_ps(bits as u16, b.0[0], a.0[0]),
@@ -231,21 +256,24 @@ impl Lanes for Z32 {
 }
 
 impl LoadT<f32> for Z32 {
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn load(p: *const f32, bits: u32, n: Self) -> Self {
         Z32([
             _mm512_mask_loadu_ps(n.0[0], bits as u16, p),
             _mm512_mask_loadu_ps(n.0[1], (bits >> 16) as u16, p.add(16)),
         ])
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn store(self, p: *mut f32) {
         self.store_acc(p)
     }
 }
 
 impl LoadT<f16> for Z32 {
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn load(p: *const f16, bits: u32, n: Self) -> Self {
         let q = p as *const i16;
         let (k0, k1) = (bits as u16, (bits >> 16) as u16);
@@ -256,7 +284,8 @@ impl LoadT<f16> for Z32 {
             _mm512_mask_blend_ps(k1, n.0[1], _mm512_cvtph_ps(h1)),
         ])
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn store(self, p: *mut f16) {
         let q = p as *mut __m256i;
         _mm256_storeu_si256(q, _mm512_cvtps_ph::<RNE>(self.0[0]));
@@ -265,7 +294,8 @@ impl LoadT<f16> for Z32 {
 }
 
 /// `f32` -> `bf16` bits, round to nearest even, NaN quieted (as `half`).
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn to_bf16(v: __m512) -> __m256i {
     let b = _mm512_castps_si512(v);
     let lsb = _mm512_and_si512(_mm512_srli_epi32::<16>(b), _mm512_set1_epi32(1));
@@ -279,13 +309,15 @@ unsafe fn to_bf16(v: __m512) -> __m256i {
 }
 
 /// 16 `bf16` bit patterns -> `f32` (a 16-bit left shift, exact).
-#[inline(always)]
+#[cfg_attr(not(maskops_o0), inline(always))]
+#[cfg_attr(maskops_o0, inline)]
 unsafe fn widen_bf16(h: __m256i) -> __m512 {
     _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(h)))
 }
 
 impl LoadT<bf16> for Z32 {
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn load(p: *const bf16, bits: u32, n: Self) -> Self {
         let q = p as *const i16;
         let (k0, k1) = (bits as u16, (bits >> 16) as u16);
@@ -298,7 +330,8 @@ impl LoadT<bf16> for Z32 {
             ),
         ])
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn store(self, p: *mut bf16) {
         let q = p as *mut __m256i;
         _mm256_storeu_si256(q, to_bf16(self.0[0]));
@@ -322,11 +355,13 @@ macro_rules! z64_map2 {
 
 impl Lanes for Z64 {
     type A = f64;
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn splat(a: f64) -> Self {
         Z64([_mm512_set1_pd(a); 4])
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn load_acc(p: *const f64) -> Self {
         Z64([
             _mm512_loadu_pd(p),
@@ -335,29 +370,35 @@ impl Lanes for Z64 {
             _mm512_loadu_pd(p.add(24)),
         ])
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn store_acc(self, p: *mut f64) {
         for i in 0..4 {
             _mm512_storeu_pd(p.add(8 * i), self.0[i]);
         }
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn add(self, o: Self) -> Self {
         z64_map2!(self, o, _mm512_add_pd)
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn sub(self, o: Self) -> Self {
         z64_map2!(self, o, _mm512_sub_pd)
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn mul(self, o: Self) -> Self {
         z64_map2!(self, o, _mm512_mul_pd)
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn div(self, o: Self) -> Self {
         z64_map2!(self, o, _mm512_div_pd)
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn abs(self) -> Self {
         Z64([
             _mm512_abs_pd(self.0[0]),
@@ -366,25 +407,30 @@ impl Lanes for Z64 {
             _mm512_abs_pd(self.0[3]),
         ])
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn max_op(self, o: Self) -> Self {
         z64_map2!(self, o, max_pd)
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn min_op(self, o: Self) -> Self {
         z64_map2!(self, o, min_pd)
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn max_fast(self, o: Self) -> Self {
         // vmaxpd(o, a) = o > a ? o : a
         z64_map2!(o, self, _mm512_max_pd)
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn min_fast(self, o: Self) -> Self {
         // vminpd(o, a) = o < a ? o : a
         z64_map2!(o, self, _mm512_min_pd)
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn nan_lanes(self) -> u32 {
         let mut m = 0u32;
         for i in 0..4 {
@@ -393,7 +439,8 @@ impl Lanes for Z64 {
         }
         m
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn select(bits: u32, a: Self, b: Self) -> Self {
         Z64([
             _mm512_mask_blend_pd(bits as u8, b.0[0], a.0[0]),
@@ -405,7 +452,8 @@ impl Lanes for Z64 {
 }
 
 impl LoadT<f64> for Z64 {
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn load(p: *const f64, bits: u32, n: Self) -> Self {
         Z64([
             _mm512_mask_loadu_pd(n.0[0], bits as u8, p),
@@ -414,7 +462,8 @@ impl LoadT<f64> for Z64 {
             _mm512_mask_loadu_pd(n.0[3], (bits >> 24) as u8, p.add(24)),
         ])
     }
-    #[inline(always)]
+    #[cfg_attr(not(maskops_o0), inline(always))]
+    #[cfg_attr(maskops_o0, inline)]
     unsafe fn store(self, p: *mut f64) {
         self.store_acc(p)
     }
